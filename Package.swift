@@ -1,0 +1,50 @@
+// swift-tools-version:6.1
+// gatewayd: one package, two build modes.
+//
+//   swift build                                     normal Swift, for tests and `swift run`
+//   GATEWAYD_EMBEDDED=1 swift build --scratch-path .build-embedded -c release
+//                                                   the Embedded Swift subset, as on firmware
+//
+// The switch is an environment variable read here so that the very same targets build both
+// ways; in Embedded mode the test targets are left out (tests may use the whole language).
+import PackageDescription
+
+let embedded = Context.environment["GATEWAYD_EMBEDDED"] == "1"
+
+let moduleSettings: [SwiftSetting] = embedded
+    ? [.enableExperimentalFeature("Embedded"), .unsafeFlags(["-wmo"])]
+    : []
+// The executable has a C-style entry point (`gatewayd_main(argc, argv)`) because Embedded Swift
+// has no `CommandLine`; SwiftPM aliases `main` to `<module>_main` for executables.
+let executableSettings = moduleSettings + [.unsafeFlags(["-parse-as-library"])]
+// Module maps' `link` lines are not applied in Embedded mode, so libraries are named again here.
+let pcapLink: [LinkerSetting] = [.linkedLibrary("pcap"), .linkedLibrary("m")]
+
+var targets: [Target] = [
+    .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
+    .target(name: "CSystem"),
+    .target(name: "Capture", dependencies: ["CPcap", "CSystem"],
+            swiftSettings: moduleSettings, linkerSettings: pcapLink),
+    .target(name: "LoadMeter", dependencies: ["Capture"], swiftSettings: moduleSettings),
+    .target(name: "GatewayCore", dependencies: ["LoadMeter"], swiftSettings: moduleSettings),
+    .executableTarget(name: "gatewayd", dependencies: ["Capture", "LoadMeter", "GatewayCore", "CSystem"],
+                      swiftSettings: executableSettings, linkerSettings: pcapLink),
+]
+
+if !embedded {
+    targets += [
+        .testTarget(name: "CaptureTests", dependencies: ["Capture"]),
+        .testTarget(name: "LoadMeterTests", dependencies: ["LoadMeter", "Capture"]),
+        .testTarget(name: "InteropTests", dependencies: ["gatewayd"]),
+        // The benchmark lives outside Sources/: it is a measuring tool, not firmware.
+        .target(name: "CBench", path: "Benchmarks/CBench", linkerSettings: [.linkedLibrary("pcap")]),
+        .executableTarget(name: "meter-bench", dependencies: ["Capture", "LoadMeter", "CBench"],
+                          path: "Benchmarks/MeterBench", swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
+    ]
+}
+
+let package = Package(
+    name: "gatewayd",
+    products: [.executable(name: "gatewayd", targets: ["gatewayd"])],
+    targets: targets
+)

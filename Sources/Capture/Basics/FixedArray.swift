@@ -1,0 +1,51 @@
+/// A fixed-size array allocated once and never resized: the backing store of every
+/// preallocated table (dialogs, streams, reassembly buffers). Being a class, it is shared
+/// rather than copied, so mutation through it never triggers copy-on-write.
+public final class FixedArray<Element> {
+    public let count: Int
+    @usableFromInline let base: UnsafeMutablePointer<Element>
+
+    public init(repeating value: Element, count: Int) {
+        precondition(count >= 0)
+        self.count = count
+        base = UnsafeMutablePointer<Element>.allocate(capacity: max(count, 1))
+        base.initialize(repeating: value, count: count)
+    }
+
+    deinit {
+        base.deinitialize(count: count)
+        base.deallocate()
+    }
+
+    /// Bounds are checked: a bad index is a programming error, not bad input.
+    @inlinable public subscript(index: Int) -> Element {
+        get {
+            precondition(index >= 0 && index < count)
+            return base[index]
+        }
+        set {
+            precondition(index >= 0 && index < count)
+            base[index] = newValue
+        }
+    }
+
+    @inlinable public func pointer(at index: Int) -> UnsafeMutablePointer<Element> {
+        precondition(index >= 0 && index < count)
+        return base + index
+    }
+}
+
+extension FixedArray where Element == UInt8 {
+    /// The bytes `offset ..< offset + length` as a read-only view (no copy).
+    @inlinable public func bytes(_ offset: Int, _ length: Int) -> UnsafeRawBufferPointer {
+        precondition(offset >= 0 && length >= 0 && offset + length <= count)
+        return UnsafeRawBufferPointer(start: base + offset, count: length)
+    }
+
+    @inlinable public func copy(_ source: UnsafeRawBufferPointer, to offset: Int) {
+        precondition(offset >= 0 && offset + source.count <= count)
+        if source.count > 0 {
+            UnsafeMutableRawPointer(base + offset).copyMemory(from: source.baseAddress!, byteCount: source.count)
+        }
+    }
+}

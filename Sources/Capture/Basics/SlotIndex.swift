@@ -1,0 +1,120 @@
+/// The bookkeeping shared by every bounded table in gatewayd: a fixed number of slots, found
+/// by hash through chains, kept in least-recently-used order, reused through a free list.
+///
+/// It stores no keys or values: each table keeps those in its own `FixedArray`s indexed by
+/// slot number, and compares keys itself while walking `candidates(hash)`. When all slots are
+/// taken, `claim` hands back the oldest one and says so, and the table counts the eviction.
+public final class SlotIndex {
+    public let capacity: Int
+    public private(set) var count = 0
+    /// The least recently touched slot in use, or -1.
+    public private(set) var oldest: Int32 = -1
+    /// The most recently touched slot in use, or -1.
+    public private(set) var newest: Int32 = -1
+
+    @usableFromInline let bucketMask: Int
+    @usableFromInline let buckets: FixedArray<Int32>
+    @usableFromInline let chain: FixedArray<Int32>
+    @usableFromInline let hashes: FixedArray<UInt64>
+    let older: FixedArray<Int32>
+    let newer: FixedArray<Int32>
+    let inUse: FixedArray<Bool>
+    var freeHead: Int32
+
+    public init(capacity: Int) {
+        precondition(capacity > 0 && capacity < Int(Int32.max) / 2)
+        self.capacity = capacity
+        var bucketCount = 1
+        while bucketCount < capacity * 2 { bucketCount <<= 1 }
+        bucketMask = bucketCount - 1
+        buckets = FixedArray(repeating: -1, count: bucketCount)
+        chain = FixedArray(repeating: -1, count: capacity)
+        hashes = FixedArray(repeating: 0, count: capacity)
+        older = FixedArray(repeating: -1, count: capacity)
+        newer = FixedArray(repeating: -1, count: capacity)
+        inUse = FixedArray(repeating: false, count: capacity)
+        // The free list reuses `chain` as its link.
+        for slot in 0..<capacity { chain[slot] = slot + 1 < capacity ? Int32(slot + 1) : -1 }
+        freeHead = 0
+    }
+
+    public var isFull: Bool { count == capacity }
+
+    /// The first slot in use whose hash equals `hash`, or -1; continue with `nextCandidate`.
+    @inlinable public func firstCandidate(_ hash: UInt64) -> Int32 {
+        var slot = buckets[Int(truncatingIfNeeded: hash) & bucketMask]
+        while slot >= 0 && hashes[Int(slot)] != hash { slot = chain[Int(slot)] }
+        return slot
+    }
+
+    @inlinable public func nextCandidate(after slot: Int32) -> Int32 {
+        let hash = hashes[Int(slot)]
+        var next = chain[Int(slot)]
+        while next >= 0 && hashes[Int(next)] != hash { next = chain[Int(next)] }
+        return next
+    }
+
+    /// Takes a slot for a new entry with `hash` and makes it the newest. When the table is
+    /// full the oldest entry is evicted first: `evicted` is true and the caller must forget
+    /// what it stored in that slot before storing the new entry.
+    public func claim(hash: UInt64) -> (slot: Int, evicted: Bool) {
+        var evicted = false
+        if freeHead < 0 {
+            release(Int(oldest))
+            evicted = true
+        }
+        let slot = Int(freeHead)
+        freeHead = chain[slot]
+        inUse[slot] = true
+        hashes[slot] = hash
+        let bucket = Int(truncatingIfNeeded: hash) & bucketMask
+        chain[slot] = buckets[bucket]
+        buckets[bucket] = Int32(slot)
+        linkAsNewest(slot)
+        count += 1
+        return (slot, evicted)
+    }
+
+    /// Marks `slot` as just used.
+    public func touch(_ slot: Int) {
+        guard Int32(slot) != newest else { return }
+        unlinkAge(slot)
+        linkAsNewest(slot)
+    }
+
+    /// Gives `slot` back to the free list.
+    public func release(_ slot: Int) {
+        precondition(inUse[slot])
+        let bucket = Int(truncatingIfNeeded: hashes[slot]) & bucketMask
+        if buckets[bucket] == Int32(slot) {
+            buckets[bucket] = chain[slot]
+        } else {
+            var previous = buckets[bucket]
+            while chain[Int(previous)] != Int32(slot) { previous = chain[Int(previous)] }
+            chain[Int(previous)] = chain[slot]
+        }
+        unlinkAge(slot)
+        inUse[slot] = false
+        chain[slot] = freeHead
+        freeHead = Int32(slot)
+        count -= 1
+    }
+
+    /// The slot touched after `slot`, or -1: walks from `oldest` towards `newest`.
+    public func newer(than slot: Int) -> Int32 { newer[slot] }
+
+    public func isInUse(_ slot: Int) -> Bool { inUse[slot] }
+
+    private func linkAsNewest(_ slot: Int) {
+        older[slot] = newest
+        newer[slot] = -1
+        if newest >= 0 { newer[Int(newest)] = Int32(slot) } else { oldest = Int32(slot) }
+        newest = Int32(slot)
+    }
+
+    private func unlinkAge(_ slot: Int) {
+        let before = older[slot], after = newer[slot]
+        if before >= 0 { newer[Int(before)] = after } else { oldest = after }
+        if after >= 0 { older[Int(after)] = before } else { newest = before }
+    }
+}

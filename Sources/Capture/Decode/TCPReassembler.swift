@@ -1,0 +1,153 @@
+import CSystem
+
+/// One direction of a TCP connection.
+public struct FlowKey: Equatable {
+    public var source: Endpoint
+    public var destination: Endpoint
+
+    @inlinable var hash: UInt64 { KeyHash.combine(source.hash, destination.hash) }
+}
+
+/// Puts each TCP flow's payload back in order so that messages split across segments, or
+/// several in one segment, reach the sink as one contiguous stream.
+///
+/// Bounded: `flows` flows of at most `flowBytes` unconsumed bytes each, preallocated. When a
+/// segment arrives in order and the flow holds nothing, the sink reads it straight from the
+/// capture buffer; only what it leaves unconsumed is copied. Retransmitted bytes are skipped;
+/// a gap (a lost segment, or one that arrives out of order) drops what was buffered and the
+/// stream resumes at the new segment, flagged `afterGap` so the reader resynchronises.
+public final class TCPReassembler {
+    public let flowBytes: Int
+    let idleTimeout: Int64
+    let index: SlotIndex
+    let keys: FixedArray<FlowKey>
+    let nextSequence: FixedArray<UInt32>
+    let buffered: FixedArray<Int32>
+    let afterGap: FixedArray<Bool>
+    let lastSeen: FixedArray<Int64>
+    let buffer: FixedArray<UInt8>
+
+    public init(flows: Int, flowBytes: Int, idleTimeoutNanoseconds: Int64) {
+        self.flowBytes = flowBytes
+        idleTimeout = idleTimeoutNanoseconds
+        index = SlotIndex(capacity: flows)
+        let none = Endpoint(address: .unspecified, port: 0)
+        keys = FixedArray(repeating: FlowKey(source: none, destination: none), count: flows)
+        nextSequence = FixedArray(repeating: 0, count: flows)
+        buffered = FixedArray(repeating: 0, count: flows)
+        afterGap = FixedArray(repeating: false, count: flows)
+        lastSeen = FixedArray(repeating: 0, count: flows)
+        buffer = FixedArray(repeating: 0, count: flows * flowBytes)
+    }
+
+    public var activeFlows: Int { index.count }
+
+    public struct Flags {
+        public var syn: Bool
+        public var fin: Bool
+        public var rst: Bool
+        public init(syn: Bool, fin: Bool, rst: Bool) {
+            self.syn = syn
+            self.fin = fin
+            self.rst = rst
+        }
+    }
+
+    public func segment<Sink: PacketSink>(_ key: FlowKey, sequence: UInt32, flags: Flags,
+                                          payload: UnsafeRawBufferPointer, time: PacketTime,
+                                          into sink: inout Sink, counters: inout DecodeCounters) {
+        expire(before: time.nanoseconds - idleTimeout)
+        let hash = key.hash
+        var slot = -1
+        var candidate = index.firstCandidate(hash)
+        while candidate >= 0 {
+            if keys[Int(candidate)] == key {
+                slot = Int(candidate)
+                break
+            }
+            candidate = index.nextCandidate(after: candidate)
+        }
+        if slot < 0 {
+            // Pure ACKs and closes of flows we do not know create nothing.
+            guard flags.syn || (payload.count > 0 && !flags.rst) else { return }
+            let claimed = index.claim(hash: hash)
+            if claimed.evicted { counters.tcpFlowsEvicted += 1 }
+            slot = claimed.slot
+            keys[slot] = key
+            buffered[slot] = 0
+            // Without the SYN the capture joined mid-connection.
+            nextSequence[slot] = flags.syn ? sequence &+ 1 : sequence
+            afterGap[slot] = !flags.syn
+        } else {
+            index.touch(slot)
+            if flags.syn {
+                // A new connection on the same ports.
+                nextSequence[slot] = sequence &+ 1
+                buffered[slot] = 0
+                afterGap[slot] = false
+            }
+        }
+        lastSeen[slot] = time.nanoseconds
+        var data = payload
+        let dataSequence = flags.syn ? sequence &+ 1 : sequence
+        if data.count > 0 {
+            let delta = Int32(bitPattern: dataSequence &- nextSequence[slot])
+            if delta > 0 {
+                counters.tcpGaps += 1
+                buffered[slot] = 0
+                afterGap[slot] = true
+                nextSequence[slot] = dataSequence
+            } else if delta < 0 {
+                counters.tcpRetransmissions += 1
+                let skip = Int(delta.magnitude)
+                data = skip >= data.count ? UnsafeRawBufferPointer(start: nil, count: 0)
+                                          : UnsafeRawBufferPointer(rebasing: data[skip...])
+            }
+        }
+        if data.count > 0 {
+            nextSequence[slot] = nextSequence[slot] &+ UInt32(truncatingIfNeeded: data.count)
+            deliver(slot: slot, key: key, data: data, time: time, into: &sink, counters: &counters)
+        }
+        if flags.fin || flags.rst { index.release(slot) }
+    }
+
+    private func deliver<Sink: PacketSink>(slot: Int, key: FlowKey, data: UnsafeRawBufferPointer, time: PacketTime,
+                                           into sink: inout Sink, counters: inout DecodeCounters) {
+        let base = slot * flowBytes
+        var held = Int(buffered[slot])
+        var fresh = data
+        if held > 0 {
+            if held + fresh.count > flowBytes {
+                counters.tcpOverflows += 1
+                held = 0
+                afterGap[slot] = true
+            } else {
+                buffer.copy(fresh, to: base + held)
+                held += fresh.count
+                fresh = buffer.bytes(base, held)
+            }
+        }
+        let chunk = StreamChunk(source: key.source, destination: key.destination, bytes: fresh, time: time,
+                                afterGap: afterGap[slot])
+        let consumed = min(max(sink.receive(stream: chunk), 0), fresh.count)
+        if consumed > 0 { afterGap[slot] = false }
+        let rest = fresh.count - consumed
+        if rest == 0 {
+            buffered[slot] = 0
+        } else if rest > flowBytes {
+            counters.tcpOverflows += 1
+            buffered[slot] = 0
+            afterGap[slot] = true
+        } else {
+            // The rest may overlap its destination when it already sits in the buffer.
+            memmove(buffer.pointer(at: base), fresh.baseAddress! + consumed, rest)
+            buffered[slot] = Int32(rest)
+        }
+    }
+
+    private func expire(before limit: Int64) {
+        while index.oldest >= 0 && lastSeen[Int(index.oldest)] < limit {
+            index.release(Int(index.oldest))
+        }
+    }
+}

@@ -1,0 +1,161 @@
+import CPcap
+
+/// Options for a live capture, as libpcap's pcap_set_* calls take them.
+public struct LiveCaptureOptions: Sendable {
+    public var snapshotLength: Int32 = 65_535
+    /// The kernel ring buffer, in bytes; 0 keeps libpcap's default.
+    public var bufferSize: Int32 = 2 * 1024 * 1024
+    /// Deliver each packet at once (immediate mode) instead of batching up to `timeoutMilliseconds`.
+    public var immediate = true
+    public var timeoutMilliseconds: Int32 = 100
+    public var promiscuous = false
+
+    public init() {}
+}
+
+/// libpcap's own counters for a live capture (`pcap_stats`).
+public struct CaptureStatistics: Equatable, Sendable {
+    public var received: UInt64 = 0
+    /// Dropped because the buffer was full: gatewayd did not read fast enough.
+    public var dropped: UInt64 = 0
+    /// Dropped by the interface or its driver.
+    public var droppedByInterface: UInt64 = 0
+
+    public init() {}
+}
+
+/// One libpcap handle: a capture file (pcap or pcapng) or a live interface.
+public final class CaptureSource {
+    let handle: OpaquePointer
+    public let linkType: LinkType
+    public let isLive: Bool
+
+    init(handle: OpaquePointer, isLive: Bool) throws(CaptureError) {
+        self.handle = handle
+        self.isLive = isLive
+        let dlt = pcap_datalink(handle)
+        guard let linkType = LinkType(dlt: dlt) else {
+            var text = TextBuffer()
+            if let name = pcap_datalink_val_to_name(dlt) { text.append(cString: name) } else { text.append("DLT ") }
+            text.append(" (")
+            text.append(Int(dlt))
+            text.append(")")
+            pcap_close(handle)
+            throw CaptureError(.unsupportedLinkType, message: text.bytes)
+        }
+        self.linkType = linkType
+    }
+
+    deinit { pcap_close(handle) }
+
+    /// Opens a capture file; timestamps are read with nanosecond precision.
+    public static func open(file path: UnsafePointer<CChar>) throws(CaptureError) -> CaptureSource {
+        var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
+        let opened = errorBuffer.withUnsafeMutableBufferPointer {
+            pcap_open_offline_with_tstamp_precision(path, UInt32(PCAP_TSTAMP_PRECISION_NANO), $0.baseAddress!)
+        }
+        guard let handle = opened else {
+            throw errorBuffer.withUnsafeBufferPointer { CaptureError(.cannotOpenFile, cString: $0.baseAddress!) }
+        }
+        return try CaptureSource(handle: handle, isLive: false)
+    }
+
+    /// Opens a live interface by name (`any` for all of them), in non-blocking mode so that
+    /// it can sit in an event loop behind `selectableDescriptor`.
+    public static func open(interface name: UnsafePointer<CChar>, options: LiveCaptureOptions)
+        throws(CaptureError) -> CaptureSource
+    {
+        var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
+        let created = errorBuffer.withUnsafeMutableBufferPointer { pcap_create(name, $0.baseAddress!) }
+        guard let handle = created else {
+            throw errorBuffer.withUnsafeBufferPointer { CaptureError(.other, cString: $0.baseAddress!) }
+        }
+        _ = pcap_set_snaplen(handle, options.snapshotLength)
+        _ = pcap_set_promisc(handle, options.promiscuous ? 1 : 0)
+        _ = pcap_set_timeout(handle, options.timeoutMilliseconds)
+        _ = pcap_set_immediate_mode(handle, options.immediate ? 1 : 0)
+        if options.bufferSize > 0 { _ = pcap_set_buffer_size(handle, options.bufferSize) }
+        _ = pcap_set_tstamp_precision(handle, Int32(PCAP_TSTAMP_PRECISION_NANO))
+        let status = pcap_activate(handle)
+        if status < 0 {
+            let kind: CaptureError.Kind
+            switch status {
+            case PCAP_ERROR_NO_SUCH_DEVICE: kind = .noSuchInterface
+            case PCAP_ERROR_PERM_DENIED, PCAP_ERROR_PROMISC_PERM_DENIED: kind = .permissionDenied
+            default: kind = .other
+            }
+            var text = TextBuffer()
+            text.append(cString: name)
+            text.append(": ")
+            text.append(cString: pcap_geterr(handle))
+            pcap_close(handle)
+            throw CaptureError(kind, message: text.bytes)
+        }
+        var errorText = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
+        _ = errorText.withUnsafeMutableBufferPointer { pcap_setnonblock(handle, 1, $0.baseAddress!) }
+        return try CaptureSource(handle: handle, isLive: true)
+    }
+
+    /// Installs a BPF filter; libpcap's message says what is wrong with a bad one.
+    public func setFilter(_ expression: UnsafePointer<CChar>) throws(CaptureError) {
+        var program = bpf_program()
+        guard pcap_compile(handle, &program, expression, 1, PCAP_NETMASK_UNKNOWN) == 0 else {
+            throw CaptureError(.badFilter, cString: pcap_geterr(handle))
+        }
+        defer { pcap_freecode(&program) }
+        guard pcap_setfilter(handle, &program) == 0 else {
+            throw CaptureError(.badFilter, cString: pcap_geterr(handle))
+        }
+    }
+
+    /// The descriptor to wait on in an event loop (live captures), or -1.
+    public var selectableDescriptor: Int32 { pcap_get_selectable_fd(handle) }
+
+    public func statistics() -> CaptureStatistics? {
+        guard isLive else { return nil }
+        var raw = pcap_stat()
+        guard pcap_stats(handle, &raw) == 0 else { return nil }
+        var result = CaptureStatistics()
+        result.received = UInt64(raw.ps_recv)
+        result.dropped = UInt64(raw.ps_drop)
+        result.droppedByInterface = UInt64(raw.ps_ifdrop)
+        return result
+    }
+
+    public enum ReadResult: Equatable {
+        /// `count` packets were decoded; more may follow.
+        case packets(Int)
+        /// A live capture has nothing more for now.
+        case idle
+        /// The end of a capture file.
+        case endOfFile
+    }
+
+    /// Reads up to `limit` packets and hands each to `decoder`. Only `caplen` bytes are
+    /// ever looked at; `len` (the length on the wire) is not trusted for reading.
+    public func read<Sink: PacketSink>(upTo limit: Int, decoder: PacketDecoder, into sink: inout Sink)
+        throws(CaptureError) -> ReadResult
+    {
+        var header: UnsafeMutablePointer<pcap_pkthdr>? = nil
+        var data: UnsafePointer<UInt8>? = nil
+        var count = 0
+        while count < limit {
+            let status = pcap_next_ex(handle, &header, &data)
+            switch status {
+            case 1:
+                let record = header!.pointee
+                let frame = UnsafeRawBufferPointer(start: data, count: Int(record.caplen))
+                let time = PacketTime(seconds: Int64(record.ts.tv_sec), nanoseconds: Int64(record.ts.tv_usec))
+                decoder.decode(frame: frame, time: time, into: &sink)
+                count += 1
+            case 0:
+                return count > 0 ? .packets(count) : .idle
+            case PCAP_ERROR_BREAK:
+                return count > 0 ? .packets(count) : .endOfFile
+            default:
+                throw CaptureError(.readFailed, cString: pcap_geterr(handle))
+            }
+        }
+        return .packets(count)
+    }
+}
