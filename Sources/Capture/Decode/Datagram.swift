@@ -40,13 +40,15 @@ public struct StreamChunk {
     }
 }
 
-/// What the decoder hands decoded traffic to. Generic rather than an existential, so the
-/// per-packet call is specialised and inlined (and Embedded Swift allows it).
-public protocol PacketSink {
-    mutating func receive(datagram: Datagram)
-    /// Returns how many bytes from the front of `chunk.bytes` were consumed; the rest is kept
-    /// and offered again, with more, when the next segment of the flow arrives.
-    mutating func receive(stream chunk: StreamChunk) -> Int
+/// What one captured packet yielded. The bytes inside stay valid until the next call to
+/// `PacketDecoder.decode`. After a `.stream`, tell the decoder how much of it was consumed
+/// with `PacketDecoder.consumed(_:)`; what is not consumed is kept and offered again, in
+/// front of the flow's next bytes.
+public enum Decoded {
+    case datagram(Datagram)
+    case stream(StreamChunk)
+    /// Nothing to hand on: not IP, not UDP/TCP, a fragment still waiting, a pure ACK, malformed.
+    case nothing
 }
 
 /// What happened to captured packets, for the report and the status file.

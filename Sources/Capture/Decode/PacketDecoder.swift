@@ -14,7 +14,7 @@ public struct DecoderLimits: Sendable {
 ///
 /// Link layer → (tunnels) → IPv4/IPv6 with extension headers and fragments → UDP or TCP.
 /// Every read is bounds-checked against the captured length; nothing reads past `caplen`.
-/// Knows nothing of SIP or RTP: it hands what it found to a `PacketSink`.
+/// Knows nothing of SIP or RTP: it returns what it found, and the caller reads it.
 public final class PacketDecoder {
     public let linkType: LinkType
     public var counters = DecodeCounters()
@@ -40,37 +40,54 @@ public final class PacketDecoder {
         case notUnderstood
     }
 
-    @discardableResult
-    public func decode<Sink: PacketSink>(frame: UnsafeRawBufferPointer, time: PacketTime,
-                                         into sink: inout Sink) -> Outcome {
+    /// Set by the layer that found the payload; returned by `decode`.
+    private var result = Decoded.nothing
+    /// A reassembled datagram handed out last time; its slot is freed on the next call.
+    private var heldFragment: FragmentReassembler.Completed?
+    public private(set) var lastOutcome = Outcome.notUnderstood
+
+    /// Decodes one captured frame (`caplen` bytes). What it returns stays valid until the
+    /// next call; after a `.stream`, report what was read with `consumed(_:)`.
+    public func decode(frame: UnsafeRawBufferPointer, time: PacketTime) -> Decoded {
+        if let held = heldFragment {
+            fragments.release(held)
+            heldFragment = nil
+        }
+        streams.consumed(0, counters: &counters)
+        result = .nothing
         counters.packets += 1
-        let outcome = decodeLink(frame, time: time, into: &sink)
+        let outcome = decodeLink(frame, time: time)
+        lastOutcome = outcome
         switch outcome {
         case .decoded: counters.decoded += 1
         case .fragmentHeld: break
         case .malformed: counters.malformed += 1
         case .notUnderstood: counters.notUnderstood += 1
         }
-        return outcome
+        return result
+    }
+
+    /// How many bytes of the last `.stream` chunk the reader consumed.
+    public func consumed(_ count: Int) {
+        streams.consumed(count, counters: &counters)
     }
 
     // MARK: Link layers
 
-    private func decodeLink<Sink: PacketSink>(_ frame: UnsafeRawBufferPointer, time: PacketTime,
-                                              into sink: inout Sink) -> Outcome {
+    private func decodeLink(_ frame: UnsafeRawBufferPointer, time: PacketTime) -> Outcome {
         switch linkType {
         case .ethernet:
-            return decodeEthernet(frame, time: time, depth: 0, into: &sink)
+            return decodeEthernet(frame, time: time, depth: 0)
         case .linuxCooked:
             // 16 bytes: packet type, ARPHRD, address length, 8 address bytes, protocol.
             guard frame.count >= 16 else { return .malformed }
-            return decodeEtherType(be16(frame, 14), frame, at: 16, time: time, depth: 0, into: &sink)
+            return decodeEtherType(be16(frame, 14), frame, at: 16, time: time, depth: 0)
         case .linuxCooked2:
             // 20 bytes: protocol first, then interface index, ARPHRD, packet type, address.
             guard frame.count >= 20 else { return .malformed }
-            return decodeEtherType(be16(frame, 0), frame, at: 20, time: time, depth: 0, into: &sink)
+            return decodeEtherType(be16(frame, 0), frame, at: 20, time: time, depth: 0)
         case .rawIP:
-            return decodeIP(frame, time: time, depth: 0, into: &sink)
+            return decodeIP(frame, time: time, depth: 0)
         case .bsdLoopback, .bsdLoopbackNetworkOrder:
             guard frame.count >= 4 else { return .malformed }
             let raw = frame.loadUnaligned(as: UInt32.self)
@@ -80,21 +97,20 @@ public final class PacketDecoder {
             switch family {
             // AF_INET everywhere; AF_INET6 is 10, 24, 28 or 30 depending on the system.
             case 2, 10, 24, 28, 30:
-                return decodeIP(UnsafeRawBufferPointer(rebasing: frame[4...]), time: time, depth: 0, into: &sink)
+                return decodeIP(UnsafeRawBufferPointer(rebasing: frame[4...]), time: time, depth: 0)
             default:
                 return .notUnderstood
             }
         }
     }
 
-    private func decodeEthernet<Sink: PacketSink>(_ frame: UnsafeRawBufferPointer, time: PacketTime, depth: Int,
-                                                  into sink: inout Sink) -> Outcome {
+    private func decodeEthernet(_ frame: UnsafeRawBufferPointer, time: PacketTime, depth: Int) -> Outcome {
         guard frame.count >= 14 else { return .malformed }
-        return decodeEtherType(be16(frame, 12), frame, at: 14, time: time, depth: depth, into: &sink)
+        return decodeEtherType(be16(frame, 12), frame, at: 14, time: time, depth: depth)
     }
 
-    private func decodeEtherType<Sink: PacketSink>(_ etherType: UInt16, _ frame: UnsafeRawBufferPointer, at offset: Int,
-                                                   time: PacketTime, depth: Int, into sink: inout Sink) -> Outcome {
+    private func decodeEtherType(_ etherType: UInt16, _ frame: UnsafeRawBufferPointer, at offset: Int,
+                                                   time: PacketTime, depth: Int) -> Outcome {
         var type = etherType
         var position = offset
         // 802.1Q, 802.1ad and the older 0x9100 QinQ tag: 2 bytes of tag, then the next type.
@@ -107,7 +123,7 @@ public final class PacketDecoder {
         }
         switch type {
         case 0x0800, 0x86DD:
-            return decodeIP(UnsafeRawBufferPointer(rebasing: frame[position...]), time: time, depth: depth, into: &sink)
+            return decodeIP(UnsafeRawBufferPointer(rebasing: frame[position...]), time: time, depth: depth)
         default:
             return .notUnderstood
         }
@@ -115,18 +131,16 @@ public final class PacketDecoder {
 
     // MARK: IP
 
-    private func decodeIP<Sink: PacketSink>(_ packet: UnsafeRawBufferPointer, time: PacketTime, depth: Int,
-                                            into sink: inout Sink) -> Outcome {
+    private func decodeIP(_ packet: UnsafeRawBufferPointer, time: PacketTime, depth: Int) -> Outcome {
         guard packet.count >= 1 else { return .malformed }
         switch packet[0] >> 4 {
-        case 4: return decodeIPv4(packet, time: time, depth: depth, into: &sink)
-        case 6: return decodeIPv6(packet, time: time, depth: depth, into: &sink)
+        case 4: return decodeIPv4(packet, time: time, depth: depth)
+        case 6: return decodeIPv6(packet, time: time, depth: depth)
         default: return .malformed
         }
     }
 
-    private func decodeIPv4<Sink: PacketSink>(_ packet: UnsafeRawBufferPointer, time: PacketTime, depth: Int,
-                                              into sink: inout Sink) -> Outcome {
+    private func decodeIPv4(_ packet: UnsafeRawBufferPointer, time: PacketTime, depth: Int) -> Outcome {
         guard packet.count >= 20 else { return .malformed }
         let headerLength = Int(packet[0] & 0x0F) * 4
         let totalLength = Int(be16(packet, 2))
@@ -150,16 +164,15 @@ public final class PacketDecoder {
                 return .fragmentHeld
             }
             counters.fragmentsReassembled += 1
-            defer { fragments.release(whole) }
+            heldFragment = whole
             return decodeTransport(protocolNumber, fragments.datagram(whole), wireLength: whole.length,
-                                   source: source, destination: destination, time: time, depth: depth, into: &sink)
+                                   source: source, destination: destination, time: time, depth: depth)
         }
         return decodeTransport(protocolNumber, payload, wireLength: totalLength - headerLength,
-                               source: source, destination: destination, time: time, depth: depth, into: &sink)
+                               source: source, destination: destination, time: time, depth: depth)
     }
 
-    private func decodeIPv6<Sink: PacketSink>(_ packet: UnsafeRawBufferPointer, time: PacketTime, depth: Int,
-                                              into sink: inout Sink) -> Outcome {
+    private func decodeIPv6(_ packet: UnsafeRawBufferPointer, time: PacketTime, depth: Int) -> Outcome {
         guard packet.count >= 40 else { return .malformed }
         let payloadLength = Int(be16(packet, 4))
         let source = IPAddress.ipv6(packet, at: 8)
@@ -200,25 +213,25 @@ public final class PacketDecoder {
                     return .fragmentHeld
                 }
                 counters.fragmentsReassembled += 1
-                defer { fragments.release(whole) }
+                heldFragment = whole
                 // The reassembled part may begin with more extension headers: decode it as
                 // the payload of an IPv6 header whose next header is the fragment's.
                 return decodeIPv6Payload(whole.nextProtocol, fragments.datagram(whole), source: source,
-                                         destination: destination, time: time, depth: depth, into: &sink)
+                                         destination: destination, time: time, depth: depth)
             case 59:
                 return .notUnderstood
             default:
                 let payload = UnsafeRawBufferPointer(rebasing: packet[position..<end])
                 return decodeTransport(next, payload, wireLength: wireEnd - position, source: source,
-                                       destination: destination, time: time, depth: depth, into: &sink)
+                                       destination: destination, time: time, depth: depth)
             }
         }
     }
 
     /// Extension headers after a reassembled fragment, then the transport.
-    private func decodeIPv6Payload<Sink: PacketSink>(_ first: UInt8, _ bytes: UnsafeRawBufferPointer,
+    private func decodeIPv6Payload(_ first: UInt8, _ bytes: UnsafeRawBufferPointer,
                                                      source: IPAddress, destination: IPAddress, time: PacketTime,
-                                                     depth: Int, into sink: inout Sink) -> Outcome {
+                                                     depth: Int) -> Outcome {
         var next = first
         var position = 0
         while next == 0 || next == 43 || next == 60 || next == 135 || next == 51 {
@@ -230,14 +243,14 @@ public final class PacketDecoder {
         }
         let payload = UnsafeRawBufferPointer(rebasing: bytes[position...])
         return decodeTransport(next, payload, wireLength: payload.count, source: source, destination: destination,
-                               time: time, depth: depth, into: &sink)
+                               time: time, depth: depth)
     }
 
     // MARK: Transport and tunnels
 
-    private func decodeTransport<Sink: PacketSink>(_ protocolNumber: UInt8, _ payload: UnsafeRawBufferPointer,
+    private func decodeTransport(_ protocolNumber: UInt8, _ payload: UnsafeRawBufferPointer,
                                                    wireLength: Int, source: IPAddress, destination: IPAddress,
-                                                   time: PacketTime, depth: Int, into sink: inout Sink) -> Outcome {
+                                                   time: PacketTime, depth: Int) -> Outcome {
         switch protocolNumber {
         case 17:
             guard payload.count >= 8 else { return .malformed }
@@ -251,7 +264,7 @@ public final class PacketDecoder {
                 destination: Endpoint(address: destination, port: be16(payload, 2)),
                 payload: UnsafeRawBufferPointer(rebasing: payload[8..<(8 + captured)]),
                 payloadLength: wirePayload, time: time)
-            sink.receive(datagram: datagram)
+            result = .datagram(datagram)
             return .decoded
         case 6:
             guard payload.count >= 20 else { return .malformed }
@@ -263,27 +276,27 @@ public final class PacketDecoder {
             let flagBits = payload[13]
             let key = FlowKey(source: Endpoint(address: source, port: be16(payload, 0)),
                               destination: Endpoint(address: destination, port: be16(payload, 2)))
-            streams.segment(key, sequence: be32(payload, 4),
+            let chunk = streams.segment(key, sequence: be32(payload, 4),
                             flags: TCPReassembler.Flags(syn: flagBits & 0x02 != 0, fin: flagBits & 0x01 != 0,
                                                         rst: flagBits & 0x04 != 0),
                             payload: UnsafeRawBufferPointer(rebasing: payload[dataOffset...]), time: time,
-                            into: &sink, counters: &counters)
+                            counters: &counters)
+            if let chunk { result = .stream(chunk) }
             return .decoded
         case 4, 41:
             // IPv4-in-IP and IPv6-in-IP.
             guard depth < PacketDecoder.maxDepth else { return .notUnderstood }
-            return decodeIP(payload, time: time, depth: depth + 1, into: &sink)
+            return decodeIP(payload, time: time, depth: depth + 1)
         case 47:
             guard depth < PacketDecoder.maxDepth else { return .notUnderstood }
-            return decodeGRE(payload, time: time, depth: depth + 1, into: &sink)
+            return decodeGRE(payload, time: time, depth: depth + 1)
         default:
             return .notUnderstood
         }
     }
 
     /// GRE (RFC 2784/2890) carrying IP, Ethernet (0x6558) or ERSPAN type II/III mirrors.
-    private func decodeGRE<Sink: PacketSink>(_ packet: UnsafeRawBufferPointer, time: PacketTime, depth: Int,
-                                             into sink: inout Sink) -> Outcome {
+    private func decodeGRE(_ packet: UnsafeRawBufferPointer, time: PacketTime, depth: Int) -> Outcome {
         guard packet.count >= 4 else { return .malformed }
         let flags = packet[0]
         guard packet[1] & 0x07 == 0 else { return .notUnderstood }  // version 0 only
@@ -295,19 +308,19 @@ public final class PacketDecoder {
         let inner = UnsafeRawBufferPointer(rebasing: packet[position...])
         switch be16(packet, 2) {
         case 0x0800, 0x86DD:
-            return decodeIP(inner, time: time, depth: depth, into: &sink)
+            return decodeIP(inner, time: time, depth: depth)
         case 0x6558:
-            return decodeEthernet(inner, time: time, depth: depth, into: &sink)
+            return decodeEthernet(inner, time: time, depth: depth)
         case 0x88BE:
             // ERSPAN type II: an 8-byte header, then the mirrored frame.
             guard inner.count >= 8 else { return .malformed }
-            return decodeEthernet(UnsafeRawBufferPointer(rebasing: inner[8...]), time: time, depth: depth, into: &sink)
+            return decodeEthernet(UnsafeRawBufferPointer(rebasing: inner[8...]), time: time, depth: depth)
         case 0x22EB:
             // ERSPAN type III: 12 bytes, plus an 8-byte platform subheader when O is set.
             guard inner.count >= 12 else { return .malformed }
             let skip = inner[11] & 0x01 != 0 ? 20 : 12
             guard inner.count >= skip else { return .malformed }
-            return decodeEthernet(UnsafeRawBufferPointer(rebasing: inner[skip...]), time: time, depth: depth, into: &sink)
+            return decodeEthernet(UnsafeRawBufferPointer(rebasing: inner[skip...]), time: time, depth: depth)
         default:
             return .notUnderstood
         }

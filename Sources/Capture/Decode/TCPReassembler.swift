@@ -12,7 +12,7 @@ public struct FlowKey: Equatable {
 /// several in one segment, reach the sink as one contiguous stream.
 ///
 /// Bounded: `flows` flows of at most `flowBytes` unconsumed bytes each, preallocated. When a
-/// segment arrives in order and the flow holds nothing, the sink reads it straight from the
+/// segment arrives in order and the flow holds nothing, the reader reads it straight from the
 /// capture buffer; only what it leaves unconsumed is copied. Retransmitted bytes are skipped;
 /// a gap (a lost segment, or one that arrives out of order) drops what was buffered and the
 /// stream resumes at the new segment, flagged `afterGap` so the reader resynchronises.
@@ -53,9 +53,15 @@ public final class TCPReassembler {
         }
     }
 
-    public func segment<Sink: PacketSink>(_ key: FlowKey, sequence: UInt32, flags: Flags,
-                                          payload: UnsafeRawBufferPointer, time: PacketTime,
-                                          into sink: inout Sink, counters: inout DecodeCounters) {
+    /// The flow whose bytes were last handed out, waiting for `consumed`.
+    var pendingSlot = -1
+    var pendingBytes = UnsafeRawBufferPointer(start: nil, count: 0)
+    var pendingClose = false
+
+    /// Takes one segment; returns the flow's unconsumed in-order bytes when it brought new ones.
+    public func segment(_ key: FlowKey, sequence: UInt32, flags: Flags, payload: UnsafeRawBufferPointer,
+                        time: PacketTime, counters: inout DecodeCounters) -> StreamChunk? {
+        consumed(0, counters: &counters)
         expire(before: time.nanoseconds - idleTimeout)
         let hash = key.hash
         var slot = -1
@@ -69,7 +75,7 @@ public final class TCPReassembler {
         }
         if slot < 0 {
             // Pure ACKs and closes of flows we do not know create nothing.
-            guard flags.syn || (payload.count > 0 && !flags.rst) else { return }
+            guard flags.syn || (payload.count > 0 && !flags.rst) else { return nil }
             let claimed = index.claim(hash: hash)
             if claimed.evicted { counters.tcpFlowsEvicted += 1 }
             slot = claimed.slot
@@ -104,45 +110,52 @@ public final class TCPReassembler {
                                           : UnsafeRawBufferPointer(rebasing: data[skip...])
             }
         }
-        if data.count > 0 {
-            nextSequence[slot] = nextSequence[slot] &+ UInt32(truncatingIfNeeded: data.count)
-            deliver(slot: slot, key: key, data: data, time: time, into: &sink, counters: &counters)
+        let closing = flags.fin || flags.rst
+        guard data.count > 0 else {
+            if closing { index.release(slot) }
+            return nil
         }
-        if flags.fin || flags.rst { index.release(slot) }
-    }
-
-    private func deliver<Sink: PacketSink>(slot: Int, key: FlowKey, data: UnsafeRawBufferPointer, time: PacketTime,
-                                           into sink: inout Sink, counters: inout DecodeCounters) {
+        nextSequence[slot] = nextSequence[slot] &+ UInt32(truncatingIfNeeded: data.count)
         let base = slot * flowBytes
-        var held = Int(buffered[slot])
-        var fresh = data
+        let held = Int(buffered[slot])
+        var bytes = data
         if held > 0 {
-            if held + fresh.count > flowBytes {
+            if held + data.count > flowBytes {
+                // The reader could not frame what it holds within the bound: drop it.
                 counters.tcpOverflows += 1
-                held = 0
                 afterGap[slot] = true
             } else {
-                buffer.copy(fresh, to: base + held)
-                held += fresh.count
-                fresh = buffer.bytes(base, held)
+                buffer.copy(data, to: base + held)
+                bytes = buffer.bytes(base, held + data.count)
             }
         }
-        let chunk = StreamChunk(source: key.source, destination: key.destination, bytes: fresh, time: time,
-                                afterGap: afterGap[slot])
-        let consumed = min(max(sink.receive(stream: chunk), 0), fresh.count)
-        if consumed > 0 { afterGap[slot] = false }
-        let rest = fresh.count - consumed
-        if rest == 0 {
-            buffered[slot] = 0
+        buffered[slot] = 0
+        pendingSlot = slot
+        pendingBytes = bytes
+        pendingClose = closing
+        return StreamChunk(source: key.source, destination: key.destination, bytes: bytes, time: time,
+                           afterGap: afterGap[slot])
+    }
+
+    /// The reader consumed `count` bytes from the front of the last chunk; the rest is kept.
+    public func consumed(_ count: Int, counters: inout DecodeCounters) {
+        guard pendingSlot >= 0 else { return }
+        let slot = pendingSlot
+        pendingSlot = -1
+        let used = min(max(count, 0), pendingBytes.count)
+        if used > 0 { afterGap[slot] = false }
+        let rest = pendingBytes.count - used
+        if pendingClose {
+            index.release(slot)
         } else if rest > flowBytes {
             counters.tcpOverflows += 1
-            buffered[slot] = 0
             afterGap[slot] = true
-        } else {
+        } else if rest > 0 {
             // The rest may overlap its destination when it already sits in the buffer.
-            memmove(buffer.pointer(at: base), fresh.baseAddress! + consumed, rest)
+            memmove(buffer.pointer(at: slot * flowBytes), pendingBytes.baseAddress! + used, rest)
             buffered[slot] = Int32(rest)
         }
+        pendingBytes = UnsafeRawBufferPointer(start: nil, count: 0)
     }
 
     private func expire(before limit: Int64) {

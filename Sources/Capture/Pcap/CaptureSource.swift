@@ -122,40 +122,32 @@ public final class CaptureSource {
         return result
     }
 
-    public enum ReadResult: Equatable {
-        /// `count` packets were decoded; more may follow.
-        case packets(Int)
+    /// One captured packet: `frame` is `caplen` bytes and valid until the next `next()`.
+    public enum Next {
+        case packet(frame: UnsafeRawBufferPointer, time: PacketTime, wireLength: Int)
         /// A live capture has nothing more for now.
         case idle
         /// The end of a capture file.
         case endOfFile
     }
 
-    /// Reads up to `limit` packets and hands each to `decoder`. Only `caplen` bytes are
-    /// ever looked at; `len` (the length on the wire) is not trusted for reading.
-    public func read<Sink: PacketSink>(upTo limit: Int, decoder: PacketDecoder, into sink: inout Sink)
-        throws(CaptureError) -> ReadResult
-    {
+    /// Reads the next packet. Only `caplen` bytes are handed on; `len`, the length on the
+    /// wire, is reported but never used to read.
+    public func next() throws(CaptureError) -> Next {
         var header: UnsafeMutablePointer<pcap_pkthdr>? = nil
         var data: UnsafePointer<UInt8>? = nil
-        var count = 0
-        while count < limit {
-            let status = pcap_next_ex(handle, &header, &data)
-            switch status {
-            case 1:
-                let record = header!.pointee
-                let frame = UnsafeRawBufferPointer(start: data, count: Int(record.caplen))
-                let time = PacketTime(seconds: Int64(record.ts.tv_sec), nanoseconds: Int64(record.ts.tv_usec))
-                decoder.decode(frame: frame, time: time, into: &sink)
-                count += 1
-            case 0:
-                return count > 0 ? .packets(count) : .idle
-            case PCAP_ERROR_BREAK:
-                return count > 0 ? .packets(count) : .endOfFile
-            default:
-                throw CaptureError(.readFailed, cString: pcap_geterr(handle))
-            }
+        switch pcap_next_ex(handle, &header, &data) {
+        case 1:
+            let record = header!.pointee
+            return .packet(frame: UnsafeRawBufferPointer(start: data, count: Int(record.caplen)),
+                           time: PacketTime(seconds: Int64(record.ts.tv_sec), nanoseconds: Int64(record.ts.tv_usec)),
+                           wireLength: Int(record.len))
+        case 0:
+            return .idle
+        case PCAP_ERROR_BREAK:
+            return .endOfFile
+        default:
+            throw CaptureError(.readFailed, cString: pcap_geterr(handle))
         }
-        return .packets(count)
     }
 }

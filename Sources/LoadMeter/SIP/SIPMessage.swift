@@ -1,0 +1,63 @@
+/// The first line of a SIP message.
+public struct SIPStartLine: Equatable, Sendable {
+    public var isRequest: Bool
+    /// Requests: the method and its bytes (for methods gatewayd does not name).
+    public var method: SIPMethod
+    public var methodRange: ByteRange
+    public var requestURI: ByteRange
+    /// Responses: the status code (100...699) and reason phrase.
+    public var statusCode: Int
+    public var reason: ByteRange
+    /// Where the header lines begin.
+    public var headersStart: Int
+}
+
+/// What the meter and the node need from a SIP message, as ranges into the scanned bytes.
+public struct SIPMessage: Equatable, Sendable {
+    public var startLine: SIPStartLine
+    public var callID = ByteRange.empty
+    public var hasCSeq = false
+    public var cseqNumber: UInt32 = 0
+    public var cseqMethod = SIPMethod.other
+    public var from = ByteRange.empty
+    public var fromTag = ByteRange.empty
+    public var to = ByteRange.empty
+    public var toTag = ByteRange.empty
+    /// The top Via's value and its branch parameter; `viaCount` counts every Via value.
+    public var topVia = ByteRange.empty
+    public var topViaBranch = ByteRange.empty
+    public var viaCount = 0
+    public var contact = ByteRange.empty
+    /// -1 when absent.
+    public var maxForwards = -1
+    public var contentLength = -1
+    public var retryAfter = -1
+    public var contentType = ByteRange.empty
+    public var body = ByteRange.empty
+    /// Header lines scanned (folded continuations not counted separately).
+    public var headerCount = 0
+    /// Bytes from the start line to the end of the body.
+    public var length = 0
+
+    public init(startLine: SIPStartLine) { self.startLine = startLine }
+
+    public var isRequest: Bool { startLine.isRequest }
+    public var method: SIPMethod { startLine.method }
+    public var statusCode: Int { startLine.statusCode }
+}
+
+/// Why a message that began like SIP was not taken.
+public enum SIPDefect: Error, Equatable, Sendable {
+    case missingCallID
+    case missingCSeq
+    case badCSeq
+    case missingFrom
+    case missingTo
+    case missingVia
+    case badContentLength
+    /// Content-Length says the body runs past the bytes that arrived.
+    case bodyPastEnd
+    /// No empty line ends the headers.
+    case unterminatedHeaders
+    case badHeaderLine
+}

@@ -1,0 +1,338 @@
+/// Scans SIP messages (RFC 3261 §7) over bytes, handing out ranges: nothing is copied and
+/// nothing is allocated. Header names are matched case-insensitively, in long and compact
+/// form; folded header lines are joined; the body is delimited by Content-Length.
+public enum SIPScanner {
+    public enum Framing {
+        /// A UDP datagram: the message ends with the datagram; Content-Length may be absent.
+        case datagram
+        /// A TCP stream: Content-Length (absent = 0) says where the message ends, and
+        /// bytes after it belong to the next message.
+        case stream
+    }
+
+    /// The start line, if `buffer` begins with one; nil means "not SIP".
+    public static func startLine(_ buffer: UnsafeRawBufferPointer) -> SIPStartLine? {
+        let count = buffer.count
+        guard count >= 12 else { return nil }
+        // Every SIP start line begins with an upper-case letter ("SIP/2.0" or a method):
+        // this one test turns away RTP, RTCP and most other UDP at once.
+        let first = buffer[0]
+        guard first >= 0x41 && first <= 0x5A else { return nil }
+        var lineEnd = 0
+        while lineEnd < count && buffer[lineEnd] != ASCII.lf {
+            lineEnd += 1
+            if lineEnd > 8192 { return nil }
+        }
+        guard lineEnd < count else { return nil }
+        let next = lineEnd + 1
+        let end = lineEnd > 0 && buffer[lineEnd - 1] == ASCII.cr ? lineEnd - 1 : lineEnd
+        if isVersion(buffer, 0) {
+            // SIP/2.0 SP 3DIGIT [SP Reason-Phrase]
+            guard end >= 11, buffer[7] == ASCII.space, ASCII.isDigit(buffer[8]), ASCII.isDigit(buffer[9]),
+                  ASCII.isDigit(buffer[10]), end == 11 || buffer[11] == ASCII.space else { return nil }
+            let code = Int(buffer[8] - 0x30) * 100 + Int(buffer[9] - 0x30) * 10 + Int(buffer[10] - 0x30)
+            guard code >= 100 && code <= 699 else { return nil }
+            return SIPStartLine(isRequest: false, method: .other, methodRange: .empty, requestURI: .empty,
+                                statusCode: code, reason: ByteRange(min(12, end), end), headersStart: next)
+        }
+        // Method SP Request-URI SP SIP/2.0
+        var i = 0
+        while i < end && isTokenByte(buffer[i]) { i += 1 }
+        guard i > 0, i < end, buffer[i] == ASCII.space else { return nil }
+        let methodRange = ByteRange(0, i)
+        let uriStart = i + 1
+        var uriEnd = uriStart
+        var sawColon = false
+        while uriEnd < end && buffer[uriEnd] != ASCII.space {
+            if buffer[uriEnd] == ASCII.colon { sawColon = true }
+            uriEnd += 1
+        }
+        guard uriEnd > uriStart, sawColon, uriEnd + 8 == end, isVersion(buffer, uriEnd + 1) else { return nil }
+        return SIPStartLine(isRequest: true, method: SIPMethod(buffer, methodRange), methodRange: methodRange,
+                            requestURI: ByteRange(uriStart, uriEnd), statusCode: 0, reason: .empty,
+                            headersStart: next)
+    }
+
+    /// Scans the headers and body after `startLine`.
+    public static func scan(_ buffer: UnsafeRawBufferPointer, startLine: SIPStartLine, framing: Framing)
+        throws(SIPDefect) -> SIPMessage
+    {
+        var message = SIPMessage(startLine: startLine)
+        let count = buffer.count
+        var lineStart = startLine.headersStart
+        var headerName = ByteRange.empty
+        var valueStart = 0
+        var valueEnd = 0
+        var bodyStart = -1
+        while lineStart < count {
+            var lineEnd = lineStart
+            while lineEnd < count && buffer[lineEnd] != ASCII.lf { lineEnd += 1 }
+            guard lineEnd < count else { break }
+            let contentEnd = lineEnd > lineStart && buffer[lineEnd - 1] == ASCII.cr ? lineEnd - 1 : lineEnd
+            let first = buffer[lineStart]
+            if contentEnd == lineStart {
+                // The empty line: headers are over.
+                if !headerName.isEmpty {
+                    try take(headerName, ByteRange(valueStart, valueEnd), buffer, into: &message)
+                }
+                bodyStart = lineEnd + 1
+                break
+            }
+            if first == ASCII.space || first == ASCII.tab {
+                // A folded continuation of the previous header's value.
+                guard !headerName.isEmpty else { throw .badHeaderLine }
+                valueEnd = contentEnd
+            } else {
+                if !headerName.isEmpty {
+                    try take(headerName, ByteRange(valueStart, valueEnd), buffer, into: &message)
+                }
+                guard let colon = ASCII.find(ASCII.colon, in: buffer, ByteRange(lineStart, contentEnd)) else {
+                    throw .badHeaderLine
+                }
+                headerName = ASCII.trim(buffer, ByteRange(lineStart, colon))
+                guard !headerName.isEmpty else { throw .badHeaderLine }
+                valueStart = colon + 1
+                valueEnd = contentEnd
+                message.headerCount += 1
+            }
+            lineStart = lineEnd + 1
+        }
+        guard bodyStart >= 0 else { throw .unterminatedHeaders }
+        guard !message.callID.isEmpty else { throw .missingCallID }
+        guard message.hasCSeq else { throw .missingCSeq }
+        guard !message.from.isEmpty else { throw .missingFrom }
+        guard !message.to.isEmpty else { throw .missingTo }
+        guard message.viaCount > 0 else { throw .missingVia }
+        let available = count - bodyStart
+        let bodyLength: Int
+        if message.contentLength >= 0 {
+            guard message.contentLength <= available else { throw .bodyPastEnd }
+            bodyLength = message.contentLength
+        } else {
+            bodyLength = framing == .datagram ? available : 0
+        }
+        message.body = ByteRange(bodyStart, bodyStart + bodyLength)
+        message.length = bodyStart + bodyLength
+        return message
+    }
+
+    /// Where a message in a TCP stream ends, or nil when more bytes are needed; throws when
+    /// the headers cannot be framed (no valid Content-Length).
+    public static func frameLength(_ buffer: UnsafeRawBufferPointer) -> FrameResult {
+        let count = buffer.count
+        var i = 0
+        var lineStart = 0
+        var contentLength = 0
+        while i < count {
+            if buffer[i] == ASCII.lf {
+                let contentEnd = i > lineStart && buffer[i - 1] == ASCII.cr ? i - 1 : i
+                if contentEnd == lineStart && lineStart > 0 {
+                    let total = i + 1 + contentLength
+                    return total <= count ? .complete(total) : .needMore
+                }
+                if let colon = ASCII.find(ASCII.colon, in: buffer, ByteRange(lineStart, contentEnd)) {
+                    let name = ASCII.trim(buffer, ByteRange(lineStart, colon))
+                    if ASCII.equals(buffer, name, "content-length") || ASCII.equals(buffer, name, "l") {
+                        guard let value = ASCII.decimal(buffer, ASCII.trim(buffer, ByteRange(colon + 1, contentEnd)),
+                                                        limit: 1 << 24) else { return .unframeable }
+                        contentLength = value
+                    }
+                }
+                lineStart = i + 1
+            }
+            i += 1
+        }
+        return .needMore
+    }
+
+    public enum FrameResult: Equatable {
+        case complete(Int)
+        case needMore
+        case unframeable
+    }
+
+    // MARK: Headers
+
+    private static func take(_ name: ByteRange, _ rawValue: ByteRange, _ buffer: UnsafeRawBufferPointer,
+                             into message: inout SIPMessage) throws(SIPDefect) {
+        let value = ASCII.trim(buffer, rawValue)
+        let length = name.count
+        let first = ASCII.lower(buffer[name.start])
+        if length == 1 {
+            switch first {
+            case 0x69: message.callID = value  // i
+            case 0x66: takeFrom(value, buffer, &message)  // f
+            case 0x74: takeTo(value, buffer, &message)  // t
+            case 0x76: takeVia(value, buffer, &message)  // v
+            case 0x6C: try takeContentLength(value, buffer, &message)  // l
+            case 0x63: message.contentType = value  // c
+            case 0x6D: if message.contact.isEmpty { message.contact = value }  // m
+            default: break
+            }
+            return
+        }
+        switch first {
+        case 0x63:
+            if ASCII.equals(buffer, name, "call-id") {
+                message.callID = value
+            } else if ASCII.equals(buffer, name, "cseq") {
+                try takeCSeq(value, buffer, &message)
+            } else if ASCII.equals(buffer, name, "content-length") {
+                try takeContentLength(value, buffer, &message)
+            } else if ASCII.equals(buffer, name, "content-type") {
+                message.contentType = value
+            } else if ASCII.equals(buffer, name, "contact") {
+                if message.contact.isEmpty { message.contact = value }
+            }
+        case 0x66: if ASCII.equals(buffer, name, "from") { takeFrom(value, buffer, &message) }
+        case 0x74: if ASCII.equals(buffer, name, "to") { takeTo(value, buffer, &message) }
+        case 0x76: if ASCII.equals(buffer, name, "via") { takeVia(value, buffer, &message) }
+        case 0x6D:
+            if ASCII.equals(buffer, name, "max-forwards") {
+                message.maxForwards = ASCII.decimal(buffer, value, limit: 255) ?? -1
+            }
+        case 0x72:
+            if ASCII.equals(buffer, name, "retry-after") {
+                var end = value.start
+                while end < value.end && ASCII.isDigit(buffer[end]) { end += 1 }
+                message.retryAfter = ASCII.decimal(buffer, ByteRange(value.start, end)) ?? -1
+            }
+        default: break
+        }
+    }
+
+    private static func takeFrom(_ value: ByteRange, _ buffer: UnsafeRawBufferPointer, _ message: inout SIPMessage) {
+        message.from = value
+        message.fromTag = parameter("tag", afterAddressIn: value, buffer)
+    }
+
+    private static func takeTo(_ value: ByteRange, _ buffer: UnsafeRawBufferPointer, _ message: inout SIPMessage) {
+        message.to = value
+        message.toTag = parameter("tag", afterAddressIn: value, buffer)
+    }
+
+    private static func takeVia(_ value: ByteRange, _ buffer: UnsafeRawBufferPointer, _ message: inout SIPMessage) {
+        // One Via header may hold several comma-separated values; the first one seen is the top.
+        var start = value.start
+        var i = value.start
+        var inQuotes = false
+        while i <= value.end {
+            let atEnd = i == value.end
+            let byte: UInt8 = atEnd ? ASCII.comma : buffer[i]
+            if byte == ASCII.quote { inQuotes.toggle() }
+            if byte == ASCII.comma && !inQuotes {
+                let one = ASCII.trim(buffer, ByteRange(start, i))
+                if !one.isEmpty {
+                    if message.viaCount == 0 {
+                        message.topVia = one
+                        message.topViaBranch = parameter("branch", in: one, buffer)
+                    }
+                    message.viaCount += 1
+                }
+                start = i + 1
+            }
+            i += 1
+        }
+    }
+
+    private static func takeCSeq(_ value: ByteRange, _ buffer: UnsafeRawBufferPointer,
+                                 _ message: inout SIPMessage) throws(SIPDefect) {
+        var i = value.start
+        while i < value.end && ASCII.isDigit(buffer[i]) { i += 1 }
+        guard let number = ASCII.decimal(buffer, ByteRange(value.start, i), limit: Int(UInt32.max)) else {
+            throw .badCSeq
+        }
+        let method = ASCII.trim(buffer, ByteRange(i, value.end))
+        guard !method.isEmpty, i < value.end, ASCII.isWhitespace(buffer[i]) else { throw .badCSeq }
+        message.cseqNumber = UInt32(number)
+        message.hasCSeq = true
+        message.cseqMethod = SIPMethod(buffer, method)
+    }
+
+    private static func takeContentLength(_ value: ByteRange, _ buffer: UnsafeRawBufferPointer,
+                                          _ message: inout SIPMessage) throws(SIPDefect) {
+        guard let length = ASCII.decimal(buffer, value, limit: 1 << 24) else { throw .badContentLength }
+        guard message.contentLength < 0 || message.contentLength == length else { throw .badContentLength }
+        message.contentLength = length
+    }
+
+    // MARK: Parameters
+
+    /// A `;name=value` parameter of a name-addr or addr-spec (From, To, Contact): parameters
+    /// inside `<...>` belong to the URI and are skipped, as are quoted display names.
+    static func parameter(_ name: StaticString, afterAddressIn value: ByteRange,
+                          _ buffer: UnsafeRawBufferPointer) -> ByteRange {
+        var i = value.start
+        var inQuotes = false
+        var paramsStart = -1
+        var sawAngle = false
+        while i < value.end {
+            let byte = buffer[i]
+            if byte == ASCII.quote && (i == value.start || buffer[i - 1] != 0x5C) {
+                inQuotes.toggle()
+            } else if !inQuotes {
+                if byte == 0x3C {
+                    sawAngle = true
+                } else if byte == 0x3E && sawAngle {
+                    paramsStart = i + 1
+                    break
+                }
+            }
+            i += 1
+        }
+        if paramsStart < 0 {
+            // addr-spec without angle brackets: parameters follow the first ';'.
+            guard !sawAngle, let semicolon = ASCII.find(ASCII.semicolon, in: buffer, value) else { return .empty }
+            paramsStart = semicolon
+        }
+        return parameter(name, in: ByteRange(paramsStart, value.end), buffer)
+    }
+
+    /// The value of `;name=value` among the ';'-separated parameters in `range`.
+    static func parameter(_ name: StaticString, in range: ByteRange, _ buffer: UnsafeRawBufferPointer) -> ByteRange {
+        var i = range.start
+        while i < range.end {
+            guard buffer[i] == ASCII.semicolon else {
+                i += 1
+                continue
+            }
+            var nameStart = i + 1
+            while nameStart < range.end && ASCII.isWhitespace(buffer[nameStart]) { nameStart += 1 }
+            var nameEnd = nameStart
+            while nameEnd < range.end && buffer[nameEnd] != ASCII.equals && buffer[nameEnd] != ASCII.semicolon
+                && !ASCII.isWhitespace(buffer[nameEnd]) && buffer[nameEnd] != ASCII.comma {
+                nameEnd += 1
+            }
+            var j = nameEnd
+            while j < range.end && ASCII.isWhitespace(buffer[j]) { j += 1 }
+            if ASCII.equals(buffer, ByteRange(nameStart, nameEnd), name) && j < range.end && buffer[j] == ASCII.equals {
+                var valueStart = j + 1
+                while valueStart < range.end && ASCII.isWhitespace(buffer[valueStart]) { valueStart += 1 }
+                var valueEnd = valueStart
+                while valueEnd < range.end && buffer[valueEnd] != ASCII.semicolon && buffer[valueEnd] != ASCII.comma
+                    && !ASCII.isWhitespace(buffer[valueEnd]) {
+                    valueEnd += 1
+                }
+                return ByteRange(valueStart, valueEnd)
+            }
+            i = nameEnd
+        }
+        return .empty
+    }
+
+    // MARK: Start-line pieces
+
+    private static func isVersion(_ buffer: UnsafeRawBufferPointer, _ offset: Int) -> Bool {
+        guard offset + 7 <= buffer.count else { return false }
+        return ASCII.equals(buffer, ByteRange(offset, offset + 7), "sip/2.0")
+    }
+
+    /// RFC 3261 `token` characters.
+    private static func isTokenByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case 0x41...0x5A, 0x61...0x7A, 0x30...0x39: return true
+        case 0x2D, 0x2E, 0x21, 0x25, 0x2A, 0x5F, 0x2B, 0x60, 0x27, 0x7E: return true
+        default: return false
+        }
+    }
+}
