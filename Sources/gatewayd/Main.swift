@@ -1,2 +1,61 @@
+import Capture
+
+/// The process entry point. Embedded Swift has no `CommandLine`, so the executable keeps a
+/// C-style entry; SwiftPM links `main` to `gatewayd_main`, and the firmware build does the
+/// same with `--defsym`.
 @_cdecl("gatewayd_main")
-func gatewaydMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Int32 { 0 }
+func gatewaydMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Int32 {
+    var arguments = Arguments(argc: argc, argv: argv, from: 1)
+    guard let command = arguments.next() else {
+        Output.error("the node is not built yet; `gatewayd meter FILE` measures a capture (see --help)")
+        return 2
+    }
+    if Arguments.equals(command, "meter") {
+        return MeterCommand.run(&arguments)
+    }
+    if Arguments.equals(command, "-h") || Arguments.equals(command, "--help") {
+        Output.standardOutput(Usage.text)
+        return 0
+    }
+    if Arguments.equals(command, "-V") || Arguments.equals(command, "--version") {
+        var text = TextBuffer()
+        text.append("gatewayd ")
+        text.append(Usage.version)
+        text.append(byte: 0x0A)
+        Output.standardOutput(text)
+        return 0
+    }
+    var message = TextBuffer()
+    message.append("unknown command or option: ")
+    message.append(cString: command)
+    Output.error(message)
+    Output.write(Usage.text, to: 2)
+    return 2
+}
+
+enum Usage {
+    static let version: StaticString = "0.1.0"
+
+    static var text: TextBuffer {
+        var text = TextBuffer()
+        text.append("""
+        usage: gatewayd meter [options] FILE
+               gatewayd --version | --help
+
+        meter: measures the SIP and RTP load in a capture file (pcap or pcapng) and prints
+        SIP messages by kind, calls, registrations, RTP streams and the peak workload.
+          --json               print JSON for programs instead of the report for people
+          --detect-rtp         also take RTP that no SDP announced (RFC 3550 A.1 probation)
+          --filter EXPR        a BPF filter applied while reading
+          --calls N            capacity: concurrent calls (default 100; 0 leaves it out)
+          --streams N          capacity: active RTP streams (default 200)
+          --rtp-rate N         capacity: RTP packets per second (default 0, not counted)
+          --sip-rate N         capacity: SIP messages per second (default 500)
+          --stream-idle S      close a stream after S seconds without packets (default 60)
+
+        exit status: 0 measured, 1 the capture could not be read, 2 bad usage.
+
+        """)
+        return text
+    }
+}

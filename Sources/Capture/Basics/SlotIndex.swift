@@ -103,6 +103,9 @@ public final class SlotIndex {
     /// The slot touched after `slot`, or -1: walks from `oldest` towards `newest`.
     public func newer(than slot: Int) -> Int32 { newer[slot] }
 
+    /// The slot touched before `slot`, or -1: walks from `newest` towards `oldest`.
+    public func older(than slot: Int) -> Int32 { older[slot] }
+
     public func isInUse(_ slot: Int) -> Bool { inUse[slot] }
 
     private func linkAsNewest(_ slot: Int) {

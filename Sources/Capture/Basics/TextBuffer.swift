@@ -14,7 +14,7 @@ public struct TextBuffer {
         text.withUTF8Buffer { bytes.append(contentsOf: $0) }
     }
 
-    public mutating func append(_ byte: UInt8) { bytes.append(byte) }
+    public mutating func append(byte: UInt8) { bytes.append(byte) }
 
     public mutating func append(bytes other: UnsafeRawBufferPointer) { bytes.append(contentsOf: other) }
 
@@ -124,9 +124,9 @@ public struct TextBuffer {
     public mutating func append(_ address: IPAddress) {
         if address.isIPv4 {
             let v = address.ipv4Value
-            append(Int(v >> 24)); append(0x2E)
-            append(Int((v >> 16) & 0xFF)); append(0x2E)
-            append(Int((v >> 8) & 0xFF)); append(0x2E)
+            append(Int(v >> 24)); append(byte: 0x2E)
+            append(Int((v >> 16) & 0xFF)); append(byte: 0x2E)
+            append(Int((v >> 8) & 0xFF)); append(byte: 0x2E)
             append(Int(v & 0xFF))
             return
         }

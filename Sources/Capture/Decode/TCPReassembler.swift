@@ -5,6 +5,11 @@ public struct FlowKey: Equatable {
     public var source: Endpoint
     public var destination: Endpoint
 
+    public init(source: Endpoint, destination: Endpoint) {
+        self.source = source
+        self.destination = destination
+    }
+
     @inlinable var hash: UInt64 { KeyHash.combine(source.hash, destination.hash) }
 }
 

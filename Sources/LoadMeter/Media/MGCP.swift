@@ -1,0 +1,37 @@
+/// MGCP (RFC 3435) as far as the meter needs it: gateways controlled by a call agent carry
+/// their SDP in MGCP commands (CRCX, MDCX) and responses, not in SIP. The media those bodies
+/// announce is measured like SIP-announced media, with no call to tie it to.
+enum MGCP {
+    /// The well-known ports: 2427 for gateways, 2727 for call agents.
+    static func isMGCPPort(_ port: UInt16) -> Bool { port == 2427 || port == 2727 }
+
+    /// The SDP body of an MGCP message, or nil when there is none or this is not MGCP.
+    static func sdpBody(_ buffer: UnsafeRawBufferPointer) -> ByteRange? {
+        guard buffer.count >= 8 else { return nil }
+        // "VERB transaction-id endpoint MGCP 1.0" or "code transaction-id [comment]".
+        var i = 0
+        if ASCII.isDigit(buffer[0]) {
+            while i < 3 && ASCII.isDigit(buffer[i]) { i += 1 }
+            guard i == 3 else { return nil }
+        } else {
+            while i < 4 && buffer[i] >= 0x41 && buffer[i] <= 0x5A { i += 1 }
+            guard i == 4 else { return nil }
+        }
+        guard buffer[i] == ASCII.space, ASCII.isDigit(buffer[i + 1]) else { return nil }
+        // The body follows the first empty line.
+        var lineStart = 0
+        var position = 0
+        while position < buffer.count {
+            if buffer[position] == ASCII.lf {
+                let contentEnd = position > lineStart && buffer[position - 1] == ASCII.cr ? position - 1 : position
+                if contentEnd == lineStart && lineStart > 0 {
+                    let body = ByteRange(position + 1, buffer.count)
+                    return ASCII.hasPrefix(buffer, body, "v=0") ? body : nil
+                }
+                lineStart = position + 1
+            }
+            position += 1
+        }
+        return nil
+    }
+}

@@ -1,0 +1,362 @@
+import Capture
+
+/// Media figures since start.
+public struct MediaCounters: Equatable, Sendable {
+    public var rtpPackets = 0
+    public var rtpBytes = 0
+    public var rtcpPackets = 0
+    /// UDP to or from announced non-RTP media (T.38 UDPTL, for example).
+    public var otherMediaPackets = 0
+    /// UDP that was neither SIP nor media.
+    public var otherUDPPackets = 0
+    /// MGCP messages that announced media in SDP.
+    public var mgcpAnnouncements = 0
+    public var streamsOpened = 0
+    public var streamsEvicted = 0
+    public var mediaEvicted = 0
+    /// Closed-stream summaries dropped because nobody took them in time.
+    public var summariesDropped = 0
+
+    public init() {}
+}
+
+/// Turns decoded traffic into load: SIP messages by kind, calls, registrations, RTP streams,
+/// rates, and the workload. Pure logic: it is handed datagrams and stream bytes by whoever
+/// reads the capture, and does no I/O. All tables are allocated here, once.
+public final class Meter {
+    public let configuration: MeterConfiguration
+    public let sip = SIPCounters()
+    public let dialogs: DialogTracker
+    public let registrations: RegistrationTracker
+    public private(set) var media = MediaCounters()
+    let mediaTable: MediaTable
+    let streams: StreamTable
+    let probation: Probation
+    let sdp = SDPDescription()
+    let sipRate: SlidingRate
+    let attemptRate: SlidingRate
+    let rtpRate: SlidingRate
+    let rtpByteRate: SlidingRate
+
+    public private(set) var firstTime: PacketTime?
+    public private(set) var lastTime = PacketTime.zero
+    public private(set) var peakWorkload = Workload()
+    public private(set) var peakWorkloadTime = PacketTime.zero
+    var lastEvaluatedSecond = Int64.min
+
+    public init(configuration: MeterConfiguration = MeterConfiguration()) {
+        self.configuration = configuration
+        dialogs = DialogTracker(capacity: configuration.dialogCapacity,
+                                inactivityTimeoutSeconds: configuration.dialogInactivitySeconds)
+        registrations = RegistrationTracker(capacity: configuration.registrationCapacity)
+        mediaTable = MediaTable(capacity: configuration.mediaCapacity, lingerSeconds: configuration.mediaLingerSeconds)
+        streams = StreamTable(capacity: configuration.streamCapacity, idleTimeoutSeconds: configuration.streamIdleSeconds)
+        probation = Probation(capacity: configuration.probationCapacity, required: configuration.probationPackets)
+        sipRate = SlidingRate(windowSeconds: configuration.rateWindowSeconds)
+        attemptRate = SlidingRate(windowSeconds: configuration.rateWindowSeconds)
+        rtpRate = SlidingRate(windowSeconds: configuration.rateWindowSeconds)
+        rtpByteRate = SlidingRate(windowSeconds: configuration.rateWindowSeconds)
+    }
+
+    // MARK: Input
+
+    /// One UDP datagram: media if its address was announced, else SIP if it reads as SIP,
+    /// else (when enabled) RTP found without SDP.
+    public func receive(datagram: Datagram) {
+        advance(to: datagram.time)
+        let payload = datagram.payload
+        var slot = mediaTable.find(datagram.destination)
+        if slot < 0 { slot = mediaTable.find(datagram.source) }
+        if slot >= 0 {
+            announcedMedia(datagram, slot: slot)
+            return
+        }
+        if payload.count > 0, payload[0] >= 0x41 && payload[0] <= 0x5A {
+            if sipMessage(payload, framing: .datagram, time: datagram.time) { return }
+        } else if isKeepalive(payload) {
+            sip.keepalives += 1
+            return
+        }
+        if MGCP.isMGCPPort(datagram.source.port) || MGCP.isMGCPPort(datagram.destination.port),
+           let body = MGCP.sdpBody(payload) {
+            if sdp.scan(payload, body: body) { mediaTable.announce(sdp, owner: .none, offer: nil, time: datagram.time) }
+            media.mgcpAnnouncements += 1
+            return
+        }
+        if configuration.detectUnannouncedRTP, let header = RTPHeader(payload) {
+            if header.looksLikeRTCP {
+                media.rtcpPackets += 1
+                return
+            }
+            if RTPHeader.isPlausible(payload, wireLength: datagram.payloadLength) {
+                unannouncedRTP(datagram, header)
+                return
+            }
+        }
+        media.otherUDPPackets += 1
+    }
+
+    /// In-order bytes of a TCP flow; returns how many were consumed (whole SIP messages and
+    /// skipped garbage). A partial message is left for the next call.
+    public func receive(stream chunk: StreamChunk) -> Int {
+        advance(to: chunk.time)
+        let bytes = chunk.bytes
+        var offset = 0
+        if chunk.afterGap && SIPScanner.startLine(bytes) == nil {
+            // Joined mid-message (or this flow is not SIP at all): skip to the first line
+            // that starts a SIP message.
+            offset = resynchronise(bytes)
+        }
+        while offset < bytes.count {
+            // CRLF keep-alives between messages.
+            if bytes[offset] == 0x0D || bytes[offset] == 0x0A {
+                offset += 1
+                continue
+            }
+            let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
+            guard SIPScanner.startLine(rest) != nil else {
+                // Not SIP here: skip to the next line that starts a message, or wait for
+                // the rest of this line.
+                let skip = resynchronise(rest)
+                if skip == 0 { return offset }
+                offset += skip
+                continue
+            }
+            switch SIPScanner.frameLength(rest) {
+            case .complete(let length):
+                _ = sipMessage(UnsafeRawBufferPointer(rebasing: rest[0..<length]), framing: .stream, time: chunk.time)
+                offset += length
+            case .needMore:
+                return offset
+            case .unframeable:
+                // A SIP start line but no usable Content-Length: count it, then resynchronise.
+                sip.count(SIPScanner.startLine(rest)!)
+                sip.malformed += 1
+                offset += max(resynchronise(rest), 1)
+            }
+        }
+        return offset
+    }
+
+    // MARK: Output
+
+    /// The workload now: calls, active streams and rates against their capacities.
+    public func workload(at time: PacketTime) -> Workload {
+        var result = Workload()
+        result.capacities = configuration.capacities
+        result.calls = dialogs.counters.active
+        result.activeStreams = streams.active(now: time,
+                                              window: Int64(configuration.streamActiveSeconds) * 1_000_000_000)
+        result.rtpPacketRate = rtpRate.rate(at: time)
+        result.sipMessageRate = sipRate.rate(at: time)
+        return result
+    }
+
+    public var calls: CallCounters { dialogs.counters }
+
+    public func sipMessageRate(at time: PacketTime) -> Double { sipRate.rate(at: time) }
+    public func callAttemptRate(at time: PacketTime) -> Double { attemptRate.rate(at: time) }
+    public func rtpPacketRate(at time: PacketTime) -> Double { rtpRate.rate(at: time) }
+    public func rtpBitRate(at time: PacketTime) -> Double { rtpByteRate.rate(at: time) * 8 }
+
+    /// Streams measured now.
+    public var openStreams: Int { streams.index.count }
+
+    /// The next stream that closed (went idle or was evicted), oldest first.
+    public func takeClosedStream() -> RTPStreamSummary? {
+        media.summariesDropped = streams.closedDropped
+        return streams.takeClosed()
+    }
+
+    /// Calls `body` with every stream still open, oldest activity first.
+    public func forEachOpenStream(_ body: (RTPStreamSummary) -> Void) {
+        var slot = streams.index.oldest
+        while slot >= 0 {
+            body(streams.summary(Int(slot)))
+            slot = streams.index.newer(than: Int(slot))
+        }
+    }
+
+    // MARK: SIP
+
+    /// Counts and follows one SIP message; false when `bytes` do not begin like SIP.
+    func sipMessage(_ bytes: UnsafeRawBufferPointer, framing: SIPScanner.Framing, time: PacketTime) -> Bool {
+        guard let line = SIPScanner.startLine(bytes) else { return false }
+        sip.count(line)
+        sipRate.add(1, at: time)
+        let message: SIPMessage
+        do {
+            message = try SIPScanner.scan(bytes, startLine: line, framing: framing)
+        } catch {
+            sip.malformed += 1
+            return true
+        }
+        var owner = DialogTracker.Handle.none
+        if message.cseqMethod == .register || (message.isRequest && message.method == .register) {
+            registrations.take(message, bytes, time: time)
+        } else {
+            let attemptsBefore = dialogs.counters.attempts
+            owner = dialogs.take(message, bytes, time: time)
+            if dialogs.counters.attempts != attemptsBefore { attemptRate.add(1, at: time) }
+        }
+        guard owner.slot >= 0 else { return true }
+        let offerAnswer = message.cseqMethod == .invite || message.cseqMethod == .update
+        if !message.isRequest && offerAnswer && message.statusCode >= 200 {
+            mediaTable.settle(owner: owner, sequence: message.cseqNumber, accepted: message.statusCode < 300)
+        }
+        // SDP offers and answers: in requests, and in provisional and success responses.
+        if !message.body.isEmpty && (message.isRequest || message.statusCode < 300) {
+            let offer: UInt32? = message.isRequest && offerAnswer ? message.cseqNumber : nil
+            announceSDP(message, bytes, owner: owner, offer: offer, time: time)
+        }
+        return true
+    }
+
+    private func announceSDP(_ message: SIPMessage, _ bytes: UnsafeRawBufferPointer,
+                             owner: DialogTracker.Handle, offer: UInt32?, time: PacketTime) {
+        let type = message.contentType
+        if ASCII.hasPrefix(bytes, type, "application/sdp") {
+            if sdp.scan(bytes, body: message.body) { mediaTable.announce(sdp, owner: owner, offer: offer, time: time) }
+        } else if ASCII.hasPrefix(bytes, type, "multipart/") {
+            var parts = MultipartParts(bytes, contentType: type, body: message.body)
+            while let part = parts.next() {
+                if ASCII.hasPrefix(bytes, part.contentType, "application/sdp"), sdp.scan(bytes, body: part.body) {
+                    mediaTable.announce(sdp, owner: owner, offer: offer, time: time)
+                }
+            }
+        }
+    }
+
+    private func isKeepalive(_ payload: UnsafeRawBufferPointer) -> Bool {
+        guard payload.count > 0 && payload.count <= 4 else { return false }
+        for byte in payload where byte != 0x0D && byte != 0x0A { return false }
+        return true
+    }
+
+    /// How many bytes to skip to reach the first line (after the first) that starts a SIP
+    /// message. With none, everything up to the last line is skipped and counted: that line
+    /// may be a start line cut short, and waits for more bytes.
+    private func resynchronise(_ bytes: UnsafeRawBufferPointer) -> Int {
+        var lastLineStart = 0
+        var i = 0
+        while i < bytes.count {
+            if bytes[i] == 0x0A {
+                lastLineStart = i + 1
+                if i + 1 < bytes.count,
+                   SIPScanner.startLine(UnsafeRawBufferPointer(rebasing: bytes[(i + 1)...])) != nil {
+                    sip.streamBytesSkipped += i + 1
+                    return i + 1
+                }
+            }
+            i += 1
+        }
+        // A last line longer than any start line cannot become one: skip it too.
+        let skip = bytes.count - lastLineStart > 8192 ? bytes.count : lastLineStart
+        sip.streamBytesSkipped += skip
+        return skip
+    }
+
+    // MARK: RTP
+
+    private func announcedMedia(_ datagram: Datagram, slot: Int) {
+        mediaTable.used(slot, time: datagram.time)
+        dialogs.touch(mediaTable.owners[slot], time: datagram.time)
+        switch mediaTable.kinds[slot] {
+        case .rtcp:
+            media.rtcpPackets += 1
+        case .other:
+            // RTP that goes on in a stream already measured is still RTP, whatever the last
+            // offer said (a T.38 switch offered but not yet answered, for example).
+            if let header = RTPHeader(datagram.payload) {
+                let key = StreamKey(source: datagram.source, destination: datagram.destination, ssrc: header.ssrc)
+                let stream = streams.find(key, hash: key.hash)
+                if stream >= 0 {
+                    streams.add(stream, header, wireBytes: datagram.payloadLength, time: datagram.time,
+                                format: PayloadFormat.staticFormat(header.payloadType))
+                    countRTP(datagram)
+                    return
+                }
+            }
+            media.otherMediaPackets += 1
+        case .rtp:
+            guard let header = RTPHeader(datagram.payload) else {
+                media.otherMediaPackets += 1
+                return
+            }
+            // rtcp-mux: RTCP on the RTP port.
+            if header.looksLikeRTCP || (header.marker && header.payloadType >= 64 && header.payloadType <= 95) {
+                media.rtcpPackets += 1
+                return
+            }
+            let key = StreamKey(source: datagram.source, destination: datagram.destination, ssrc: header.ssrc)
+            let hash = key.hash
+            var stream = streams.find(key, hash: hash)
+            if stream < 0 {
+                stream = streams.open(key, hash: hash, announced: true, initial: RTPStreamStatistics(),
+                                      formats: StreamFormats(), time: datagram.time)
+            }
+            streams.add(stream, header, wireBytes: datagram.payloadLength, time: datagram.time,
+                        format: mediaTable.format(slot, payloadType: header.payloadType))
+            countRTP(datagram)
+        }
+    }
+
+    private func unannouncedRTP(_ datagram: Datagram, _ header: RTPHeader) {
+        let key = StreamKey(source: datagram.source, destination: datagram.destination, ssrc: header.ssrc)
+        let hash = key.hash
+        let stream = streams.find(key, hash: hash)
+        if stream >= 0 {
+            streams.add(stream, header, wireBytes: datagram.payloadLength, time: datagram.time,
+                        format: PayloadFormat.staticFormat(header.payloadType))
+            countRTP(datagram)
+            return
+        }
+        let flow = FlowKey(source: datagram.source, destination: datagram.destination)
+        guard let passed = probation.add(flow, header, wireBytes: datagram.payloadLength, time: datagram.time) else {
+            media.otherUDPPackets += 1
+            return
+        }
+        _ = streams.open(key, hash: hash, announced: false, initial: passed.statistics, formats: passed.formats,
+                         time: datagram.time)
+        // The probation packets were held back from the counters until now.
+        media.otherUDPPackets -= passed.statistics.packets - 1
+        media.rtpPackets += passed.statistics.packets - 1
+        media.rtpBytes += passed.statistics.bytes - datagram.payloadLength
+        countRTP(datagram)
+    }
+
+    @inline(__always) private func countRTP(_ datagram: Datagram) {
+        media.rtpPackets += 1
+        media.rtpBytes += datagram.payloadLength
+        rtpRate.add(1, at: datagram.time)
+        rtpByteRate.add(Int64(datagram.payloadLength), at: datagram.time)
+    }
+
+    // MARK: Time
+
+    /// Packet time moves on: sweep the tables a little, and once a second take the workload.
+    @inline(__always) private func advance(to time: PacketTime) {
+        if firstTime == nil { firstTime = time }
+        if time > lastTime { lastTime = time }
+        let second = time.seconds
+        guard second != lastEvaluatedSecond else { return }
+        lastEvaluatedSecond = second
+        dialogs.sweep(now: time)
+        mediaTable.sweep(now: time, dialogs: dialogs)
+        streams.sweep(now: time)
+        media.streamsOpened = streams.opened
+        media.streamsEvicted = streams.evicted
+        media.mediaEvicted = mediaTable.evicted
+        let now = workload(at: time)
+        if now.value > peakWorkload.value {
+            peakWorkload = now
+            peakWorkloadTime = time
+        }
+    }
+
+    /// Takes the final workload sample at the end of a capture.
+    public func finish() {
+        lastEvaluatedSecond = Int64.min
+        advance(to: lastTime)
+    }
+}

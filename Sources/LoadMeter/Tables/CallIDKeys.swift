@@ -1,0 +1,46 @@
+import Capture
+
+/// Call-ID keyed slots: the `SlotIndex` of a table plus the Call-ID bytes of each slot, kept
+/// inline up to `maxKeyBytes` (longer IDs are told apart by their full hash and first bytes).
+final class CallIDKeys {
+    static let maxKeyBytes = 96
+    let index: SlotIndex
+    let bytes: FixedArray<UInt8>
+    let lengths: FixedArray<UInt8>
+
+    init(capacity: Int) {
+        index = SlotIndex(capacity: capacity)
+        bytes = FixedArray(repeating: 0, count: capacity * CallIDKeys.maxKeyBytes)
+        lengths = FixedArray(repeating: 0, count: capacity)
+    }
+
+    func find(_ callID: UnsafeRawBufferPointer, hash: UInt64) -> Int {
+        let stored = min(callID.count, CallIDKeys.maxKeyBytes)
+        var candidate = index.firstCandidate(hash)
+        while candidate >= 0 {
+            let slot = Int(candidate)
+            if Int(lengths[slot]) == stored && matches(slot, callID, stored) { return slot }
+            candidate = index.nextCandidate(after: candidate)
+        }
+        return -1
+    }
+
+    /// Claims a slot for `callID`; `evicted` says whether the oldest entry had to go.
+    func insert(_ callID: UnsafeRawBufferPointer, hash: UInt64) -> (slot: Int, evicted: Bool) {
+        let claimed = index.claim(hash: hash)
+        let stored = min(callID.count, CallIDKeys.maxKeyBytes)
+        bytes.copy(UnsafeRawBufferPointer(rebasing: callID[0..<stored]), to: claimed.slot * CallIDKeys.maxKeyBytes)
+        lengths[claimed.slot] = UInt8(stored)
+        return claimed
+    }
+
+    func key(_ slot: Int) -> UnsafeRawBufferPointer {
+        bytes.bytes(slot * CallIDKeys.maxKeyBytes, Int(lengths[slot]))
+    }
+
+    private func matches(_ slot: Int, _ callID: UnsafeRawBufferPointer, _ length: Int) -> Bool {
+        let base = slot * CallIDKeys.maxKeyBytes
+        for i in 0..<length where bytes[base + i] != callID[i] { return false }
+        return true
+    }
+}

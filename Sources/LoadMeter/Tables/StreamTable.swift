@@ -1,0 +1,175 @@
+import Capture
+
+/// One RTP stream: a direction of packets from one SSRC.
+public struct StreamKey: Equatable, Sendable {
+    public var source: Endpoint
+    public var destination: Endpoint
+    public var ssrc: UInt32
+
+    @inlinable var hash: UInt64 { KeyHash.combine(KeyHash.combine(source.hash, destination.hash), UInt64(ssrc)) }
+}
+
+/// Up to four payload formats a stream carried, by payload type, for the report.
+public struct StreamFormats: Equatable, Sendable {
+    public static let capacity = 4
+    var entries: (SDPFormat?, SDPFormat?, SDPFormat?, SDPFormat?) = (nil, nil, nil, nil)
+
+    public init() {}
+
+    public func format(_ index: Int) -> SDPFormat? {
+        switch index {
+        case 0: return entries.0
+        case 1: return entries.1
+        case 2: return entries.2
+        case 3: return entries.3
+        default: return nil
+        }
+    }
+
+    mutating func note(_ payloadType: UInt8, _ format: PayloadFormat?) {
+        let entry = SDPFormat(payloadType: payloadType,
+                              format: format ?? PayloadFormat(name: ShortName(), clockRate: 0))
+        for i in 0..<StreamFormats.capacity {
+            guard let existing = self.format(i) else {
+                switch i {
+                case 0: entries.0 = entry
+                case 1: entries.1 = entry
+                case 2: entries.2 = entry
+                default: entries.3 = entry
+                }
+                return
+            }
+            if existing.payloadType == payloadType { return }
+        }
+    }
+
+    public static func == (lhs: StreamFormats, rhs: StreamFormats) -> Bool {
+        for i in 0..<capacity where lhs.format(i) != rhs.format(i) { return false }
+        return true
+    }
+}
+
+/// A stream's figures when it closed (idle, evicted) or at the end of a capture.
+public struct RTPStreamSummary: Equatable, Sendable {
+    public var key: StreamKey
+    /// Announced in SDP, or found by unannounced RTP detection.
+    public var announced: Bool
+    public var statistics: RTPStreamStatistics
+    public var formats: StreamFormats
+}
+
+/// RTP streams in a preallocated table, found by hash of addresses, ports and SSRC: never
+/// by scanning calls. Streams silent for longer than the idle timeout close.
+final class StreamTable {
+    let index: SlotIndex
+    let keys: FixedArray<StreamKey>
+    let statistics: FixedArray<RTPStreamStatistics>
+    let formats: FixedArray<StreamFormats>
+    let announced: FixedArray<Bool>
+    let lastUsed: FixedArray<Int64>
+    let idleTimeout: Int64
+    /// Closed streams waiting for `takeClosed`; a full ring drops the oldest and counts it.
+    let closed: FixedArray<RTPStreamSummary>
+    var closedStart = 0
+    var closedCount = 0
+    var closedDropped = 0
+    var evicted = 0
+    var opened = 0
+
+    init(capacity: Int, idleTimeoutSeconds: Int, closedRing: Int = 64) {
+        index = SlotIndex(capacity: capacity)
+        let noKey = StreamKey(source: Endpoint(address: .unspecified, port: 0),
+                              destination: Endpoint(address: .unspecified, port: 0), ssrc: 0)
+        keys = FixedArray(repeating: noKey, count: capacity)
+        statistics = FixedArray(repeating: RTPStreamStatistics(), count: capacity)
+        formats = FixedArray(repeating: StreamFormats(), count: capacity)
+        announced = FixedArray(repeating: false, count: capacity)
+        lastUsed = FixedArray(repeating: 0, count: capacity)
+        idleTimeout = Int64(idleTimeoutSeconds) * 1_000_000_000
+        closed = FixedArray(repeating: RTPStreamSummary(key: noKey, announced: false, statistics: RTPStreamStatistics(),
+                                                        formats: StreamFormats()),
+                            count: closedRing)
+    }
+
+    @inline(__always) func find(_ key: StreamKey, hash: UInt64) -> Int {
+        var candidate = index.firstCandidate(hash)
+        while candidate >= 0 {
+            if keys[Int(candidate)] == key { return Int(candidate) }
+            candidate = index.nextCandidate(after: candidate)
+        }
+        return -1
+    }
+
+    /// Opens a stream, starting from `initial` figures (a detected stream brings those of
+    /// its probation packets).
+    func open(_ key: StreamKey, hash: UInt64, announced isAnnounced: Bool, initial: RTPStreamStatistics,
+              formats initialFormats: StreamFormats, time: PacketTime) -> Int {
+        let claimed = index.claim(hash: hash)
+        if claimed.evicted {
+            evicted += 1
+            pushClosed(claimed.slot)
+        }
+        let slot = claimed.slot
+        keys[slot] = key
+        statistics[slot] = initial
+        formats[slot] = initialFormats
+        announced[slot] = isAnnounced
+        lastUsed[slot] = time.nanoseconds
+        opened += 1
+        return slot
+    }
+
+    @inline(__always) func add(_ slot: Int, _ header: RTPHeader, wireBytes: Int, time: PacketTime, format: PayloadFormat?) {
+        let seen = statistics[slot].sawPayloadType(header.payloadType)
+        statistics.pointer(at: slot).pointee.add(header, wireBytes: wireBytes, time: time, clockRate: format?.clockRate ?? 0)
+        if !seen {
+            formats.pointer(at: slot).pointee.note(header.payloadType, format)
+        }
+        lastUsed[slot] = time.nanoseconds
+        index.touch(slot)
+    }
+
+    /// Streams with a packet in the last `window` nanoseconds.
+    func active(now: PacketTime, window: Int64) -> Int {
+        var count = 0
+        var slot = index.newest
+        while slot >= 0 && now.nanoseconds - lastUsed[Int(slot)] <= window {
+            count += 1
+            slot = index.older(than: Int(slot))
+        }
+        return count
+    }
+
+    func sweep(now: PacketTime) {
+        var budget = 2
+        while budget > 0, index.oldest >= 0 {
+            budget -= 1
+            let slot = Int(index.oldest)
+            guard now.nanoseconds - lastUsed[slot] > idleTimeout else { return }
+            pushClosed(slot)
+            index.release(slot)
+        }
+    }
+
+    func summary(_ slot: Int) -> RTPStreamSummary {
+        RTPStreamSummary(key: keys[slot], announced: announced[slot], statistics: statistics[slot], formats: formats[slot])
+    }
+
+    private func pushClosed(_ slot: Int) {
+        if closedCount == closed.count {
+            closedStart = (closedStart + 1) % closed.count
+            closedCount -= 1
+            closedDropped += 1
+        }
+        closed[(closedStart + closedCount) % closed.count] = summary(slot)
+        closedCount += 1
+    }
+
+    func takeClosed() -> RTPStreamSummary? {
+        guard closedCount > 0 else { return nil }
+        let summary = closed[closedStart]
+        closedStart = (closedStart + 1) % closed.count
+        closedCount -= 1
+        return summary
+    }
+}

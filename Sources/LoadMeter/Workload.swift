@@ -1,0 +1,76 @@
+/// What a node can carry. A capacity of 0 leaves that resource out of the workload.
+public struct WorkloadCapacities: Equatable, Sendable {
+    /// Concurrent calls (trying, ringing or up).
+    public var calls = 100
+    /// RTP streams with a packet in the last few seconds.
+    public var activeStreams = 200
+    /// RTP packets per second, all streams together.
+    public var rtpPacketsPerSecond = 0
+    /// SIP messages per second, requests and responses.
+    public var sipMessagesPerSecond = 500
+
+    public init() {}
+}
+
+/// The resources the workload is taken over.
+public enum Resource: UInt8, CaseIterable, Sendable {
+    case calls, activeStreams, rtpPacketRate, sipMessageRate
+
+    public var name: StaticString {
+        switch self {
+        case .calls: return "calls"
+        case .activeStreams: return "active_streams"
+        case .rtpPacketRate: return "rtp_packet_rate"
+        case .sipMessageRate: return "sip_message_rate"
+        }
+    }
+}
+
+/// Each resource's use against its capacity, and the workload: the largest ratio.
+public struct Workload: Equatable, Sendable {
+    public var calls = 0
+    public var activeStreams = 0
+    public var rtpPacketRate: Double = 0
+    public var sipMessageRate: Double = 0
+    public var capacities = WorkloadCapacities()
+
+    public init() {}
+
+    public func inUse(_ resource: Resource) -> Double {
+        switch resource {
+        case .calls: return Double(calls)
+        case .activeStreams: return Double(activeStreams)
+        case .rtpPacketRate: return rtpPacketRate
+        case .sipMessageRate: return sipMessageRate
+        }
+    }
+
+    public func capacity(_ resource: Resource) -> Int {
+        switch resource {
+        case .calls: return capacities.calls
+        case .activeStreams: return capacities.activeStreams
+        case .rtpPacketRate: return capacities.rtpPacketsPerSecond
+        case .sipMessageRate: return capacities.sipMessagesPerSecond
+        }
+    }
+
+    /// in use / capacity for one resource, 0 when its capacity is 0 (not counted).
+    public func ratio(_ resource: Resource) -> Double {
+        let capacity = capacity(resource)
+        return capacity > 0 ? inUse(resource) / Double(capacity) : 0
+    }
+
+    /// max over resources of in use / capacity: 1.0 means one resource is full.
+    public var value: Double {
+        max(max(ratio(.calls), ratio(.activeStreams)), max(ratio(.rtpPacketRate), ratio(.sipMessageRate)))
+    }
+
+    /// The resource that sets the workload.
+    public var limitingResource: Resource {
+        var best = Resource.calls
+        if ratio(.activeStreams) > ratio(best) { best = .activeStreams }
+        if ratio(.rtpPacketRate) > ratio(best) { best = .rtpPacketRate }
+        if ratio(.sipMessageRate) > ratio(best) { best = .sipMessageRate }
+        return best
+    }
+}
