@@ -39,6 +39,15 @@ WORK=$(mktemp -d /tmp/make-fixtures.XXXXXX)
 PIDS=()          # every background process we started
 TCPDUMP_PID=""
 
+# forget PID : drop a reaped process from PIDS (its id may be reused)
+forget() {
+    local p keep=()
+    for p in "${PIDS[@]}"; do
+        [ "$p" = "$1" ] || keep+=("$p")
+    done
+    PIDS=("${keep[@]}")
+}
+
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
@@ -71,7 +80,7 @@ start_capture() {
     local name=$1 iface=$2 filter=$3
     shift 3
     rm -f "$WORK/$name" "$WORK/$name.err"
-    timeout -k 5 120 tcpdump -i "$iface" -n -U -Z root -s 262144 "$@" \
+    timeout -k 5 120 tcpdump -i "$iface" -n --immediate-mode -U -Z root -s 262144 "$@" \
         -w "$WORK/$name" "$filter" 2>"$WORK/$name.err" &
     TCPDUMP_PID=$!
     PIDS+=("$TCPDUMP_PID")
@@ -85,8 +94,8 @@ start_capture() {
     sleep 1
 }
 
-# stop_capture NAME -> moves the capture to $OUT/NAME
-stop_capture() {
+# stop_tcpdump NAME : stop the running tcpdump (SIGINT, so it flushes)
+stop_tcpdump() {
     local name=$1 i
     sleep 0.5
     kill -INT "$TCPDUMP_PID" 2>/dev/null || true
@@ -96,10 +105,25 @@ stop_capture() {
     done
     kill -KILL "$TCPDUMP_PID" 2>/dev/null || true
     wait "$TCPDUMP_PID" 2>/dev/null || true
+    forget "$TCPDUMP_PID"
     TCPDUMP_PID=""
     [ -s "$WORK/$name" ] || die "empty capture $name"
-    install -m 0644 "$WORK/$name" "$OUT/$name"
-    echo "  wrote $OUT/$name ($(stat -c %s "$OUT/$name") bytes; $(tail -n +2 "$WORK/$name.err" | head -1))"
+    echo "  $(grep -o '^[0-9]* packets captured' "$WORK/$name.err")"
+}
+
+# publish NAME : copy $WORK/NAME to $OUT/NAME
+publish() {
+    local n
+    n=$(tshark -n -r "$WORK/$1" -Y sip 2>/dev/null | wc -l)
+    [ "$n" -gt 0 ] || die "$1: tshark finds no SIP in it"
+    install -m 0644 "$WORK/$1" "$OUT/$1"
+    echo "  wrote $OUT/$1 ($(stat -c %s "$OUT/$1") bytes)"
+}
+
+# stop_capture NAME : stop tcpdump and publish the capture
+stop_capture() {
+    stop_tcpdump "$1"
+    publish "$1"
 }
 
 # --- sipp helpers ----------------------------------------------------------
@@ -112,19 +136,25 @@ sipp_bg() {
     local log=$1
     shift
     (cd "$WORK" && exec timeout -k 5 "$HARD_TIMEOUT" sipp "$@" \
-        -timeout "$SIPP_TIMEOUT" -nostdin >"$WORK/$log" 2>&1) &
+        -timeout "$SIPP_TIMEOUT" -timeout_error -nostdin >"$WORK/$log" 2>&1) &
     SIPP_PID=$!
     PIDS+=("$SIPP_PID")
     sleep 0.5
     kill -0 "$SIPP_PID" 2>/dev/null || { tail -20 "$WORK/$log" >&2; die "sipp ($log) did not start"; }
 }
 
-# sipp_run LOG ARGS... : run a sipp (normally a UAC) in the foreground.
+# sipp_run LOG ARGS... : run a sipp (normally a UAC) to completion.  It is
+# started in the background and waited for, so that a signal to this script
+# is handled (trap, cleanup) at once.
 sipp_run() {
-    local log=$1 rc=0
+    local log=$1 rc=0 pid
     shift
     (cd "$WORK" && exec timeout -k 5 "$HARD_TIMEOUT" sipp "$@" \
-        -timeout "$SIPP_TIMEOUT" -nostdin >"$WORK/$log" 2>&1) || rc=$?
+        -timeout "$SIPP_TIMEOUT" -timeout_error -nostdin >"$WORK/$log" 2>&1) &
+    pid=$!
+    PIDS+=("$pid")
+    wait "$pid" || rc=$?
+    forget "$pid"
     if [ "$rc" -ne 0 ]; then
         tail -25 "$WORK/$log" >&2
         die "sipp ($log) exited with $rc"
@@ -135,13 +165,15 @@ sipp_run() {
 sipp_wait() {
     local pid=$1 log=$2 rc=0
     wait "$pid" || rc=$?
+    forget "$pid"
     if [ "$rc" -ne 0 ]; then
         tail -25 "$WORK/$log" >&2
         die "sipp ($log) exited with $rc"
     fi
 }
 
-# ports FROM TO -> tcpdump filter for the SIP ports and the RTP port range
+# ports SIPLO SIPHI RTPLO RTPHI -> tcpdump filter for the SIP and RTP ports.
+# (Ports 5072, 5084, 5094 are avoided: tshark decodes them as other protocols.)
 ports() { echo "(udp or tcp) and (portrange $1-$2 or portrange $3-$4)"; }
 
 echo "make-fixtures: working in $WORK"
@@ -159,12 +191,12 @@ stop_capture calls_rtp.pcap
 
 # --- 2. register_auth.pcap: 3 x (401, 200) and 1 x (401, 403) --------------
 echo "register_auth.pcap"
-start_capture register_auth.pcap lo "$(ports 5072 5073 5072 5073)"
-sipp_bg uas2.log -sf "$SCN/uas_register.xml" -i $V4 -p 5072 -m 4
+start_capture register_auth.pcap lo "$(ports 5092 5093 5092 5093)"
+sipp_bg uas2.log -sf "$SCN/uas_register.xml" -i $V4 -p 5092 -m 4
 U=$SIPP_PID
-sipp_run uac2a.log $V4:5072 -sf "$SCN/uac_register.xml" -i $V4 -p 5073 \
+sipp_run uac2a.log $V4:5092 -sf "$SCN/uac_register.xml" -i $V4 -p 5093 \
     -s alice -au alice -ap secret -m 3 -l 1 -r 2
-sipp_run uac2b.log $V4:5072 -sf "$SCN/uac_register.xml" -i $V4 -p 5073 \
+sipp_run uac2b.log $V4:5092 -sf "$SCN/uac_register.xml" -i $V4 -p 5093 \
     -s mallory -au mallory -ap guess -m 1
 sipp_wait "$U" uas2.log
 stop_capture register_auth.pcap
@@ -203,7 +235,7 @@ sipp_run uac5.log $V4:5078 -sf "$SCN/uac_rtp.xml" -i $V4 -p 5079 -mp 16040 \
 sipp_wait "$U" uas5.log
 stop_capture calls_any_sll.pcap
 
-if tcpdump -i any -L 2>/dev/null | grep -q LINUX_SLL2; then
+if tcpdump -i any -L 2>&1 | grep -q LINUX_SLL2; then
     echo "calls_any_sll2.pcap"
     start_capture calls_any_sll2.pcap any "$(ports 5080 5081 16060 16079)" -y LINUX_SLL2
     sipp_bg uas6.log -sf "$SCN/uas_rtp.xml" -i $V4 -p 5080 -mp 16070 -m 1
@@ -218,25 +250,21 @@ fi
 
 # --- 6. mixed.pcapng: one call plus one authenticated REGISTER -------------
 echo "mixed.pcapng"
-start_capture mixed.pcap lo "$(ports 5082 5085 16080 16099)"
-sipp_bg uas7a.log -sf "$SCN/uas_register.xml" -i $V4 -p 5084 -m 1
+start_capture mixed.pcap lo "$(ports 5096 5099 16080 16099)"
+sipp_bg uas7a.log -sf "$SCN/uas_register.xml" -i $V4 -p 5098 -m 1
 R=$SIPP_PID
-sipp_bg uas7b.log -sf "$SCN/uas_rtp.xml" -i $V4 -p 5082 -mp 16090 -m 1
+sipp_bg uas7b.log -sf "$SCN/uas_rtp.xml" -i $V4 -p 5096 -mp 16090 -m 1
 U=$SIPP_PID
-sipp_run uac7a.log $V4:5084 -sf "$SCN/uac_register.xml" -i $V4 -p 5085 \
+sipp_run uac7a.log $V4:5098 -sf "$SCN/uac_register.xml" -i $V4 -p 5099 \
     -s alice -au alice -ap secret -m 1
-sipp_run uac7b.log $V4:5082 -sf "$SCN/uac_rtp.xml" -i $V4 -p 5083 -mp 16080 \
+sipp_run uac7b.log $V4:5096 -sf "$SCN/uac_rtp.xml" -i $V4 -p 5097 -mp 16080 \
     -s bob -d $SHORT_MS -m 1
 sipp_wait "$R" uas7a.log
 sipp_wait "$U" uas7b.log
 # tcpdump only writes classic pcap; convert.
-sleep 0.5
-kill -INT "$TCPDUMP_PID" 2>/dev/null || true
-wait "$TCPDUMP_PID" 2>/dev/null || true
-TCPDUMP_PID=""
+stop_tcpdump mixed.pcap
 editcap -F pcapng "$WORK/mixed.pcap" "$WORK/mixed.pcapng"
-install -m 0644 "$WORK/mixed.pcapng" "$OUT/mixed.pcapng"
-echo "  wrote $OUT/mixed.pcapng ($(stat -c %s "$OUT/mixed.pcapng") bytes)"
+publish mixed.pcapng
 
 # --- 7. sip_tcp.pcap: one call with SIP over TCP (RTP over UDP) ------------
 echo "sip_tcp.pcap"
