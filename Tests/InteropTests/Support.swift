@@ -1,0 +1,74 @@
+import Foundation
+import Testing
+
+/// Paths and processes shared by the tests that run the real binary and the real oracle.
+enum Interop {
+    /// The package root, from this file's place in it.
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    static let fixtures = root.appendingPathComponent("Tests/Fixtures")
+    static let corpus = root.deletingLastPathComponent().appendingPathComponent("shared/corpus")
+
+    /// The gatewayd built beside this test bundle (or GATEWAYD_BINARY).
+    static let binary: URL = {
+        if let path = ProcessInfo.processInfo.environment["GATEWAYD_BINARY"] { return URL(fileURLWithPath: path) }
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = directory.appendingPathComponent("gatewayd")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            directory = directory.deletingLastPathComponent()
+        }
+        return root.appendingPathComponent(".build/debug/gatewayd")
+    }()
+
+    static let tsharkAvailable = FileManager.default.isExecutableFile(atPath: "/usr/bin/tshark")
+
+    /// Every capture to check: the committed fixtures, and the shared corpus when present.
+    static var captures: [URL] {
+        var files: [URL] = []
+        for directory in [fixtures, corpus] {
+            guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory.path) else { continue }
+            for name in names.sorted() where name.hasSuffix(".pcap") || name.hasSuffix(".pcapng") {
+                files.append(directory.appendingPathComponent(name))
+            }
+        }
+        return files
+    }
+
+    struct Result {
+        var status: Int32
+        var output: String
+        var error: String
+    }
+
+    static func run(_ executable: String, _ arguments: [String]) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        // Read before waiting: a full pipe would otherwise block the child.
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, output: String(decoding: outData, as: UTF8.self),
+                      error: String(decoding: errData, as: UTF8.self))
+    }
+
+    static func tshark(_ arguments: [String]) throws -> String {
+        let result = try run("/usr/bin/tshark", arguments)
+        #expect(result.status == 0, "tshark \(arguments) failed: \(result.error)")
+        return result.output
+    }
+
+    /// `gatewayd meter --json` on `file`, parsed.
+    static func meter(_ file: URL, _ options: [String] = []) throws -> [String: Any] {
+        let result = try run(binary.path, ["meter", "--json"] + options + [file.path])
+        try #require(result.status == 0, "gatewayd meter failed: \(result.error)")
+        let object = try JSONSerialization.jsonObject(with: Data(result.output.utf8))
+        return try #require(object as? [String: Any])
+    }
+}

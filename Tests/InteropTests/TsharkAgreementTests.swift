@@ -1,0 +1,74 @@
+import Foundation
+import Testing
+
+/// The meter against tshark, on every capture: the committed SIPp fixtures and the shared
+/// corpus of other people's traffic. Expected figures come from running tshark here.
+@Suite(.enabled(if: Interop.tsharkAvailable, "tshark is not installed"))
+struct TsharkAgreementTests {
+    @Test("SIP requests and responses equal tshark's sip,stat", arguments: Interop.captures)
+    func sipCounts(file: URL) throws {
+        let oracle = try Oracle.sipStatistics(file)
+        let meter = try Interop.meter(file)
+        let sip = try #require(meter["sip"] as? [String: Any])
+        let requests = (sip["requests"] as? [String: Int]) ?? [:]
+        let responses = Dictionary(uniqueKeysWithValues: ((sip["responses"] as? [String: Int]) ?? [:])
+            .map { (Int($0.key)!, $0.value) })
+        #expect(requests == oracle.requests, "\(file.lastPathComponent)")
+        #expect(responses == oracle.responses, "\(file.lastPathComponent)")
+    }
+
+    @Test("call attempts equal the distinct Call-IDs of INVITEs", arguments: Interop.captures)
+    func callAttempts(file: URL) throws {
+        let expected = try Oracle.inviteCallIDs(file)
+        let calls = try #require(try Interop.meter(file)["calls"] as? [String: Any])
+        #expect(calls["attempted"] as? Int == expected, "\(file.lastPathComponent)")
+    }
+
+    @Test("RTP streams announced in SDP equal tshark's rtp,streams", arguments: Interop.captures)
+    func announcedStreams(file: URL) throws {
+        try compareStreams(file, heuristic: false)
+    }
+
+    @Test("RTP streams with unannounced detection equal tshark's with rtp_udp", arguments: Interop.captures)
+    func detectedStreams(file: URL) throws {
+        try compareStreams(file, heuristic: true)
+    }
+
+    private func compareStreams(_ file: URL, heuristic: Bool) throws {
+        var expected = try Oracle.rtpStreams(file, heuristic: heuristic)
+        let shownAsT38 = try Oracle.rtpShownAsT38(file)
+        for (stream, extra) in shownAsT38 where expected[stream] != nil { expected[stream]!.packets += extra }
+        let meter = try Interop.meter(file, heuristic ? ["--detect-rtp"] : [])
+        let rows = try #require(meter["streams"] as? [[String: Any]])
+        var measured: [Oracle.Stream: [String: Any]] = [:]
+        for row in rows {
+            let stream = Oracle.Stream(source: row["source"] as! String, sourcePort: row["source_port"] as! Int,
+                                       destination: row["destination"] as! String,
+                                       destinationPort: row["destination_port"] as! Int,
+                                       ssrc: UInt32(row["ssrc"] as! Int))
+            measured[stream] = row
+        }
+        let name = file.lastPathComponent
+        #expect(Set(measured.keys) == Set(expected.keys), "\(name): stream sets differ")
+        for (stream, figures) in expected {
+            guard let row = measured[stream] else { continue }
+            #expect(row["packets"] as? Int == figures.packets, "\(name) \(stream): packets")
+            // Where tshark saw some of the stream as T.38, its loss and jitter are over a
+            // different set of packets: only the count is comparable.
+            guard shownAsT38[stream] == nil else { continue }
+            // tshark's loss uses the last sequence number to arrive, and goes negative with
+            // duplicates; the meter follows RFC 3550 A.3. Compared where tshark's is >= 0.
+            if figures.lost >= 0 { #expect(row["lost"] as? Int == figures.lost, "\(name) \(stream): lost") }
+            let maxJitter = try #require(row["max_jitter_ms"] as? Double)
+            let meanJitter = try #require(row["mean_jitter_ms"] as? Double)
+            #expect(close(maxJitter, figures.maxJitter), "\(name) \(stream): max jitter \(maxJitter) vs \(figures.maxJitter)")
+            #expect(close(meanJitter, figures.meanJitter),
+                    "\(name) \(stream): mean jitter \(meanJitter) vs \(figures.meanJitter)")
+        }
+    }
+
+    /// Within 0.01 ms or 1 %; tshark prints three decimals, so half a unit of that is allowed too.
+    private func close(_ measured: Double, _ expected: Double) -> Bool {
+        abs(measured - expected) <= max(0.01, expected * 0.01) + 0.0005
+    }
+}
