@@ -28,7 +28,17 @@ public final class Meter {
     public let sip = SIPCounters()
     public let dialogs: DialogTracker
     public let registrations: RegistrationTracker
-    public private(set) var media = MediaCounters()
+    var mediaCounts = MediaCounters()
+
+    /// Media figures; the table counters are read at the time of asking.
+    public var media: MediaCounters {
+        var counts = mediaCounts
+        counts.streamsOpened = streams.opened
+        counts.streamsEvicted = streams.evicted
+        counts.mediaEvicted = mediaTable.evicted
+        counts.summariesDropped = streams.closedDropped
+        return counts
+    }
     let mediaTable: MediaTable
     let streams: StreamTable
     let probation: Probation
@@ -80,12 +90,12 @@ public final class Meter {
         if MGCP.isMGCPPort(datagram.source.port) || MGCP.isMGCPPort(datagram.destination.port),
            let body = MGCP.sdpBody(payload) {
             if sdp.scan(payload, body: body) { mediaTable.announce(sdp, owner: .none, offer: nil, time: datagram.time) }
-            media.mgcpAnnouncements += 1
+            mediaCounts.mgcpAnnouncements += 1
             return
         }
         if configuration.detectUnannouncedRTP, let header = RTPHeader(payload) {
             if header.looksLikeRTCP {
-                media.rtcpPackets += 1
+                mediaCounts.rtcpPackets += 1
                 return
             }
             if RTPHeader.isPlausible(payload, wireLength: datagram.payloadLength) {
@@ -93,7 +103,7 @@ public final class Meter {
                 return
             }
         }
-        media.otherUDPPackets += 1
+        mediaCounts.otherUDPPackets += 1
     }
 
     /// In-order bytes of a TCP flow; returns how many were consumed (whole SIP messages and
@@ -164,8 +174,7 @@ public final class Meter {
 
     /// The next stream that closed (went idle or was evicted), oldest first.
     public func takeClosedStream() -> RTPStreamSummary? {
-        media.summariesDropped = streams.closedDropped
-        return streams.takeClosed()
+        streams.takeClosed()
     }
 
     /// Calls `body` with every stream still open, oldest activity first.
@@ -263,7 +272,7 @@ public final class Meter {
         dialogs.touch(mediaTable.owners[slot], time: datagram.time)
         switch mediaTable.kinds[slot] {
         case .rtcp:
-            media.rtcpPackets += 1
+            mediaCounts.rtcpPackets += 1
         case .other:
             // RTP that goes on in a stream already measured is still RTP, whatever the last
             // offer said (a T.38 switch offered but not yet answered, for example).
@@ -277,15 +286,15 @@ public final class Meter {
                     return
                 }
             }
-            media.otherMediaPackets += 1
+            mediaCounts.otherMediaPackets += 1
         case .rtp:
             guard let header = RTPHeader(datagram.payload) else {
-                media.otherMediaPackets += 1
+                mediaCounts.otherMediaPackets += 1
                 return
             }
             // rtcp-mux: RTCP on the RTP port.
             if header.looksLikeRTCP || (header.marker && header.payloadType >= 64 && header.payloadType <= 95) {
-                media.rtcpPackets += 1
+                mediaCounts.rtcpPackets += 1
                 return
             }
             let key = StreamKey(source: datagram.source, destination: datagram.destination, ssrc: header.ssrc)
@@ -313,21 +322,21 @@ public final class Meter {
         }
         let flow = FlowKey(source: datagram.source, destination: datagram.destination)
         guard let passed = probation.add(flow, header, wireBytes: datagram.payloadLength, time: datagram.time) else {
-            media.otherUDPPackets += 1
+            mediaCounts.otherUDPPackets += 1
             return
         }
         _ = streams.open(key, hash: hash, announced: false, initial: passed.statistics, formats: passed.formats,
                          time: datagram.time)
         // The probation packets were held back from the counters until now.
-        media.otherUDPPackets -= passed.statistics.packets - 1
-        media.rtpPackets += passed.statistics.packets - 1
-        media.rtpBytes += passed.statistics.bytes - datagram.payloadLength
+        mediaCounts.otherUDPPackets -= passed.statistics.packets - 1
+        mediaCounts.rtpPackets += passed.statistics.packets - 1
+        mediaCounts.rtpBytes += passed.statistics.bytes - datagram.payloadLength
         countRTP(datagram)
     }
 
     @inline(__always) private func countRTP(_ datagram: Datagram) {
-        media.rtpPackets += 1
-        media.rtpBytes += datagram.payloadLength
+        mediaCounts.rtpPackets += 1
+        mediaCounts.rtpBytes += datagram.payloadLength
         rtpRate.add(1, at: datagram.time)
         rtpByteRate.add(Int64(datagram.payloadLength), at: datagram.time)
     }
@@ -344,9 +353,6 @@ public final class Meter {
         dialogs.sweep(now: time)
         mediaTable.sweep(now: time, dialogs: dialogs)
         streams.sweep(now: time)
-        media.streamsOpened = streams.opened
-        media.streamsEvicted = streams.evicted
-        media.mediaEvicted = mediaTable.evicted
         let now = workload(at: time)
         if now.value > peakWorkload.value {
             peakWorkload = now
