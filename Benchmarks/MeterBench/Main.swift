@@ -1,2 +1,134 @@
-@_cdecl("meter_bench_main")
-func benchMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Int32 { 0 }
+import CBench
+import Capture
+import Foundation
+import LoadMeter
+
+/// `swift run -c release meter-bench [--packets N] [--small N] [--concurrent N] [--file PATH]`
+///
+/// Generates a capture of realistic SIP and RTP (once; kept in /tmp), then in one run
+/// measures the packet rate of the meter core (decode and meter, no printing), of a plain C
+/// loop over pcap_next_ex on the same file, and of `tshark -q -z rtp,streams`, with the
+/// ratios; and counts heap allocations of the meter over the whole file and over its first
+/// `--small` packets, so growth per packet shows.
+@main
+struct MeterBench {
+    static func main() throws {
+        var packets = 1_000_000
+        var small = 100_000
+        var concurrent = 200
+        var path: String?
+        var runTshark = true
+        var arguments = CommandLine.arguments.dropFirst().makeIterator()
+        while let word = arguments.next() {
+            switch word {
+            case "--packets": packets = Int(arguments.next() ?? "") ?? packets
+            case "--small": small = Int(arguments.next() ?? "") ?? small
+            case "--concurrent": concurrent = Int(arguments.next() ?? "") ?? concurrent
+            case "--file": path = arguments.next()
+            case "--no-tshark": runTshark = false
+            default: throw BenchError("unknown option \(word)")
+            }
+        }
+        let file = path ?? "/tmp/gatewayd-bench-\(packets)-\(concurrent).pcap"
+        if !FileManager.default.fileExists(atPath: file) {
+            print("generating \(file): \(packets) packets, about \(concurrent) concurrent calls ...")
+            var generator = try TrafficGenerator(path: file + ".part", seed: 2026)
+            generator.run(target: packets, concurrent: concurrent)
+            try FileManager.default.moveItem(atPath: file + ".part", toPath: file)
+        }
+
+        // Warm the page cache, then take the best of three runs of each in-process loop.
+        var checksum: UInt64 = 0
+        let total = Int(cbench_pcap_loop(file, &checksum))
+        guard total > 0 else { throw BenchError("cannot read \(file)") }
+        var rawBest = Int64.max
+        var meterBest = Int64.max
+        var full = MeterRun()
+        for _ in 0..<3 {
+            let start = cbench_now_ns()
+            _ = cbench_pcap_loop(file, &checksum)
+            rawBest = min(rawBest, cbench_now_ns() - start)
+            full = try MeterRun.measure(file, limit: Int.max)
+            meterBest = min(meterBest, full.nanoseconds)
+        }
+        let part = try MeterRun.measure(file, limit: small)
+
+        var tsharkNanoseconds: Int64 = 0
+        if runTshark {
+            let start = cbench_now_ns()
+            let status = cbench_system("tshark -n -r '\(file)' -q -z rtp,streams > /dev/null 2>&1")
+            tsharkNanoseconds = cbench_now_ns() - start
+            if status != 0 { print("tshark failed (status \(status)); is it installed?") }
+        }
+
+        func rate(_ count: Int, _ nanoseconds: Int64) -> Double { Double(count) / (Double(nanoseconds) / 1e9) }
+        let rawRate = rate(total, rawBest)
+        let meterRate = rate(full.packets, meterBest)
+        print("")
+        print("capture            \(file)")
+        print("packets            \(total) (\(full.streams) RTP streams, \(full.calls) calls, \(full.sipMessages) SIP messages)")
+        print(String(format: "libpcap loop       %12.0f packets/s   (plain C, pcap_next_ex, best of 3)", rawRate))
+        print(String(format: "meter core         %12.0f packets/s   (decode + meter, best of 3)", meterRate))
+        if runTshark {
+            let tsharkRate = rate(total, tsharkNanoseconds)
+            print(String(format: "tshark rtp,streams %12.0f packets/s   (one run)", tsharkRate))
+            print(String(format: "meter / tshark     %12.1f x          (target >= 20)", meterRate / tsharkRate))
+        }
+        print(String(format: "meter / libpcap    %12.2f x          (target >= 0.5)", meterRate / rawRate))
+        print("")
+        print("heap allocations   setup   in the packet loop")
+        print(String(format: "  %8d packets %6d   %d", full.packets, full.setupAllocations, full.loopAllocations))
+        print(String(format: "  %8d packets %6d   %d", part.packets, part.setupAllocations, part.loopAllocations))
+        let packetDifference = full.packets - part.packets
+        let allocationDifference = Int(full.loopAllocations) - Int(part.loopAllocations)
+        print(String(format: "  difference: %d allocations for %d more packets (%.4f%%, limit 1%%)",
+                     allocationDifference, packetDifference,
+                     packetDifference > 0 ? 100 * Double(allocationDifference) / Double(packetDifference) : 0))
+    }
+}
+
+/// One pass of the meter over a capture file, as `gatewayd meter` does it, without output.
+struct MeterRun {
+    var packets = 0
+    var nanoseconds: Int64 = 0
+    var setupAllocations: UInt64 = 0
+    var loopAllocations: UInt64 = 0
+    var streams = 0
+    var calls = 0
+    var sipMessages = 0
+
+    static func measure(_ path: String, limit: Int) throws -> MeterRun {
+        var run = MeterRun()
+        let before = cbench_allocations()
+        let source = try CaptureSource.open(file: path)
+        let decoder = PacketDecoder(linkType: source.linkType)
+        let meter = Meter()
+        var closed = 0
+        let loopStart = cbench_allocations()
+        let start = cbench_now_ns()
+        loop: while run.packets < limit {
+            switch try source.next() {
+            case .packet(let frame, let time, _):
+                switch decoder.decode(frame: frame, time: time) {
+                case .datagram(let datagram):
+                    meter.receive(datagram: datagram)
+                case .stream(let chunk):
+                    decoder.consumed(meter.receive(stream: chunk))
+                case .nothing:
+                    break
+                }
+                while meter.hasClosedStream, meter.takeClosedStream() != nil { closed += 1 }
+                run.packets += 1
+            case .idle, .endOfFile:
+                break loop
+            }
+        }
+        run.nanoseconds = cbench_now_ns() - start
+        run.loopAllocations = cbench_allocations() - loopStart
+        run.setupAllocations = loopStart - before
+        run.streams = meter.openStreams + closed
+        run.calls = meter.calls.attempts
+        run.sipMessages = meter.sip.totalRequests + meter.sip.totalResponses
+        return run
+    }
+}

@@ -75,6 +75,15 @@ public final class Meter {
     public func receive(datagram: Datagram) {
         advance(to: datagram.time)
         let payload = datagram.payload
+        // RTP of a stream already measured: one lookup, and done.
+        if payload.count >= 12 && payload[0] & 0xC0 == 0x80, let header = RTPHeader(payload), !header.isControl {
+            let key = StreamKey(source: datagram.source, destination: datagram.destination, ssrc: header.ssrc)
+            let stream = streams.find(key, hash: key.hash)
+            if stream >= 0 {
+                measured(stream, header, datagram)
+                return
+            }
+        }
         var slot = mediaTable.find(datagram.destination)
         if slot < 0 { slot = mediaTable.find(datagram.source) }
         if slot >= 0 {
@@ -171,6 +180,9 @@ public final class Meter {
 
     /// Streams measured now.
     public var openStreams: Int { streams.index.count }
+
+    /// Whether `takeClosedStream` has something: cheap enough to ask after every packet.
+    public var hasClosedStream: Bool { streams.closedCount > 0 }
 
     /// The next stream that closed (went idle or was evicted), oldest first.
     public func takeClosedStream() -> RTPStreamSummary? {
@@ -274,18 +286,9 @@ public final class Meter {
         case .rtcp:
             mediaCounts.rtcpPackets += 1
         case .other:
-            // RTP that goes on in a stream already measured is still RTP, whatever the last
-            // offer said (a T.38 switch offered but not yet answered, for example).
-            if let header = RTPHeader(datagram.payload) {
-                let key = StreamKey(source: datagram.source, destination: datagram.destination, ssrc: header.ssrc)
-                let stream = streams.find(key, hash: key.hash)
-                if stream >= 0 {
-                    streams.add(stream, header, wireBytes: datagram.payloadLength, time: datagram.time,
-                                format: PayloadFormat.staticFormat(header.payloadType))
-                    countRTP(datagram)
-                    return
-                }
-            }
+            // (RTP that goes on in a stream already measured was taken before the media
+            // lookup: it is still RTP whatever the last offer said, as when a T.38 switch is
+            // offered but not yet answered.)
             mediaCounts.otherMediaPackets += 1
         case .rtp:
             guard let header = RTPHeader(datagram.payload) else {
@@ -293,7 +296,7 @@ public final class Meter {
                 return
             }
             // rtcp-mux: RTCP on the RTP port.
-            if header.looksLikeRTCP || (header.marker && header.payloadType >= 64 && header.payloadType <= 95) {
+            if header.looksLikeRTCP || header.isControl {
                 mediaCounts.rtcpPackets += 1
                 return
             }
@@ -301,32 +304,46 @@ public final class Meter {
             let hash = key.hash
             var stream = streams.find(key, hash: hash)
             if stream < 0 {
-                stream = streams.open(key, hash: hash, announced: true, initial: RTPStreamStatistics(),
+                stream = streams.open(key, hash: hash, announced: true, mediaSlot: slot, initial: RTPStreamStatistics(),
                                       formats: StreamFormats(), time: datagram.time)
             }
-            streams.add(stream, header, wireBytes: datagram.payloadLength, time: datagram.time,
-                        format: mediaTable.format(slot, payloadType: header.payloadType))
-            countRTP(datagram)
+            measured(stream, header, datagram)
         }
+    }
+
+    /// A packet of a measured stream. Once a second the stream's media entry and call are
+    /// marked active too, so neither is swept while media flows.
+    @inline(__always) private func measured(_ stream: Int, _ header: RTPHeader, _ datagram: Datagram) {
+        let mediaSlot = Int(streams.mediaSlots[stream])
+        if streams.index.touch(stream, second: datagram.time.seconds) && mediaSlot >= 0 {
+            if mediaTable.holds(mediaSlot, datagram.destination) || mediaTable.holds(mediaSlot, datagram.source) {
+                mediaTable.used(mediaSlot, time: datagram.time)
+                dialogs.touch(mediaTable.owners[mediaSlot], time: datagram.time)
+            } else {
+                streams.mediaSlots[stream] = -1
+            }
+        }
+        var format: PayloadFormat?
+        if streams.needsFormat(stream, header.payloadType) {
+            let slot = Int(streams.mediaSlots[stream])
+            format = slot >= 0 && (mediaTable.holds(slot, datagram.destination) || mediaTable.holds(slot, datagram.source))
+                ? mediaTable.format(slot, payloadType: header.payloadType)
+                : PayloadFormat.staticFormat(header.payloadType)
+        }
+        streams.add(stream, header, wireBytes: datagram.payloadLength, time: datagram.time, format: format)
+        countRTP(datagram)
     }
 
     private func unannouncedRTP(_ datagram: Datagram, _ header: RTPHeader) {
         let key = StreamKey(source: datagram.source, destination: datagram.destination, ssrc: header.ssrc)
         let hash = key.hash
-        let stream = streams.find(key, hash: hash)
-        if stream >= 0 {
-            streams.add(stream, header, wireBytes: datagram.payloadLength, time: datagram.time,
-                        format: PayloadFormat.staticFormat(header.payloadType))
-            countRTP(datagram)
-            return
-        }
         let flow = FlowKey(source: datagram.source, destination: datagram.destination)
         guard let passed = probation.add(flow, header, wireBytes: datagram.payloadLength, time: datagram.time) else {
             mediaCounts.otherUDPPackets += 1
             return
         }
-        _ = streams.open(key, hash: hash, announced: false, initial: passed.statistics, formats: passed.formats,
-                         time: datagram.time)
+        _ = streams.open(key, hash: hash, announced: false, mediaSlot: -1, initial: passed.statistics,
+                         formats: passed.formats, time: datagram.time)
         // The probation packets were held back from the counters until now.
         mediaCounts.otherUDPPackets -= passed.statistics.packets - 1
         mediaCounts.rtpPackets += passed.statistics.packets - 1

@@ -87,7 +87,7 @@ enum MeterCommand {
                 case .nothing:
                     break
                 }
-                while let stream = meter.takeClosedStream() { closed.append(stream) }
+                while meter.hasClosedStream, let stream = meter.takeClosedStream() { closed.append(stream) }
             case .idle, .endOfFile:
                 return
             }

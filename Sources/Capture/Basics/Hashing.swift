@@ -14,6 +14,10 @@ public enum KeyHash {
         mix(seed ^ (value &+ 0x9E37_79B9_7F4A_7C15 &+ (seed << 6) &+ (seed >> 2)))
     }
 
+    @inlinable public static func rotate(_ value: UInt64, _ bits: UInt64) -> UInt64 {
+        value << bits | value >> (64 - bits)
+    }
+
     /// FNV-1a over bytes, finished with `mix`.
     @inlinable public static func bytes(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325

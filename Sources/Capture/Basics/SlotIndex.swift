@@ -19,6 +19,7 @@ public final class SlotIndex {
     let older: FixedArray<Int32>
     let newer: FixedArray<Int32>
     let inUse: FixedArray<Bool>
+    let touchedSecond: FixedArray<Int64>
     var freeHead: Int32
 
     public init(capacity: Int) {
@@ -33,6 +34,7 @@ public final class SlotIndex {
         older = FixedArray(repeating: -1, count: capacity)
         newer = FixedArray(repeating: -1, count: capacity)
         inUse = FixedArray(repeating: false, count: capacity)
+        touchedSecond = FixedArray(repeating: Int64.min, count: capacity)
         // The free list reuses `chain` as its link.
         for slot in 0..<capacity { chain[slot] = slot + 1 < capacity ? Int32(slot + 1) : -1 }
         freeHead = 0
@@ -66,6 +68,7 @@ public final class SlotIndex {
         let slot = Int(freeHead)
         freeHead = chain[slot]
         inUse[slot] = true
+        touchedSecond[slot] = Int64.min
         hashes[slot] = hash
         let bucket = Int(truncatingIfNeeded: hash) & bucketMask
         chain[slot] = buckets[bucket]
@@ -73,6 +76,17 @@ public final class SlotIndex {
         linkAsNewest(slot)
         count += 1
         return (slot, evicted)
+    }
+
+    /// Marks `slot` as used at `second` (of packet time), moving it in the age order at most
+    /// once a second: on the per-packet path the order need not be finer than the timeouts
+    /// it serves, and relinking on every RTP packet would cost more than the rest of it.
+    @discardableResult
+    @inline(__always) public func touch(_ slot: Int, second: Int64) -> Bool {
+        guard touchedSecond[slot] != second else { return false }
+        touchedSecond[slot] = second
+        touch(slot)
+        return true
     }
 
     /// Marks `slot` as just used.

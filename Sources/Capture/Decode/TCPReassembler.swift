@@ -10,7 +10,7 @@ public struct FlowKey: Equatable {
         self.destination = destination
     }
 
-    @inlinable var hash: UInt64 { KeyHash.combine(source.hash, destination.hash) }
+    @inlinable public var hash: UInt64 { KeyHash.mix(source.folded ^ KeyHash.rotate(destination.folded, 29)) }
 }
 
 /// Puts each TCP flow's payload back in order so that messages split across segments, or

@@ -21,6 +21,10 @@ public struct RTPHeader: Equatable, Sendable {
     /// packet with those is RTCP (RFC 5761 §4), never RTP.
     @inlinable public var looksLikeRTCP: Bool { payloadType >= 72 && payloadType <= 76 }
 
+    /// Marker set and payload type 64...95: RTCP packet types 192...223 (RFC 5761 §4), as
+    /// Wireshark hands such packets to RTCP even on an RTP address.
+    @inlinable public var isControl: Bool { marker && payloadType >= 64 && payloadType <= 95 }
+
     /// The checks a packet must pass to be taken as RTP without SDP announcing it: beyond
     /// version 2, the CSRC list and header extension fit in the datagram's wire length and
     /// padding, if flagged, is plausible.

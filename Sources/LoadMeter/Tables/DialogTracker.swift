@@ -84,7 +84,7 @@ public final class DialogTracker {
         guard handle.slot >= 0, keys.index.isInUse(Int(handle.slot)),
               generation[Int(handle.slot)] == handle.generation else { return }
         lastActivity[Int(handle.slot)] = time.nanoseconds
-        keys.index.touch(Int(handle.slot))
+        keys.index.touch(Int(handle.slot), second: time.seconds)
     }
 
     /// Takes one SIP message of an INVITE dialog; returns the call it belongs to.

@@ -64,9 +64,14 @@ final class MediaTable {
         return -1
     }
 
-    func used(_ slot: Int, time: PacketTime) {
+    /// Whether `slot` still holds media for `endpoint` (slots are reused).
+    @inline(__always) func holds(_ slot: Int, _ endpoint: Endpoint) -> Bool {
+        index.isInUse(slot) && endpoints[slot] == endpoint
+    }
+
+    @inline(__always) func used(_ slot: Int, time: PacketTime) {
         lastUsed[slot] = time.nanoseconds
-        index.touch(slot)
+        index.touch(slot, second: time.seconds)
     }
 
     /// Records every medium of `sdp` for the call `owner`. For an offer, pass its CSeq

@@ -31,7 +31,7 @@ final class Probation {
     func add(_ flow: FlowKey, _ header: RTPHeader, wireBytes: Int, time: PacketTime)
         -> (statistics: RTPStreamStatistics, formats: StreamFormats)?
     {
-        let hash = KeyHash.combine(flow.source.hash, flow.destination.hash)
+        let hash = flow.hash
         var slot = -1
         var candidate = index.firstCandidate(hash)
         while candidate >= 0 {

@@ -6,7 +6,10 @@ public struct StreamKey: Equatable, Sendable {
     public var destination: Endpoint
     public var ssrc: UInt32
 
-    @inlinable var hash: UInt64 { KeyHash.combine(KeyHash.combine(source.hash, destination.hash), UInt64(ssrc)) }
+    /// One mix of the folded key: this runs for every RTP packet.
+    @inlinable var hash: UInt64 {
+        KeyHash.mix(source.folded ^ KeyHash.rotate(destination.folded, 29) ^ (UInt64(ssrc) &* 0xC2B2_AE3D_27D4_EB4F))
+    }
 }
 
 /// Up to four payload formats a stream carried, by payload type, for the report.
@@ -67,6 +70,12 @@ final class StreamTable {
     let formats: FixedArray<StreamFormats>
     let announced: FixedArray<Bool>
     let lastUsed: FixedArray<Int64>
+    /// The announced media entry the stream was found by (-1 for unannounced streams), and
+    /// the payload type and clock rate of its last packet: per packet, the stream needs no
+    /// other lookup.
+    let mediaSlots: FixedArray<Int32>
+    let lastPayloadType: FixedArray<UInt8>
+    let lastClockRate: FixedArray<UInt32>
     let idleTimeout: Int64
     /// Closed streams waiting for `takeClosed`; a full ring drops the oldest and counts it.
     let closed: FixedArray<RTPStreamSummary>
@@ -85,6 +94,9 @@ final class StreamTable {
         formats = FixedArray(repeating: StreamFormats(), count: capacity)
         announced = FixedArray(repeating: false, count: capacity)
         lastUsed = FixedArray(repeating: 0, count: capacity)
+        mediaSlots = FixedArray(repeating: -1, count: capacity)
+        lastPayloadType = FixedArray(repeating: 0xFF, count: capacity)
+        lastClockRate = FixedArray(repeating: 0, count: capacity)
         idleTimeout = Int64(idleTimeoutSeconds) * 1_000_000_000
         closed = FixedArray(repeating: RTPStreamSummary(key: noKey, announced: false, statistics: RTPStreamStatistics(),
                                                         formats: StreamFormats()),
@@ -102,7 +114,7 @@ final class StreamTable {
 
     /// Opens a stream, starting from `initial` figures (a detected stream brings those of
     /// its probation packets).
-    func open(_ key: StreamKey, hash: UInt64, announced isAnnounced: Bool, initial: RTPStreamStatistics,
+    func open(_ key: StreamKey, hash: UInt64, announced isAnnounced: Bool, mediaSlot: Int, initial: RTPStreamStatistics,
               formats initialFormats: StreamFormats, time: PacketTime) -> Int {
         let claimed = index.claim(hash: hash)
         if claimed.evicted {
@@ -114,19 +126,33 @@ final class StreamTable {
         statistics[slot] = initial
         formats[slot] = initialFormats
         announced[slot] = isAnnounced
+        mediaSlots[slot] = Int32(mediaSlot)
+        lastPayloadType[slot] = 0xFF
         lastUsed[slot] = time.nanoseconds
         opened += 1
         return slot
     }
 
+    /// Whether the next packet of `slot` with `payloadType` needs its format looked up: a
+    /// payload type other than the last one's.
+    @inline(__always) func needsFormat(_ slot: Int, _ payloadType: UInt8) -> Bool {
+        lastPayloadType[slot] != payloadType
+    }
+
+    /// Adds a packet. `format` is needed only when `needsFormat` said so; otherwise the last
+    /// packet's clock rate applies.
     @inline(__always) func add(_ slot: Int, _ header: RTPHeader, wireBytes: Int, time: PacketTime, format: PayloadFormat?) {
-        let seen = statistics[slot].sawPayloadType(header.payloadType)
-        statistics.pointer(at: slot).pointee.add(header, wireBytes: wireBytes, time: time, clockRate: format?.clockRate ?? 0)
-        if !seen {
-            formats.pointer(at: slot).pointee.note(header.payloadType, format)
+        var clockRate = lastClockRate[slot]
+        if lastPayloadType[slot] != header.payloadType {
+            clockRate = format?.clockRate ?? 0
+            lastPayloadType[slot] = header.payloadType
+            lastClockRate[slot] = clockRate
+            if !statistics[slot].sawPayloadType(header.payloadType) {
+                formats.pointer(at: slot).pointee.note(header.payloadType, format)
+            }
         }
+        statistics.pointer(at: slot).pointee.add(header, wireBytes: wireBytes, time: time, clockRate: clockRate)
         lastUsed[slot] = time.nanoseconds
-        index.touch(slot)
     }
 
     /// Streams with a packet in the last `window` nanoseconds.

@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Builds every libFuzzer target (Fuzz/Fuzz*.swift) and runs each for SECONDS seconds.
+#
+#   bash Fuzz/run.sh [SECONDS]        default 60
+#
+# Needs the Swift toolchain (SWIFT_TOOLCHAIN, default /opt/swift/usr/bin, else swiftc on PATH),
+# libpcap-dev and python3 (for the seeds). No SwiftPM, no network. Artifacts: .build-fuzz/.
+# Each target gets a fresh corpus in a temporary directory, seeded from the classic pcap files
+# in Tests/Fixtures and ../shared/corpus. Crash, leak and timeout inputs are written to
+# Fuzz/crashes/<target>-crash-<sha1> (or leak-, timeout-, oom-); libFuzzer's log is kept in
+# .build-fuzz/logs/<target>.log. Exits 1 when any target found something, 2 on a build failure.
+#
+# Environment: FUZZ_OPT (Swift optimisation flags, default "-O -assert-config Debug": optimised,
+# with the standard library's debug bounds checks on unsafe buffers kept), FUZZ_TIMEOUT (seconds
+# one input may take, default 10), FUZZ_JOBS (targets run at once, default 1), FUZZ_ARGS (more
+# libFuzzer flags), GATEWAYD_FUZZ_FRESH=1 (FuzzPacket: new state per input, to check a crash).
+set -euo pipefail
+
+SECONDS_PER_TARGET=${1:-60}
+case $SECONDS_PER_TARGET in ''|*[!0-9]*) echo "usage: $0 [SECONDS]" >&2; exit 2 ;; esac
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+OUT=.build-fuzz
+LOGS=$OUT/logs
+CRASHES=Fuzz/crashes
+
+TOOLCHAIN=${SWIFT_TOOLCHAIN:-/opt/swift/usr/bin}
+if [[ -x $TOOLCHAIN/swiftc ]]; then
+    SWIFTC=$TOOLCHAIN/swiftc
+else
+    SWIFTC=$(command -v swiftc) || { echo "run.sh: no swiftc (set SWIFT_TOOLCHAIN)" >&2; exit 2; }
+    TOOLCHAIN=$(dirname "$SWIFTC")
+fi
+# The toolchain's clang matches swiftc's sanitizer runtimes; cc is a fallback (no coverage there).
+if [[ -x $TOOLCHAIN/clang ]]; then
+    CC=$TOOLCHAIN/clang; CFLAGS="-fsanitize=fuzzer-no-link,address"
+else
+    CC=cc; CFLAGS=""
+fi
+read -r -a OPT <<< "${FUZZ_OPT:--O -assert-config Debug}"
+SANITIZE=(-sanitize=fuzzer,address -parse-as-library -g "${OPT[@]}")
+TIMEOUT=${FUZZ_TIMEOUT:-10}
+JOBS=${FUZZ_JOBS:-1}
+read -r -a EXTRA <<< "${FUZZ_ARGS:-}"
+
+mkdir -p "$OUT" "$LOGS" "$CRASHES"
+
+build() {
+    echo "== building into $OUT ($SWIFTC ${OPT[*]})"
+    local capture loadmeter
+    mapfile -t capture < <(find Sources/Capture -name '*.swift' | LC_ALL=C sort)
+    mapfile -t loadmeter < <(find Sources/LoadMeter -name '*.swift' | LC_ALL=C sort)
+
+    "$CC" $CFLAGS -g -O1 -c -I Sources/CSystem/include Sources/CSystem/csystem.c -o "$OUT/csystem.o"
+
+    "$SWIFTC" "${SANITIZE[@]}" -emit-module -emit-library -static -module-name Capture \
+        -I Sources/CPcap -I Sources/CSystem/include "${capture[@]}" \
+        -emit-module-path "$OUT/Capture.swiftmodule" -o "$OUT/libCapture.a"
+
+    # -enable-testing: FuzzSIP uses `@testable import LoadMeter` for two internal helpers.
+    "$SWIFTC" "${SANITIZE[@]}" -enable-testing -emit-module -emit-library -static -module-name LoadMeter \
+        -I "$OUT" -I Sources/CPcap -I Sources/CSystem/include "${loadmeter[@]}" \
+        -emit-module-path "$OUT/LoadMeter.swiftmodule" -o "$OUT/libLoadMeter.a"
+
+    local source name
+    for source in Fuzz/Fuzz*.swift; do
+        name=$(basename "$source" .swift)
+        rm -f "$OUT/$name"  # a stale binary must not pass for a fresh one
+        "$SWIFTC" "${SANITIZE[@]}" -module-name "$name" \
+            -I "$OUT" -I Sources/CPcap -I Sources/CSystem/include "$source" \
+            -L "$OUT" -lLoadMeter -lCapture "$OUT/csystem.o" -lpcap -lm -o "$OUT/$name" 2>&1 \
+            | { grep -v -e 'ld.gold: warning' -e '^$' || true; }
+        [[ -x $OUT/$name ]] || { echo "run.sh: $name did not link" >&2; return 1; }
+    done
+}
+
+if ! build; then
+    echo "BUILD FAILED" >&2
+    exit 2
+fi
+
+# Seeds, once, then copied into each target's fresh corpus.
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/gatewayd-fuzz.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+pcaps=()
+for f in Tests/Fixtures/*.pcap Tests/Fixtures/*.pcapng ../shared/corpus/*.pcap ../shared/corpus/*.pcapng; do
+    [[ -f $f ]] && pcaps+=("$f")
+done
+mkdir -p "$WORK/seeds/FuzzPacket" "$WORK/seeds/FuzzSIP"
+if command -v python3 >/dev/null; then
+    python3 Fuzz/seed.py "$WORK/seeds/FuzzPacket" "$WORK/seeds/FuzzSIP" "${pcaps[@]}"
+else
+    echo "run.sh: no python3, starting from empty corpora" >&2
+fi
+
+export ASAN_SYMBOLIZER_PATH=${ASAN_SYMBOLIZER_PATH:-$TOOLCHAIN/llvm-symbolizer}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:symbolize=1}
+
+run_target() {
+    local name=$1 corpus=$WORK/corpus/$1
+    mkdir -p "$corpus"
+    if [[ -d $WORK/seeds/$name ]]; then cp -r "$WORK/seeds/$name/." "$corpus/"; fi
+    local status=0
+    "$OUT/$name" -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=2048 -max_len=65536 \
+        -timeout="$TIMEOUT" -print_final_stats=1 -artifact_prefix="$CRASHES/$name-" \
+        "${EXTRA[@]}" "$corpus" > "$LOGS/$name.log" 2>&1 || status=$?
+    echo "$status" > "$WORK/$name.status"
+}
+
+targets=()
+for source in Fuzz/Fuzz*.swift; do targets+=("$(basename "$source" .swift)"); done
+echo "== running ${targets[*]} for ${SECONDS_PER_TARGET}s each (logs in $LOGS)"
+running=0
+for name in "${targets[@]}"; do
+    run_target "$name" &
+    running=$((running + 1))
+    if (( running >= JOBS )); then wait -n || true; running=$((running - 1)); fi
+done
+wait || true
+
+failed=0
+for name in "${targets[@]}"; do
+    log=$LOGS/$name.log
+    status=$(cat "$WORK/$name.status" 2>/dev/null || echo "?")
+    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+    speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+    last=$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -1 || true)
+    cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<< "$last")
+    ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<< "$last")
+    corp=$(sed -n 's/.* corp: \([0-9]*\/[0-9A-Za-z]*\).*/\1/p' <<< "$last")
+    if [[ $status == 0 ]]; then
+        printf '%-12s ok     runs=%s exec/s=%s cov=%s ft=%s corpus=%s\n' \
+            "$name" "${runs:-?}" "${speed:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}"
+    else
+        failed=1
+        artifact=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -1)
+        kind=$(grep -m1 -oE 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer): [a-z-]+( [a-z-]+)?|Fatal error: .*|deadly signal|timeout after [0-9]+ seconds|out-of-memory' "$log" || true)
+        printf '%-12s FAILED exit=%s runs=%s cov=%s: %s; input: %s; log: %s\n' \
+            "$name" "$status" "${runs:-?}" "${cov:-?}" "${kind:-see log}" "${artifact:-none}" "$log"
+        # The top of the stack, demangled.
+        grep -E '^ +#[0-9]+ ' "$log" | head -12 | "$TOOLCHAIN/swift-demangle" --simplified 2>/dev/null \
+            | sed 's/^/    /' || true
+    fi
+done
+exit "$failed"
