@@ -52,7 +52,9 @@ public final class Meter {
     public private(set) var lastTime = PacketTime.zero
     public private(set) var peakWorkload = Workload()
     public private(set) var peakWorkloadTime = PacketTime.zero
+    /// The second of packet time being measured, and where it starts, in nanoseconds.
     var lastEvaluatedSecond = Int64.min
+    var secondStart = Int64.max
 
     public init(configuration: MeterConfiguration = MeterConfiguration()) {
         self.configuration = configuration
@@ -315,7 +317,7 @@ public final class Meter {
     /// marked active too, so neither is swept while media flows.
     @inline(__always) private func measured(_ stream: Int, _ header: RTPHeader, _ datagram: Datagram) {
         let mediaSlot = Int(streams.mediaSlots[stream])
-        if streams.index.touch(stream, second: datagram.time.seconds) && mediaSlot >= 0 {
+        if streams.index.touch(stream, second: lastEvaluatedSecond) && mediaSlot >= 0 {
             if mediaTable.holds(mediaSlot, datagram.destination) || mediaTable.holds(mediaSlot, datagram.source) {
                 mediaTable.used(mediaSlot, time: datagram.time)
                 dialogs.touch(mediaTable.owners[mediaSlot], time: datagram.time)
@@ -354,17 +356,20 @@ public final class Meter {
     @inline(__always) private func countRTP(_ datagram: Datagram) {
         mediaCounts.rtpPackets += 1
         mediaCounts.rtpBytes += datagram.payloadLength
-        rtpRate.add(1, at: datagram.time)
-        rtpByteRate.add(Int64(datagram.payloadLength), at: datagram.time)
+        rtpRate.add(1, second: lastEvaluatedSecond)
+        rtpByteRate.add(Int64(datagram.payloadLength), second: lastEvaluatedSecond)
     }
 
     // MARK: Time
 
     /// Packet time moves on: sweep the tables a little, and once a second take the workload.
     @inline(__always) private func advance(to time: PacketTime) {
-        if firstTime == nil { firstTime = time }
         if time > lastTime { lastTime = time }
+        // Within the second already seen (the common case), there is nothing more to do.
+        if UInt64(bitPattern: time.nanoseconds &- secondStart) < 1_000_000_000 { return }
+        if firstTime == nil { firstTime = time }
         let second = time.seconds
+        secondStart = second * 1_000_000_000
         guard second != lastEvaluatedSecond else { return }
         lastEvaluatedSecond = second
         dialogs.sweep(now: time)
@@ -380,6 +385,7 @@ public final class Meter {
     /// Takes the final workload sample at the end of a capture.
     public func finish() {
         lastEvaluatedSecond = Int64.min
+        secondStart = Int64.max
         advance(to: lastTime)
     }
 }

@@ -2,10 +2,13 @@ import Capture
 
 /// Events per second over a sliding window of packet time, in one-second buckets, so a
 /// capture file replays with the same figures it had live.
-struct SlidingRate {
+final class SlidingRate {
     let window: Int
     let counts: FixedArray<Int64>
     let seconds: FixedArray<Int64>
+    /// The bucket of the last second added to, so the per-packet path does no division.
+    var currentSecond = Int64.min
+    var currentBucket = 0
 
     init(windowSeconds: Int) {
         window = max(windowSeconds, 1)
@@ -14,13 +17,19 @@ struct SlidingRate {
     }
 
     @inline(__always) func add(_ amount: Int64, at time: PacketTime) {
-        let second = time.seconds
-        let bucket = Int(second % Int64(window) + Int64(window)) % window
-        if seconds[bucket] != second {
-            seconds[bucket] = second
-            counts[bucket] = 0
+        add(amount, second: time.seconds)
+    }
+
+    @inline(__always) func add(_ amount: Int64, second: Int64) {
+        if second != currentSecond {
+            currentSecond = second
+            currentBucket = Int(second % Int64(window) + Int64(window)) % window
+            if seconds[currentBucket] != second {
+                seconds[currentBucket] = second
+                counts[currentBucket] = 0
+            }
         }
-        counts[bucket] += amount
+        counts[currentBucket] += amount
     }
 
     /// The mean rate per second over the `window` seconds ending with the one holding `time`.

@@ -131,7 +131,7 @@ public struct RTPStreamStatistics: Equatable, Sendable {
     }
 
     private mutating func updateJitter(_ header: RTPHeader, time: PacketTime, clockRate: UInt32) {
-        let arrival = Double(time.nanoseconds - firstTime.nanoseconds) / 1_000_000
+        let arrival = Double(time.nanoseconds - firstTime.nanoseconds) * 1e-6
         let comfortNoise = header.payloadType == 13 || header.payloadType == 19
         let afterComfortNoise = previousPayloadType == 13 || previousPayloadType == 19
         previousPayloadType = header.payloadType
@@ -142,7 +142,7 @@ public struct RTPStreamStatistics: Equatable, Sendable {
         if inSequence && clockRate >= 1000 {
             let nominal = Double(offset) / Double(clockRate / 1000)
             let transitChange = (arrival - (lastArrival + nominal - lastNominal)).magnitude
-            jitter = (15 * jitter + transitChange) / 16
+            jitter = (15 * jitter + transitChange) * 0.0625  // / 16, exactly
             current = jitter
             lastNominal = nominal
         }
