@@ -20,6 +20,16 @@ public struct MediaCounters: Equatable, Sendable {
     public init() {}
 }
 
+/// Per-second rates over the sliding window.
+public struct Rates: Equatable, Sendable {
+    public var sipMessages: Double = 0
+    public var callAttempts: Double = 0
+    public var rtpPackets: Double = 0
+    public var rtpBits: Double = 0
+
+    public init() {}
+}
+
 /// Turns decoded traffic into load: SIP messages by kind, calls, registrations, RTP streams,
 /// rates, and the workload. Pure logic: it is handed datagrams and stream bytes by whoever
 /// reads the capture, and does no I/O. All tables are allocated here, once.
@@ -52,6 +62,8 @@ public final class Meter {
     public private(set) var lastTime = PacketTime.zero
     public private(set) var peakWorkload = Workload()
     public private(set) var peakWorkloadTime = PacketTime.zero
+    /// The highest of each rate, sampled once a second of packet time.
+    public private(set) var peakRates = Rates()
     /// The second of packet time being measured, and where it starts, in nanoseconds.
     var lastEvaluatedSecond = Int64.min
     var secondStart = Int64.max
@@ -175,10 +187,15 @@ public final class Meter {
 
     public var calls: CallCounters { dialogs.counters }
 
-    public func sipMessageRate(at time: PacketTime) -> Double { sipRate.rate(at: time) }
-    public func callAttemptRate(at time: PacketTime) -> Double { attemptRate.rate(at: time) }
-    public func rtpPacketRate(at time: PacketTime) -> Double { rtpRate.rate(at: time) }
-    public func rtpBitRate(at time: PacketTime) -> Double { rtpByteRate.rate(at: time) * 8 }
+    /// The rates over the window ending at `time`.
+    public func rates(at time: PacketTime) -> Rates {
+        var rates = Rates()
+        rates.sipMessages = sipRate.rate(at: time)
+        rates.callAttempts = attemptRate.rate(at: time)
+        rates.rtpPackets = rtpRate.rate(at: time)
+        rates.rtpBits = rtpByteRate.rate(at: time) * 8
+        return rates
+    }
 
     /// Streams measured now.
     public var openStreams: Int { streams.index.count }
@@ -375,6 +392,11 @@ public final class Meter {
         dialogs.sweep(now: time)
         mediaTable.sweep(now: time, dialogs: dialogs)
         streams.sweep(now: time)
+        let rates = rates(at: time)
+        peakRates.sipMessages = max(peakRates.sipMessages, rates.sipMessages)
+        peakRates.callAttempts = max(peakRates.callAttempts, rates.callAttempts)
+        peakRates.rtpPackets = max(peakRates.rtpPackets, rates.rtpPackets)
+        peakRates.rtpBits = max(peakRates.rtpBits, rates.rtpBits)
         let now = workload(at: time)
         if now.value > peakWorkload.value {
             peakWorkload = now

@@ -84,7 +84,16 @@ struct MeterReport {
         out.append("\n  RTCP        "); out.append(meter.media.rtcpPackets)
         out.append("\n  other UDP   "); out.append(meter.media.otherUDPPackets + meter.media.otherMediaPackets)
         out.append("\n  streams     "); out.append(streams.count)
-        out.append("\n\n")
+        let rates = meter.peakRates
+        out.append("\n\npeak rates (mean over 10 s)\n  SIP messages  ")
+        out.append(fixed: rates.sipMessages, decimals: 1)
+        out.append(" /s\n  call attempts ")
+        out.append(fixed: rates.callAttempts, decimals: 1)
+        out.append(" /s\n  RTP packets   ")
+        out.append(fixed: rates.rtpPackets, decimals: 1)
+        out.append(" /s\n  RTP           ")
+        out.append(fixed: rates.rtpBits / 1000, decimals: 1)
+        out.append(" kbit/s\n\n")
         streamTable(&out)
         let peak = meter.peakWorkload
         out.append("\nworkload\n  peak        ")
@@ -202,6 +211,11 @@ struct MeterReport {
         out.append(", \"rtcp_packets\": "); out.append(meter.media.rtcpPackets)
         out.append(", \"other_udp_packets\": "); out.append(meter.media.otherUDPPackets + meter.media.otherMediaPackets)
         out.append(", \"streams_evicted\": "); out.append(meter.media.streamsEvicted)
+        let rates = meter.peakRates
+        out.append("},\n  \"peak_rates\": {\"sip_messages_per_s\": "); out.append(fixed: rates.sipMessages, decimals: 3)
+        out.append(", \"call_attempts_per_s\": "); out.append(fixed: rates.callAttempts, decimals: 3)
+        out.append(", \"rtp_packets_per_s\": "); out.append(fixed: rates.rtpPackets, decimals: 3)
+        out.append(", \"rtp_bits_per_s\": "); out.append(fixed: rates.rtpBits, decimals: 1)
         out.append("},\n  \"streams\": [")
         for (index, stream) in streams.enumerated() {
             let stats = stream.statistics
