@@ -131,14 +131,7 @@ final class LoadedCapture {
             let start = cbench_now_ns()
             for index in 0..<offsets.count {
                 let frame = UnsafeRawBufferPointer(rebasing: all[offsets[index]..<(offsets[index] + lengths[index])])
-                switch decoder.decode(frame: frame, time: times[index]) {
-                case .datagram(let datagram):
-                    meter.receive(datagram: datagram)
-                case .stream(let chunk):
-                    decoder.consumed(meter.receive(stream: chunk))
-                case .nothing:
-                    break
-                }
+                meter.receive(decoder.decode(frame: frame, time: times[index]), from: decoder)
                 while meter.hasClosedStream, meter.takeClosedStream() != nil { closed += 1 }
             }
             let elapsed = cbench_now_ns() - start
@@ -170,14 +163,7 @@ struct MeterRun {
         loop: while run.packets < limit {
             switch try source.next() {
             case .packet(let frame, let time, _):
-                switch decoder.decode(frame: frame, time: time) {
-                case .datagram(let datagram):
-                    meter.receive(datagram: datagram)
-                case .stream(let chunk):
-                    decoder.consumed(meter.receive(stream: chunk))
-                case .nothing:
-                    break
-                }
+                meter.receive(decoder.decode(frame: frame, time: time), from: decoder)
                 while meter.hasClosedStream, meter.takeClosedStream() != nil { closed += 1 }
                 run.packets += 1
             case .idle, .endOfFile:

@@ -171,6 +171,19 @@ public final class Meter {
         return offset
     }
 
+    /// Hands on what `decoder` found in a packet, and tells the decoder how much of a TCP
+    /// stream was consumed: the one step between decoding and metering.
+    @inline(__always) public func receive(_ decoded: Decoded, from decoder: PacketDecoder) {
+        switch decoded {
+        case .datagram(let datagram):
+            receive(datagram: datagram)
+        case .stream(let chunk):
+            decoder.consumed(receive(stream: chunk))
+        case .nothing:
+            break
+        }
+    }
+
     // MARK: Output
 
     /// The workload now: calls, active streams and rates against their capacities.

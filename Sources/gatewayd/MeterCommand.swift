@@ -79,14 +79,7 @@ enum MeterCommand {
         while true {
             switch try source.next() {
             case .packet(let frame, let time, _):
-                switch decoder.decode(frame: frame, time: time) {
-                case .datagram(let datagram):
-                    meter.receive(datagram: datagram)
-                case .stream(let chunk):
-                    decoder.consumed(meter.receive(stream: chunk))
-                case .nothing:
-                    break
-                }
+                meter.receive(decoder.decode(frame: frame, time: time), from: decoder)
                 while meter.hasClosedStream, let stream = meter.takeClosedStream() { closed.append(stream) }
             case .idle, .endOfFile:
                 return

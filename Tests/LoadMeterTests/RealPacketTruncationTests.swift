@@ -30,13 +30,7 @@ struct RealPacketTruncationTests {
         var offered = 0
         for (frame, time) in frames {
             for length in 0...frame.count {
-                frame[0..<length].withUnsafeBytes { bytes in
-                    switch decoder.decode(frame: bytes, time: time) {
-                    case .datagram(let datagram): meter.receive(datagram: datagram)
-                    case .stream(let chunk): decoder.consumed(meter.receive(stream: chunk))
-                    case .nothing: break
-                    }
-                }
+                frame[0..<length].withUnsafeBytes { meter.receive(decoder.decode(frame: $0, time: time), from: decoder) }
                 offered += 1
                 while meter.hasClosedStream, meter.takeClosedStream() != nil {}
             }

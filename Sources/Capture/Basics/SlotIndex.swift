@@ -42,6 +42,17 @@ public final class SlotIndex {
 
     public var isFull: Bool { count == capacity }
 
+    /// The slot in use whose hash is `hash` and whose key `matches` (the table compares its
+    /// own keys), or -1.
+    @inlinable public func find(_ hash: UInt64, matching matches: (Int) -> Bool) -> Int {
+        var candidate = firstCandidate(hash)
+        while candidate >= 0 {
+            if matches(Int(candidate)) { return Int(candidate) }
+            candidate = nextCandidate(after: candidate)
+        }
+        return -1
+    }
+
     /// The first slot in use whose hash equals `hash`, or -1; continue with `nextCandidate`.
     @inlinable public func firstCandidate(_ hash: UInt64) -> Int32 {
         var slot = buckets[Int(truncatingIfNeeded: hash) & bucketMask]

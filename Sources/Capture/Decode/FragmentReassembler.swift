@@ -67,15 +67,7 @@ public final class FragmentReassembler {
             return nil
         }
         let hash = key.hash
-        var slot = -1
-        var candidate = index.firstCandidate(hash)
-        while candidate >= 0 {
-            if keys[Int(candidate)] == key {
-                slot = Int(candidate)
-                break
-            }
-            candidate = index.nextCandidate(after: candidate)
-        }
+        var slot = index.find(hash) { keys[$0] == key }
         if slot < 0 {
             let claimed = index.claim(hash: hash)
             if claimed.evicted { counters.fragmentsEvicted += 1 }

@@ -69,15 +69,7 @@ public final class TCPReassembler {
         consumed(0, counters: &counters)
         expire(before: time.nanoseconds - idleTimeout)
         let hash = key.hash
-        var slot = -1
-        var candidate = index.firstCandidate(hash)
-        while candidate >= 0 {
-            if keys[Int(candidate)] == key {
-                slot = Int(candidate)
-                break
-            }
-            candidate = index.nextCandidate(after: candidate)
-        }
+        var slot = index.find(hash) { keys[$0] == key }
         if slot < 0 {
             // Pure ACKs and closes of flows we do not know create nothing.
             guard flags.syn || (payload.count > 0 && !flags.rst) else { return nil }

@@ -16,13 +16,7 @@ final class CallIDKeys {
 
     func find(_ callID: UnsafeRawBufferPointer, hash: UInt64) -> Int {
         let stored = min(callID.count, CallIDKeys.maxKeyBytes)
-        var candidate = index.firstCandidate(hash)
-        while candidate >= 0 {
-            let slot = Int(candidate)
-            if Int(lengths[slot]) == stored && matches(slot, callID, stored) { return slot }
-            candidate = index.nextCandidate(after: candidate)
-        }
-        return -1
+        return index.find(hash) { Int(lengths[$0]) == stored && matches($0, callID, stored) }
     }
 
     /// Claims a slot for `callID`; `evicted` says whether the oldest entry had to go.

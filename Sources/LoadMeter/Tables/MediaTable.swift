@@ -56,12 +56,7 @@ final class MediaTable {
     }
 
     @inline(__always) func find(_ endpoint: Endpoint) -> Int {
-        var candidate = index.firstCandidate(endpoint.hash)
-        while candidate >= 0 {
-            if endpoints[Int(candidate)] == endpoint { return Int(candidate) }
-            candidate = index.nextCandidate(after: candidate)
-        }
-        return -1
+        index.find(endpoint.hash) { endpoints[$0] == endpoint }
     }
 
     /// Whether `slot` still holds media for `endpoint` (slots are reused).

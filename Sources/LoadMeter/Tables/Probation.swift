@@ -32,15 +32,7 @@ final class Probation {
         -> (statistics: RTPStreamStatistics, formats: StreamFormats)?
     {
         let hash = flow.hash
-        var slot = -1
-        var candidate = index.firstCandidate(hash)
-        while candidate >= 0 {
-            if flows[Int(candidate)] == flow {
-                slot = Int(candidate)
-                break
-            }
-            candidate = index.nextCandidate(after: candidate)
-        }
+        var slot = index.find(hash) { flows[$0] == flow }
         let format = PayloadFormat.staticFormat(header.payloadType)
         if slot >= 0 && ssrcs[slot] == header.ssrc && header.sequence == lastSequence[slot] &+ 1 {
             index.touch(slot)

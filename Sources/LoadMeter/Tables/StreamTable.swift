@@ -104,12 +104,7 @@ final class StreamTable {
     }
 
     @inline(__always) func find(_ key: StreamKey, hash: UInt64) -> Int {
-        var candidate = index.firstCandidate(hash)
-        while candidate >= 0 {
-            if keys[Int(candidate)] == key { return Int(candidate) }
-            candidate = index.nextCandidate(after: candidate)
-        }
-        return -1
+        index.find(hash) { keys[$0] == key }
     }
 
     /// Opens a stream, starting from `initial` figures (a detected stream brings those of
