@@ -107,8 +107,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let workload = meter.workload(at: state.time)
     _ = workload.value
     _ = workload.limitingResource
-    _ = meter.sipMessageRate(at: state.time) + meter.callAttemptRate(at: state.time)
-        + meter.rtpPacketRate(at: state.time) + meter.rtpBitRate(at: state.time)
+    _ = meter.rates(at: state.time)
     meter.forEachOpenStream { _ = $0 }
     return 0
 }

@@ -52,16 +52,19 @@ build() {
     mapfile -t capture < <(find Sources/Capture -name '*.swift' | LC_ALL=C sort)
     mapfile -t loadmeter < <(find Sources/LoadMeter -name '*.swift' | LC_ALL=C sort)
 
-    "$CC" $CFLAGS -g -O1 -c -I Sources/CSystem/include Sources/CSystem/csystem.c -o "$OUT/csystem.o"
+    # `set -e` does not apply inside a function called from `if`: every step checks itself, and
+    # old outputs go first so that a failed step cannot leave a stale one to link against.
+    rm -f "$OUT/csystem.o" "$OUT/libCapture.a" "$OUT/libLoadMeter.a" "$OUT"/*.swiftmodule
+    "$CC" $CFLAGS -g -O1 -c -I Sources/CSystem/include Sources/CSystem/csystem.c -o "$OUT/csystem.o" || return 1
 
     "$SWIFTC" "${SANITIZE[@]}" -emit-module -emit-library -static -module-name Capture \
         -I Sources/CPcap -I Sources/CSystem/include "${capture[@]}" \
-        -emit-module-path "$OUT/Capture.swiftmodule" -o "$OUT/libCapture.a"
+        -emit-module-path "$OUT/Capture.swiftmodule" -o "$OUT/libCapture.a" || return 1
 
     # -enable-testing: FuzzSIP uses `@testable import LoadMeter` for two internal helpers.
     "$SWIFTC" "${SANITIZE[@]}" -enable-testing -emit-module -emit-library -static -module-name LoadMeter \
         -I "$OUT" -I Sources/CPcap -I Sources/CSystem/include "${loadmeter[@]}" \
-        -emit-module-path "$OUT/LoadMeter.swiftmodule" -o "$OUT/libLoadMeter.a"
+        -emit-module-path "$OUT/LoadMeter.swiftmodule" -o "$OUT/libLoadMeter.a" || return 1
 
     local source name
     for source in Fuzz/Fuzz*.swift; do
@@ -71,6 +74,7 @@ build() {
             -I "$OUT" -I Sources/CPcap -I Sources/CSystem/include "$source" \
             -L "$OUT" -lLoadMeter -lCapture "$OUT/csystem.o" -lpcap -lm -o "$OUT/$name" 2>&1 \
             | { grep -v -e 'ld.gold: warning' -e '^$' || true; }
+        (( PIPESTATUS[0] == 0 )) || { echo "run.sh: $name did not build" >&2; return 1; }
         [[ -x $OUT/$name ]] || { echo "run.sh: $name did not link" >&2; return 1; }
     done
 }
@@ -96,6 +100,9 @@ fi
 
 export ASAN_SYMBOLIZER_PATH=${ASAN_SYMBOLIZER_PATH:-$TOOLCHAIN/llvm-symbolizer}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:symbolize=1}
+# Swift's own crash backtracer reads memory in ways ASan reports as overflows: leave crashes
+# to libFuzzer and ASan.
+export SWIFT_BACKTRACE=${SWIFT_BACKTRACE:-enable=no}
 
 run_target() {
     local name=$1 corpus=$WORK/corpus/$1
@@ -103,7 +110,7 @@ run_target() {
     if [[ -d $WORK/seeds/$name ]]; then cp -r "$WORK/seeds/$name/." "$corpus/"; fi
     local status=0
     "$OUT/$name" -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=2048 -max_len=65536 \
-        -timeout="$TIMEOUT" -print_final_stats=1 -artifact_prefix="$CRASHES/$name-" \
+        -timeout="$TIMEOUT" -print_final_stats=1 -artifact_prefix="$CRASHES/$name-" -dict=Fuzz/sip.dict \
         "${EXTRA[@]}" "$corpus" > "$LOGS/$name.log" 2>&1 || status=$?
     echo "$status" > "$WORK/$name.status"
 }
@@ -135,12 +142,17 @@ for name in "${targets[@]}"; do
     else
         failed=1
         artifact=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -1)
-        kind=$(grep -m1 -oE 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer): [a-z-]+( [a-z-]+)?|Fatal error: .*|deadly signal|timeout after [0-9]+ seconds|out-of-memory' "$log" || true)
-        printf '%-12s FAILED exit=%s runs=%s cov=%s: %s; input: %s; log: %s\n' \
-            "$name" "$status" "${runs:-?}" "${cov:-?}" "${kind:-see log}" "${artifact:-none}" "$log"
-        # The top of the stack, demangled.
-        grep -E '^ +#[0-9]+ ' "$log" | head -12 | "$TOOLCHAIN/swift-demangle" --simplified 2>/dev/null \
-            | sed 's/^/    /' || true
+        # A Swift trap prints "File.swift:line: Fatal error[: message]" before libFuzzer's report.
+        trap_line=$(grep -m1 -E 'Fatal error' "$log" || true)
+        kind=$(grep -m1 -oE 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer): [a-z-]+( signal| memory leaks)?|timeout after [0-9]+ seconds|out-of-memory' "$log" || true)
+        printf '%-12s FAILED exit=%s runs=%s: %s%s; input: %s; log: %s\n' \
+            "$name" "$status" "${runs:-?}" "${kind:-see log}" "${trap_line:+ ($trap_line)}" "${artifact:-none}" "$log"
+        # The first report's stack without sanitizer, libFuzzer and runtime frames, demangled.
+        awk '/ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)/ { on = 1; next }
+             on && /^ +#[0-9]+ / { print; seen = 1; next }
+             on && seen { exit }' "$log" \
+            | grep -vE 'compiler-rt|/lib/fuzzer/|libc\.so|csu/|libswiftCore|Swift\.o|CrashCallback|LLVMFuzzerTestOneInput|_start ' | head -10 \
+            | { "$TOOLCHAIN/swift-demangle" --simplified 2>/dev/null || cat; } | sed 's/^ */    /' || true
     fi
 done
 exit "$failed"
