@@ -38,6 +38,7 @@ if !embedded {
     targets += [
         .testTarget(name: "CaptureTests", dependencies: ["Capture"]),
         .testTarget(name: "LoadMeterTests", dependencies: ["LoadMeter", "Capture"]),
+        .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore", "LoadMeter", "Capture"]),
         .testTarget(name: "InteropTests", dependencies: ["gatewayd"]),
         // The benchmark lives outside Sources/: it is a measuring tool, not firmware.
         .target(name: "CBench", path: "Benchmarks/CBench", linkerSettings: [.linkedLibrary("pcap")]),

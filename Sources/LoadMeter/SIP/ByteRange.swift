@@ -22,30 +22,30 @@ public struct ByteRange: Equatable, Sendable {
 }
 
 /// Byte-level helpers shared by the SIP and SDP scanners. ASCII only, by design.
-enum ASCII {
-    static let cr: UInt8 = 0x0D
-    static let lf: UInt8 = 0x0A
-    static let space: UInt8 = 0x20
-    static let tab: UInt8 = 0x09
-    static let colon: UInt8 = 0x3A
-    static let semicolon: UInt8 = 0x3B
-    static let comma: UInt8 = 0x2C
-    static let equals: UInt8 = 0x3D
-    static let slash: UInt8 = 0x2F
-    static let quote: UInt8 = 0x22
+public enum ASCII {
+    public static let cr: UInt8 = 0x0D
+    public static let lf: UInt8 = 0x0A
+    public static let space: UInt8 = 0x20
+    public static let tab: UInt8 = 0x09
+    public static let colon: UInt8 = 0x3A
+    public static let semicolon: UInt8 = 0x3B
+    public static let comma: UInt8 = 0x2C
+    public static let equals: UInt8 = 0x3D
+    public static let slash: UInt8 = 0x2F
+    public static let quote: UInt8 = 0x22
 
-    @inline(__always) static func lower(_ byte: UInt8) -> UInt8 {
+    @inline(__always) public static func lower(_ byte: UInt8) -> UInt8 {
         byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte
     }
 
-    @inline(__always) static func isWhitespace(_ byte: UInt8) -> Bool {
+    @inline(__always) public static func isWhitespace(_ byte: UInt8) -> Bool {
         byte == space || byte == tab || byte == cr || byte == lf
     }
 
-    @inline(__always) static func isDigit(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x39 }
+    @inline(__always) public static func isDigit(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x39 }
 
     /// Case-insensitive equality of `range` in `buffer` with the lower-case `text`.
-    static func equals(_ buffer: UnsafeRawBufferPointer, _ range: ByteRange, _ text: StaticString) -> Bool {
+    public static func equals(_ buffer: UnsafeRawBufferPointer, _ range: ByteRange, _ text: StaticString) -> Bool {
         guard range.count == text.utf8CodeUnitCount else { return false }
         let pattern = text.utf8Start
         for i in 0..<range.count where lower(buffer[range.start + i]) != pattern[i] {
@@ -55,13 +55,13 @@ enum ASCII {
     }
 
     /// Whether `range` begins with the lower-case `text`, ignoring case.
-    static func hasPrefix(_ buffer: UnsafeRawBufferPointer, _ range: ByteRange, _ text: StaticString) -> Bool {
+    public static func hasPrefix(_ buffer: UnsafeRawBufferPointer, _ range: ByteRange, _ text: StaticString) -> Bool {
         guard range.count >= text.utf8CodeUnitCount else { return false }
         return equals(buffer, ByteRange(range.start, range.start + text.utf8CodeUnitCount), text)
     }
 
     /// `range` without leading and trailing whitespace (folded-line breaks included).
-    static func trim(_ buffer: UnsafeRawBufferPointer, _ range: ByteRange) -> ByteRange {
+    public static func trim(_ buffer: UnsafeRawBufferPointer, _ range: ByteRange) -> ByteRange {
         var start = range.start, end = range.end
         while start < end && isWhitespace(buffer[start]) { start += 1 }
         while end > start && isWhitespace(buffer[end - 1]) { end -= 1 }
@@ -69,7 +69,7 @@ enum ASCII {
     }
 
     /// A non-negative decimal number filling `range`, or nil (also on overflow past `limit`).
-    static func decimal(_ buffer: UnsafeRawBufferPointer, _ range: ByteRange, limit: Int = Int(Int32.max)) -> Int? {
+    public static func decimal(_ buffer: UnsafeRawBufferPointer, _ range: ByteRange, limit: Int = Int(Int32.max)) -> Int? {
         guard !range.isEmpty else { return nil }
         var value = 0
         for i in range.start..<range.end {
@@ -82,7 +82,7 @@ enum ASCII {
     }
 
     /// The first index in `range` holding `byte`, or nil.
-    static func find(_ byte: UInt8, in buffer: UnsafeRawBufferPointer, _ range: ByteRange) -> Int? {
+    public static func find(_ byte: UInt8, in buffer: UnsafeRawBufferPointer, _ range: ByteRange) -> Int? {
         var i = range.start
         while i < range.end {
             if buffer[i] == byte { return i }

@@ -1,0 +1,41 @@
+/// Up or down for one peer, from OPTIONS probes (DESIGN §3): down after `failuresToDown`
+/// probes in a row go unanswered, up again after `successesToUp` answered in a row.
+public struct PeerHealth: Equatable, Sendable {
+    public let failuresToDown: Int
+    public let successesToUp: Int
+    public private(set) var isUp = true
+    public private(set) var failuresInARow = 0
+    public private(set) var successesInARow = 0
+    /// The last answered probe's round trip, in nanoseconds, and the load the peer reported.
+    public private(set) var lastRoundTrip: Int64 = 0
+    public private(set) var lastReportedLoad: Double = 0
+
+    public init(failuresToDown: Int, successesToUp: Int) {
+        self.failuresToDown = max(failuresToDown, 1)
+        self.successesToUp = max(successesToUp, 1)
+    }
+
+    /// A probe was answered; returns true when the peer came back up.
+    public mutating func answered(roundTrip: Int64, load: Double) -> Bool {
+        lastRoundTrip = roundTrip
+        lastReportedLoad = load
+        failuresInARow = 0
+        successesInARow += 1
+        if !isUp && successesInARow >= successesToUp {
+            isUp = true
+            return true
+        }
+        return false
+    }
+
+    /// A probe, or a forwarded request, went unanswered; returns true when the peer went down.
+    public mutating func unanswered() -> Bool {
+        successesInARow = 0
+        failuresInARow += 1
+        if isUp && failuresInARow >= failuresToDown {
+            isUp = false
+            return true
+        }
+        return false
+    }
+}

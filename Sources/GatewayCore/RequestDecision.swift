@@ -1,0 +1,60 @@
+import Capture
+import LoadMeter
+
+/// What a node does with a request that reached it (DESIGN §3), decided from the message
+/// and the node's state alone, so every rule is tested without sockets.
+public enum RequestDecision: Equatable, Sendable {
+    /// Below the threshold: 302 with this node's identity.
+    case redirect
+    /// Over the threshold or draining: proxy to this member of the sequence.
+    case forward(to: Int)
+    /// Over the threshold, and no member left to try: 503 with Retry-After.
+    case allBusy
+    /// OPTIONS with Max-Forwards 0: a probe, answered by this node with its load.
+    case answerProbe
+    /// Max-Forwards 0: 483 Too Many Hops.
+    case tooManyHops
+    /// The request already went through this node: 482 Loop Detected.
+    case loopDetected
+    /// A chain of member Vias from a source that is not a member: 403, and counted.
+    case refuse
+    /// Not a request to connect (BYE, SUBSCRIBE, ...): 405 Method Not Allowed.
+    case methodNotAllowed
+}
+
+public enum RequestDecider {
+    /// Decides for `message` (scanned from `buffer`), received from `source`.
+    /// `selfAddress` is where this node listens; `isUp(i)` is the health of member i.
+    public static func decide(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, source: Endpoint,
+                              admission: Admission, sequence: GroupSequence, isUp: (Int) -> Bool) -> RequestDecision {
+        let method = message.method
+        guard method == .invite || method == .register || method == .options else { return .methodNotAllowed }
+        if method == .options && message.maxForwards == 0 { return .answerProbe }
+        if message.maxForwards == 0 { return .tooManyHops }
+
+        // Read the chain from the Via path: which members it went through, and where it
+        // entered (the member Via nearest the bottom).
+        let selfAddress = sequence.members[sequence.selfIndex].address
+        var visited: UInt64 = 0
+        var entry = sequence.selfIndex
+        var vias = ViaValues(buffer, message)
+        while let via = vias.next() {
+            guard let sentBy = ViaValues.sentBy(buffer, via),
+                  let address = IPAddress(text: sentBy.host.slice(of: buffer)) else { continue }
+            let endpoint = Endpoint(address: address, port: UInt16(sentBy.port == 0 ? 5060 : sentBy.port))
+            if endpoint == selfAddress { return .loopDetected }
+            if let member = sequence.index(of: endpoint) {
+                if member < 64 { visited |= 1 << UInt64(member) }
+                entry = member
+            }
+        }
+        let fromMember = sequence.index(of: source) != nil
+        // Member Vias in a request that no member sent us: somebody pretends to be a hop.
+        if visited != 0 && !fromMember { return .refuse }
+
+        if admission.accepts { return .redirect }
+        let next = sequence.nextHop(entry: entry, visited: { $0 < 64 && visited & (1 << UInt64($0)) != 0 }, isUp: isUp)
+        if let next { return .forward(to: next) }
+        return .allBusy
+    }
+}

@@ -1,0 +1,122 @@
+/// Walks the header lines of a scanned message: each header's name and value (folded
+/// continuation lines included), and the bytes of the whole line, for copying headers
+/// into a response unchanged.
+public struct HeaderLines {
+    public struct Header {
+        public var name: ByteRange
+        public var value: ByteRange
+        /// From the name to the end of the last continuation line, line break excluded.
+        public var line: ByteRange
+    }
+
+    let buffer: UnsafeRawBufferPointer
+    var position: Int
+    let end: Int
+
+    /// The headers of `message`, scanned from `buffer`.
+    public init(_ buffer: UnsafeRawBufferPointer, _ message: SIPMessage) {
+        self.buffer = buffer
+        position = message.startLine.headersStart
+        end = message.body.start
+    }
+
+    public mutating func next() -> Header? {
+        while position < end {
+            let start = position
+            var lineEnd = nextLineEnd(from: start)
+            let contentEnd0 = contentEnd(lineEnd, start)
+            if contentEnd0 == start { return nil }  // the empty line
+            // Continuation lines start with a space or tab.
+            while lineEnd + 1 < end, buffer[lineEnd + 1] == ASCII.space || buffer[lineEnd + 1] == ASCII.tab {
+                lineEnd = nextLineEnd(from: lineEnd + 1)
+            }
+            position = lineEnd + 1
+            let lineContentEnd = contentEnd(lineEnd, start)
+            guard let colon = ASCII.find(ASCII.colon, in: buffer, ByteRange(start, lineContentEnd)) else { continue }
+            return Header(name: ASCII.trim(buffer, ByteRange(start, colon)),
+                          value: ASCII.trim(buffer, ByteRange(colon + 1, lineContentEnd)),
+                          line: ByteRange(start, lineContentEnd))
+        }
+        return nil
+    }
+
+    /// Whether `header`'s name is `long` or its compact form `compact` (lower case).
+    public func named(_ header: Header, _ long: StaticString, compact: StaticString? = nil) -> Bool {
+        if ASCII.equals(buffer, header.name, long) { return true }
+        if let compact { return ASCII.equals(buffer, header.name, compact) }
+        return false
+    }
+
+    private func nextLineEnd(from start: Int) -> Int {
+        var i = start
+        while i < end && buffer[i] != ASCII.lf { i += 1 }
+        return i
+    }
+
+    private func contentEnd(_ lineEnd: Int, _ start: Int) -> Int {
+        lineEnd > start && lineEnd <= buffer.count && buffer[lineEnd - 1] == ASCII.cr ? lineEnd - 1 : lineEnd
+    }
+}
+
+/// The values of every Via header in order, comma-separated values split.
+public struct ViaValues {
+    var headers: HeaderLines
+    var pending = ByteRange.empty
+    let buffer: UnsafeRawBufferPointer
+
+    public init(_ buffer: UnsafeRawBufferPointer, _ message: SIPMessage) {
+        self.buffer = buffer
+        headers = HeaderLines(buffer, message)
+    }
+
+    public mutating func next() -> ByteRange? {
+        while true {
+            if !pending.isEmpty {
+                var i = pending.start
+                var inQuotes = false
+                while i < pending.end {
+                    if buffer[i] == ASCII.quote { inQuotes.toggle() }
+                    if buffer[i] == ASCII.comma && !inQuotes { break }
+                    i += 1
+                }
+                let value = ASCII.trim(buffer, ByteRange(pending.start, i))
+                pending = i < pending.end ? ByteRange(i + 1, pending.end) : .empty
+                if !value.isEmpty { return value }
+                continue
+            }
+            guard let header = headers.next() else { return nil }
+            if headers.named(header, "via", compact: "v") { pending = header.value }
+        }
+    }
+
+    /// The sent-by host and port of one Via value (`SIP/2.0/UDP host:port;params`).
+    public static func sentBy(_ buffer: UnsafeRawBufferPointer, _ value: ByteRange) -> (host: ByteRange, port: Int)? {
+        var i = value.start
+        while i < value.end && !ASCII.isWhitespace(buffer[i]) { i += 1 }
+        while i < value.end && ASCII.isWhitespace(buffer[i]) { i += 1 }
+        var end = i
+        while end < value.end && buffer[end] != ASCII.semicolon && !ASCII.isWhitespace(buffer[end]) { end += 1 }
+        guard end > i else { return nil }
+        return HostPort.split(buffer, ByteRange(i, end))
+    }
+}
+
+/// host[:port], with IPv6 references in brackets.
+public enum HostPort {
+    public static func split(_ buffer: UnsafeRawBufferPointer, _ range: ByteRange) -> (host: ByteRange, port: Int)? {
+        guard !range.isEmpty else { return nil }
+        if buffer[range.start] == 0x5B {
+            guard let close = ASCII.find(0x5D, in: buffer, range) else { return nil }
+            let host = ByteRange(range.start + 1, close)
+            if close + 1 == range.end { return (host, 0) }
+            guard buffer[close + 1] == ASCII.colon,
+                  let port = ASCII.decimal(buffer, ByteRange(close + 2, range.end), limit: 65_535) else { return nil }
+            return (host, port)
+        }
+        if let colon = ASCII.find(ASCII.colon, in: buffer, range) {
+            guard let port = ASCII.decimal(buffer, ByteRange(colon + 1, range.end), limit: 65_535) else { return nil }
+            return (ByteRange(range.start, colon), port)
+        }
+        return (range, 0)
+    }
+}
