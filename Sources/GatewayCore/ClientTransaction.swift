@@ -1,0 +1,110 @@
+/// An RFC 3261 §17.1 client transaction over UDP, for requests this node forwards to the
+/// next member of the sequence; a state machine that returns what to send.
+///
+/// The request is retransmitted (INVITE: timer A, T1 doubling; non-INVITE: timer E, doubling
+/// to T2) until a response arrives. If nothing at all arrives within the forward timeout,
+/// the transaction reports `.timedOut` and the node tries the next member. A final response
+/// is passed up once; for INVITE a non-2xx final is ACKed here, hop by hop, and its
+/// retransmissions are ACKed again without being passed up (timer D).
+public struct ClientTransaction: Sendable {
+    public enum State: UInt8, Sendable {
+        case calling
+        case proceeding
+        case completed
+        case terminated
+    }
+
+    public enum Action: Equatable, Sendable {
+        case none
+        case retransmitRequest
+        /// Pass this response to the server transaction it serves.
+        case passUp
+        /// Send an ACK for the non-2xx final response (INVITE).
+        case sendAck
+        /// Send the ACK and pass the response up.
+        case sendAckAndPassUp
+        /// No answer within the forward timeout: try the next member.
+        case timedOut
+        case terminate
+    }
+
+    public let isInvite: Bool
+    public let timers: TransactionTimers
+    public private(set) var state = State.calling
+    public private(set) var deadline: Int64?
+    var retransmitInterval: Int64
+    var giveUpAt: Int64
+    let startedAt: Int64
+
+    public init(isInvite: Bool, timers: TransactionTimers, now: Int64) {
+        self.isInvite = isInvite
+        self.timers = timers
+        startedAt = now
+        retransmitInterval = timers.t1
+        giveUpAt = now + timers.forwardTimeout
+        deadline = min(now + retransmitInterval, giveUpAt)
+    }
+
+    /// A response matched this transaction.
+    public mutating func responseReceived(_ status: Int, now: Int64) -> Action {
+        switch state {
+        case .calling, .proceeding:
+            if status < 200 {
+                if state == .calling {
+                    state = .proceeding
+                    if isInvite {
+                        // An INVITE in progress waits for its final response without
+                        // retransmitting; a proxy's overall limit (timer C) still applies.
+                        deadline = now + 180_000_000_000
+                        giveUpAt = deadline!
+                    } else {
+                        // Timer E at T2 from now on; timer F still counts from the start.
+                        retransmitInterval = timers.t2
+                        giveUpAt = startedAt + timers.timeout
+                        deadline = min(now + retransmitInterval, giveUpAt)
+                    }
+                }
+                return status == 100 ? .none : .passUp
+            }
+            if isInvite && status >= 300 {
+                state = .completed
+                deadline = now + 32_000_000_000  // timer D
+                return .sendAckAndPassUp
+            }
+            if isInvite {
+                state = .terminated
+                deadline = nil
+                return .passUp
+            }
+            state = .completed
+            deadline = now + timers.t4  // timer K
+            return .passUp
+        case .completed:
+            return isInvite && status >= 300 ? .sendAck : .none
+        case .terminated:
+            return .none
+        }
+    }
+
+    /// The deadline passed.
+    public mutating func timerFired(now: Int64) -> Action {
+        guard let due = deadline, now >= due else { return .none }
+        switch state {
+        case .calling, .proceeding:
+            if now >= giveUpAt {
+                state = .terminated
+                deadline = nil
+                return .timedOut
+            }
+            retransmitInterval = isInvite ? retransmitInterval * 2 : min(retransmitInterval * 2, timers.t2)
+            deadline = min(now + retransmitInterval, giveUpAt)
+            return .retransmitRequest
+        case .completed:
+            state = .terminated
+            deadline = nil
+            return .terminate
+        case .terminated:
+            return .none
+        }
+    }
+}

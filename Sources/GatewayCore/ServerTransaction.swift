@@ -1,0 +1,108 @@
+/// An RFC 3261 §17.2 server transaction over UDP, as a state machine: it takes events and
+/// returns what to send; the caller owns sockets, buffers and timers.
+///
+/// INVITE (§17.2.1): a final non-2xx response is retransmitted (timer G, T1 doubling to T2)
+/// until the ACK arrives, which is absorbed here (timer I, T4, then gone), or timer H
+/// (64·T1) gives up. Non-INVITE (§17.2.2): the final response is kept for timer J (64·T1) to
+/// answer retransmitted requests. In both, a retransmitted request gets the last response
+/// again.
+public struct ServerTransaction: Sendable {
+    public enum State: UInt8, Sendable {
+        /// Non-INVITE: nothing sent yet.
+        case trying
+        /// A provisional response was sent (INVITE server transactions start here).
+        case proceeding
+        /// A final response was sent; retransmissions are absorbed.
+        case completed
+        /// INVITE: the ACK arrived.
+        case confirmed
+        case terminated
+    }
+
+    public enum Action: Equatable, Sendable {
+        case none
+        /// Send the response that was last given to `respond` again.
+        case resendLastResponse
+        /// The transaction is over; forget it.
+        case terminate
+    }
+
+    public let isInvite: Bool
+    public let timers: TransactionTimers
+    public private(set) var state: State
+    /// The status code last sent, 0 before any.
+    public private(set) var lastStatus = 0
+    /// When `timerFired` is to be called next, or nil.
+    public private(set) var deadline: Int64?
+    var retransmitInterval: Int64 = 0
+    var giveUpAt: Int64 = 0
+
+    public init(isInvite: Bool, timers: TransactionTimers) {
+        self.isInvite = isInvite
+        self.timers = timers
+        state = isInvite ? .proceeding : .trying
+    }
+
+    /// The transaction user sends a response with `status`.
+    public mutating func respond(_ status: Int, now: Int64) {
+        guard state == .trying || state == .proceeding else { return }
+        lastStatus = status
+        if status < 200 {
+            state = .proceeding
+        } else if isInvite && status < 300 {
+            // 2xx ends an INVITE server transaction at once (§17.2.1); the TU retransmits.
+            state = .terminated
+            deadline = nil
+        } else {
+            state = .completed
+            if isInvite {
+                retransmitInterval = timers.t1
+                giveUpAt = now + timers.timeout
+                deadline = now + retransmitInterval
+            } else {
+                deadline = now + timers.timeout
+            }
+        }
+    }
+
+    /// The same request arrived again.
+    public mutating func requestRetransmitted() -> Action {
+        switch state {
+        case .proceeding, .completed: return lastStatus > 0 ? .resendLastResponse : .none
+        case .trying, .confirmed, .terminated: return .none
+        }
+    }
+
+    /// An ACK for this INVITE transaction arrived (absorbed: never passed on).
+    public mutating func ackReceived(now: Int64) -> Action {
+        guard isInvite && state == .completed else { return .none }
+        state = .confirmed
+        deadline = now + timers.t4
+        return .none
+    }
+
+    /// The deadline passed.
+    public mutating func timerFired(now: Int64) -> Action {
+        guard let due = deadline, now >= due else { return .none }
+        switch state {
+        case .completed where isInvite:
+            if now >= giveUpAt {
+                // Timer H: the ACK never came.
+                state = .terminated
+                deadline = nil
+                return .terminate
+            }
+            // Timer G.
+            retransmitInterval = min(retransmitInterval * 2, timers.t2)
+            deadline = min(now + retransmitInterval, giveUpAt)
+            return .resendLastResponse
+        case .completed, .confirmed:
+            // Timer J (non-INVITE) or timer I (INVITE).
+            state = .terminated
+            deadline = nil
+            return .terminate
+        default:
+            return .none
+        }
+    }
+}

@@ -1,0 +1,106 @@
+import GatewayCore
+import Testing
+
+let ms: Int64 = 1_000_000
+
+struct ServerTransactionTests {
+    let timers = TransactionTimers()
+
+    @Test func inviteFinalIsRetransmittedUntilTheAck() {
+        var transaction = ServerTransaction(isInvite: true, timers: timers)
+        #expect(transaction.state == .proceeding)
+        transaction.respond(100, now: 0)
+        #expect(transaction.requestRetransmitted() == .resendLastResponse)
+        transaction.respond(302, now: 0)
+        #expect(transaction.state == .completed && transaction.deadline == 500 * ms)
+        // Timer G: T1, 2·T1, 4·T1 ...
+        #expect(transaction.timerFired(now: 500 * ms) == .resendLastResponse)
+        #expect(transaction.deadline == 1500 * ms)
+        #expect(transaction.timerFired(now: 1500 * ms) == .resendLastResponse)
+        #expect(transaction.deadline == 3500 * ms)
+        #expect(transaction.requestRetransmitted() == .resendLastResponse)
+        #expect(transaction.ackReceived(now: 2000 * ms) == .none)
+        #expect(transaction.state == .confirmed)
+        #expect(transaction.timerFired(now: 7000 * ms) == .terminate)  // timer I = T4
+    }
+
+    @Test func inviteGivesUpWithoutAnAck() {
+        var transaction = ServerTransaction(isInvite: true, timers: timers)
+        transaction.respond(503, now: 0)
+        var resends = 0
+        var now: Int64 = 0
+        var last = ServerTransaction.Action.none
+        while let due = transaction.deadline {
+            now = due
+            last = transaction.timerFired(now: now)
+            if last == .resendLastResponse { resends += 1 }
+        }
+        #expect(last == .terminate)
+        #expect(now == 32_000 * ms)  // timer H = 64·T1
+        #expect(resends >= 9)  // 0.5, 1.5, 3.5, 7.5, then every 4 s (T2)
+        #expect(transaction.state == .terminated)
+    }
+
+    @Test func nonInviteKeepsItsResponseForTimerJ() {
+        var transaction = ServerTransaction(isInvite: false, timers: timers)
+        #expect(transaction.requestRetransmitted() == .none)  // nothing to resend yet
+        transaction.respond(200, now: 0)
+        #expect(transaction.requestRetransmitted() == .resendLastResponse)
+        #expect(transaction.timerFired(now: 31_999 * ms) == .none)
+        #expect(transaction.timerFired(now: 32_000 * ms) == .terminate)
+    }
+
+    @Test func twoHundredEndsAnInviteServerTransaction() {
+        var transaction = ServerTransaction(isInvite: true, timers: timers)
+        transaction.respond(200, now: 0)
+        #expect(transaction.state == .terminated && transaction.deadline == nil)
+    }
+}
+
+struct ClientTransactionTests {
+    var timers: TransactionTimers {
+        var timers = TransactionTimers()
+        timers.forwardTimeout = 2000 * ms
+        return timers
+    }
+
+    @Test func silenceMovesOnAfterTheForwardTimeout() {
+        var transaction = ClientTransaction(isInvite: true, timers: timers, now: 0)
+        #expect(transaction.timerFired(now: 500 * ms) == .retransmitRequest)
+        #expect(transaction.timerFired(now: 1500 * ms) == .retransmitRequest)
+        #expect(transaction.deadline == 2000 * ms)
+        #expect(transaction.timerFired(now: 2000 * ms) == .timedOut)
+        #expect(transaction.state == .terminated)
+    }
+
+    @Test func trying100StopsRetransmissionsAndTheForwardTimeout() {
+        var transaction = ClientTransaction(isInvite: true, timers: timers, now: 0)
+        #expect(transaction.responseReceived(100, now: 10 * ms) == .none)
+        #expect(transaction.state == .proceeding)
+        #expect(transaction.timerFired(now: 2000 * ms) == .none)
+        #expect(transaction.responseReceived(302, now: 30 * ms) == .sendAckAndPassUp)
+        // A retransmitted 302 is ACKed again, not passed up twice.
+        #expect(transaction.responseReceived(302, now: 530 * ms) == .sendAck)
+        #expect(transaction.timerFired(now: 32_030 * ms) == .terminate)  // timer D
+    }
+
+    @Test func nonInviteFinalPassesUpOnce() {
+        var transaction = ClientTransaction(isInvite: false, timers: timers, now: 0)
+        #expect(transaction.timerFired(now: 500 * ms) == .retransmitRequest)
+        #expect(transaction.responseReceived(302, now: 600 * ms) == .passUp)
+        #expect(transaction.responseReceived(302, now: 700 * ms) == .none)
+        #expect(transaction.timerFired(now: 5600 * ms) == .terminate)  // timer K = T4
+    }
+
+    @Test func nonInviteProvisionalKeepsTimerFFromTheStart() {
+        var transaction = ClientTransaction(isInvite: false, timers: timers, now: 0)
+        #expect(transaction.responseReceived(180, now: 100 * ms) == .passUp)
+        var now: Int64 = 0
+        var last = ClientTransaction.Action.none
+        while let due = transaction.deadline, last != .timedOut {
+            now = due
+            last = transaction.timerFired(now: now)
+        }
+        #expect(last == .timedOut && now == 32_000 * ms)
+    }
+}
