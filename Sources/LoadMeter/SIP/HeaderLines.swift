@@ -13,6 +13,13 @@ public struct HeaderLines {
     var position: Int
     let end: Int
 
+    /// No headers at all.
+    init(buffer: UnsafeRawBufferPointer) {
+        self.buffer = buffer
+        position = 0
+        end = 0
+    }
+
     /// The headers of `message`, scanned from `buffer`.
     public init(_ buffer: UnsafeRawBufferPointer, _ message: SIPMessage) {
         self.buffer = buffer
@@ -67,6 +74,18 @@ public struct ViaValues {
     public init(_ buffer: UnsafeRawBufferPointer, _ message: SIPMessage) {
         self.buffer = buffer
         headers = HeaderLines(buffer, message)
+    }
+
+    /// The comma-separated values of one header value only.
+    public static func commaSeparated(_ buffer: UnsafeRawBufferPointer, _ value: ByteRange) -> ViaValues {
+        var values = ViaValues(buffer: buffer)
+        values.pending = value
+        return values
+    }
+
+    init(buffer: UnsafeRawBufferPointer) {
+        self.buffer = buffer
+        headers = HeaderLines(buffer: buffer)
     }
 
     public mutating func next() -> ByteRange? {

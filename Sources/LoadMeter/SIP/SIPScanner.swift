@@ -260,7 +260,7 @@ public enum SIPScanner {
 
     /// A `;name=value` parameter of a name-addr or addr-spec (From, To, Contact): parameters
     /// inside `<...>` belong to the URI and are skipped, as are quoted display names.
-    static func parameter(_ name: StaticString, afterAddressIn value: ByteRange,
+    public static func parameter(_ name: StaticString, afterAddressIn value: ByteRange,
                           _ buffer: UnsafeRawBufferPointer) -> ByteRange {
         var i = value.start
         var inQuotes = false
@@ -289,7 +289,7 @@ public enum SIPScanner {
     }
 
     /// The value of `;name=value` among the ';'-separated parameters in `range`.
-    static func parameter(_ name: StaticString, in range: ByteRange, _ buffer: UnsafeRawBufferPointer) -> ByteRange {
+    public static func parameter(_ name: StaticString, in range: ByteRange, _ buffer: UnsafeRawBufferPointer) -> ByteRange {
         var i = range.start
         while i < range.end {
             guard buffer[i] == ASCII.semicolon else {

@@ -1,0 +1,47 @@
+import Capture
+
+/// Limits requests per source address on the public listener (a token bucket each): a
+/// source may send `burst` requests at once and `perSecond` on average. The table is
+/// preallocated; when full, the least recently seen source is forgotten, which can only
+/// let it send more, never block a newcomer.
+public final class SourceRateLimiter {
+    let index: SlotIndex
+    let addresses: FixedArray<IPAddress>
+    let tokens: FixedArray<Double>
+    let updated: FixedArray<Int64>
+    let perSecond: Double
+    let burst: Double
+    public private(set) var limited = 0
+
+    public init(sources: Int, perSecond: Double, burst: Double) {
+        index = SlotIndex(capacity: sources)
+        addresses = FixedArray(repeating: .unspecified, count: sources)
+        tokens = FixedArray(repeating: 0, count: sources)
+        updated = FixedArray(repeating: 0, count: sources)
+        self.perSecond = perSecond
+        self.burst = max(burst, 1)
+    }
+
+    /// Whether a request from `address` at `now` (nanoseconds) may be served.
+    public func allow(_ address: IPAddress, now: Int64) -> Bool {
+        let hash = address.hash
+        var slot = index.find(hash) { addresses[$0] == address }
+        if slot < 0 {
+            slot = index.claim(hash: hash).slot
+            addresses[slot] = address
+            tokens[slot] = burst
+            updated[slot] = now
+        } else {
+            index.touch(slot)
+            let elapsed = Double(max(now - updated[slot], 0)) / 1e9
+            tokens[slot] = min(burst, tokens[slot] + elapsed * perSecond)
+            updated[slot] = now
+        }
+        guard tokens[slot] >= 1 else {
+            limited += 1
+            return false
+        }
+        tokens[slot] -= 1
+        return true
+    }
+}
