@@ -32,29 +32,44 @@ public enum RequestDecider {
         if method == .options && message.maxForwards == 0 { return .answerProbe }
         if message.maxForwards == 0 { return .tooManyHops }
 
-        // Read the chain from the Via path: which members it went through, and where it
-        // entered (the member Via nearest the bottom).
-        let selfAddress = sequence.members[sequence.selfIndex].address
-        var visited: UInt64 = 0
-        var entry = sequence.selfIndex
-        var vias = ViaValues(buffer, message)
-        while let via = vias.next() {
-            guard let sentBy = ViaValues.sentBy(buffer, via),
-                  let address = IPAddress(text: sentBy.host.slice(of: buffer)) else { continue }
-            let endpoint = Endpoint(address: address, port: UInt16(sentBy.port == 0 ? 5060 : sentBy.port))
-            if endpoint == selfAddress { return .loopDetected }
-            if let member = sequence.index(of: endpoint) {
-                if member < 64 { visited |= 1 << UInt64(member) }
-                entry = member
-            }
-        }
+        guard let chain = Chain(message, buffer, sequence: sequence) else { return .loopDetected }
+        let visited = chain.visited
         let fromMember = sequence.index(of: source) != nil
         // Member Vias in a request that no member sent us: somebody pretends to be a hop.
         if visited != 0 && !fromMember { return .refuse }
 
         if admission.accepts { return .redirect }
-        let next = sequence.nextHop(entry: entry, visited: { $0 < 64 && visited & (1 << UInt64($0)) != 0 }, isUp: isUp)
-        if let next { return .forward(to: next) }
+        if let next = chain.nextHop(sequence, skipping: 0, isUp: isUp) { return .forward(to: next) }
         return .allBusy
+    }
+}
+
+/// The chain a request went through, read from its Via path: the members it visited and
+/// where it entered (the member Via nearest the bottom).
+public struct Chain: Sendable {
+    public var visited: UInt64 = 0
+    public var entry: Int
+
+    /// Nil when the request already carries this node's own Via: a loop.
+    public init?(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, sequence: GroupSequence) {
+        let selfAddress = sequence.members[sequence.selfIndex].address
+        entry = sequence.selfIndex
+        var vias = ViaValues(buffer, message)
+        while let via = vias.next() {
+            guard let sentBy = ViaValues.sentBy(buffer, via),
+                  let address = IPAddress(text: sentBy.host.slice(of: buffer)) else { continue }
+            let endpoint = Endpoint(address: address, port: UInt16(sentBy.port == 0 ? 5060 : sentBy.port))
+            if endpoint == selfAddress { return nil }
+            if let member = sequence.index(of: endpoint) {
+                if member < 64 { visited |= 1 << UInt64(member) }
+                entry = member
+            }
+        }
+    }
+
+    /// The next member to try, leaving out those visited and those in `skipping` (tried).
+    public func nextHop(_ sequence: GroupSequence, skipping: UInt64, isUp: (Int) -> Bool) -> Int? {
+        let excluded = visited | skipping
+        return sequence.nextHop(entry: entry, visited: { $0 < 64 && excluded & (1 << UInt64($0)) != 0 }, isUp: isUp)
     }
 }

@@ -100,6 +100,23 @@ public final class SlotIndex {
         return true
     }
 
+    /// Files `slot` under a new hash (for keys known only after the slot was taken).
+    public func rekey(_ slot: Int, hash: UInt64) {
+        precondition(inUse[slot])
+        let bucket = Int(truncatingIfNeeded: hashes[slot]) & bucketMask
+        if buckets[bucket] == Int32(slot) {
+            buckets[bucket] = chain[slot]
+        } else {
+            var previous = buckets[bucket]
+            while chain[Int(previous)] != Int32(slot) { previous = chain[Int(previous)] }
+            chain[Int(previous)] = chain[slot]
+        }
+        hashes[slot] = hash
+        let newBucket = Int(truncatingIfNeeded: hash) & bucketMask
+        chain[slot] = buckets[newBucket]
+        buckets[newBucket] = Int32(slot)
+    }
+
     /// Marks `slot` as just used.
     public func touch(_ slot: Int) {
         guard Int32(slot) != newest else { return }

@@ -1,0 +1,79 @@
+import Capture
+
+/// Deadlines of transactions and probes in a preallocated binary heap. Entries are not
+/// removed when a transaction ends early: each carries the generation of its slot, and a
+/// stale one is skipped when it comes up (lazy deletion keeps every operation O(log n)).
+public final class DeadlineHeap {
+    public struct Entry: Equatable, Sendable {
+        public var deadline: Int64
+        public var slot: Int32
+        public var generation: UInt32
+        /// Which table the slot belongs to (the owner's numbering).
+        public var kind: UInt8
+    }
+
+    let entries: FixedArray<Entry>
+    public private(set) var count = 0
+    public private(set) var dropped = 0
+
+    public init(capacity: Int) {
+        entries = FixedArray(repeating: Entry(deadline: 0, slot: 0, generation: 0, kind: 0), count: capacity)
+    }
+
+    public var earliest: Int64? { count > 0 ? entries[0].deadline : nil }
+
+    /// Adds a deadline; when full, the latest one is dropped (and counted): its timer fires
+    /// late, on the next schedule of that slot, rather than never.
+    public func push(_ entry: Entry) {
+        if count == entries.count {
+            dropped += 1
+            var latest = count / 2
+            for i in (count / 2)..<count where entries[i].deadline > entries[latest].deadline { latest = i }
+            entries[latest] = entry
+            siftUp(latest)
+            return
+        }
+        entries[count] = entry
+        count += 1
+        siftUp(count - 1)
+    }
+
+    /// The earliest entry if it is due at `now`, removed.
+    public func popDue(now: Int64) -> Entry? {
+        guard count > 0, entries[0].deadline <= now else { return nil }
+        let top = entries[0]
+        count -= 1
+        if count > 0 {
+            entries[0] = entries[count]
+            siftDown(0)
+        }
+        return top
+    }
+
+    private func siftUp(_ start: Int) {
+        var i = start
+        while i > 0 {
+            let parent = (i - 1) / 2
+            guard entries[i].deadline < entries[parent].deadline else { return }
+            let swap = entries[i]
+            entries[i] = entries[parent]
+            entries[parent] = swap
+            i = parent
+        }
+    }
+
+    private func siftDown(_ start: Int) {
+        var i = start
+        while true {
+            let left = 2 * i + 1, right = left + 1
+            var smallest = i
+            if left < count && entries[left].deadline < entries[smallest].deadline { smallest = left }
+            if right < count && entries[right].deadline < entries[smallest].deadline { smallest = right }
+            guard smallest != i else { return }
+            let swap = entries[i]
+            entries[i] = entries[smallest]
+            entries[smallest] = swap
+            i = smallest
+        }
+    }
+}

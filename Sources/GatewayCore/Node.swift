@@ -1,0 +1,487 @@
+import Capture
+import LoadMeter
+
+/// A member of the group (DESIGN §3) as pure logic: datagrams and the clock go in,
+/// datagrams to send come out in `outbox`. It answers requests to connect, forwards them
+/// along the sequence through RFC 3261 transactions, relays answers back, absorbs
+/// retransmissions and ACKs, probes its peers and keeps their health. No sockets here: the
+/// daemon reads and writes them, and tests wire several nodes together in memory.
+public final class Node<Entropy: EntropySource> {
+    public let settings: NodeSettings
+    public let sequence: GroupSequence
+    public private(set) var admission: Admission
+    public private(set) var counters = NodeCounters()
+    public private(set) var health: [PeerHealth]
+    public let outbox = Outbox()
+    public let reservations: Reservations
+    let limiter: SourceRateLimiter
+    let servers: ServerTransactions
+    let clients: ClientTransactions
+    let deadlines: DeadlineHeap
+    var entropy: Entropy
+    var out = TextBuffer(capacity: 4096)
+    var ack = TextBuffer(capacity: 1024)
+    /// Random hex written per response or request: tags and branches.
+    let random = FixedArray<UInt8>(repeating: 0, count: 64)
+    let identity: SIPURI?
+    var measured = Workload()
+    /// Probes: one outstanding per member at most.
+    let probeBranches: FixedArray<UInt8>
+    let probeSentAt: FixedArray<Int64>
+    var nextProbeAt: Int64 = 0
+
+    static var serverKind: UInt8 { 0 }
+    static var clientKind: UInt8 { 1 }
+
+    public init(settings: NodeSettings, sequence: GroupSequence, entropy: Entropy) {
+        self.settings = settings
+        self.sequence = sequence
+        self.entropy = entropy
+        admission = Admission(threshold: settings.threshold, hysteresis: settings.hysteresis, drain: settings.drain)
+        health = [PeerHealth](repeating: PeerHealth(failuresToDown: settings.failuresToDown,
+                                                    successesToUp: settings.successesToUp), count: sequence.members.count)
+        reservations = Reservations(capacity: settings.reservationCapacity, lifetimeSeconds: settings.reservationSeconds)
+        limiter = SourceRateLimiter(sources: settings.rateLimitSources, perSecond: settings.rateLimitPerSecond,
+                                    burst: settings.rateLimitBurst)
+        servers = ServerTransactions(capacity: settings.serverTransactions, maxMessage: 2048, timers: settings.timers)
+        clients = ClientTransactions(capacity: settings.clientTransactions, maxMessage: 2048, timers: settings.timers)
+        deadlines = DeadlineHeap(capacity: 4 * (settings.serverTransactions + settings.clientTransactions))
+        identity = settings.identity.withUnsafeBytes { SIPURI($0, ByteRange(0, $0.count)) }
+        probeBranches = FixedArray(repeating: 0, count: sequence.members.count * ClientTransactions.branchLength)
+        probeSentAt = FixedArray(repeating: -1, count: sequence.members.count)
+    }
+
+    var selfAddress: Endpoint { sequence.members[sequence.selfIndex].address }
+
+    /// The earliest time `tick` has something to do.
+    public var nextDeadline: Int64 {
+        min(deadlines.earliest ?? Int64.max, sequence.members.count > 1 ? nextProbeAt : Int64.max)
+    }
+
+    // MARK: Load
+
+    /// The meter's latest workload. Reservations count as calls on top of it. Returns the
+    /// new admission state when it changed.
+    @discardableResult
+    public func update(workload: Workload, now: Int64) -> AdmissionState? {
+        measured = workload
+        return admission.update(workload: effectiveWorkload(now: now))
+    }
+
+    /// The measured workload with reservations added to the calls.
+    public func effectiveWorkload(now: Int64) -> Double {
+        var workload = measured
+        workload.calls += reservations.count(at: now)
+        return workload.value
+    }
+
+    /// This node's capture saw an INVITE: if it was one this node redirected here, the
+    /// reservation has become a call the meter counts.
+    public func callSeen(_ callID: UnsafeRawBufferPointer) { reservations.honour(callID) }
+
+    /// Puts the node in or out of drain.
+    public func setDrain(_ drain: Bool, now: Int64) -> AdmissionState? {
+        admission.drain = drain
+        return admission.update(workload: effectiveWorkload(now: now))
+    }
+
+    // MARK: Input
+
+    /// A datagram arrived from `source`.
+    public func receive(_ bytes: UnsafeRawBufferPointer, from source: Endpoint, now: Int64) {
+        guard let line = SIPScanner.startLine(bytes) else {
+            counters.malformed += 1
+            return
+        }
+        let message: SIPMessage
+        do {
+            message = try SIPScanner.scan(bytes, startLine: line, framing: .datagram)
+        } catch {
+            counters.malformed += 1
+            return
+        }
+        if message.isRequest {
+            request(message, bytes, from: source, now: now)
+        } else {
+            response(message, bytes, from: source, now: now)
+        }
+    }
+
+    /// Runs what is due: retransmissions, timeouts, probes.
+    public func tick(now: Int64) {
+        while let entry = deadlines.popDue(now: now) {
+            let slot = Int(entry.slot)
+            if entry.kind == Node.serverKind {
+                guard servers.index.isInUse(slot), servers.generations[slot] == entry.generation else { continue }
+                serverTimer(slot, now: now)
+            } else {
+                guard clients.index.isInUse(slot), clients.generations[slot] == entry.generation else { continue }
+                clientTimer(slot, now: now)
+            }
+        }
+        if sequence.members.count > 1 && now >= nextProbeAt {
+            probe(now: now)
+            nextProbeAt = now + settings.probeIntervalNanoseconds
+        }
+    }
+
+    // MARK: Requests
+
+    private func request(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, from source: Endpoint, now: Int64) {
+        let branch = message.topViaBranch.slice(of: buffer)
+        let method = message.method
+        if method == .ack {
+            // The ACK for a non-2xx final answer ends here, hop by hop (RFC 3261 §17.2.1).
+            let slot = servers.find(branch, source: source, invite: true)
+            if slot >= 0 {
+                _ = servers.machines.pointer(at: slot).pointee.ackReceived(now: now)
+                schedule(server: slot)
+            }
+            return
+        }
+        let existing = servers.find(branch, source: source, invite: method == .invite)
+        if existing >= 0 {
+            counters.retransmissionsAbsorbed += 1
+            if servers.machines.pointer(at: existing).pointee.requestRetransmitted() == .resendLastResponse {
+                outbox.send(servers.response(existing), to: source)
+            }
+            return
+        }
+        counters.requestsReceived += 1
+        let fromMember = sequence.index(of: source) != nil
+        if !fromMember && settings.rateLimitPerSecond > 0 && !limiter.allow(source.address, now: now) {
+            // Answered without a transaction: a flood must not fill the table.
+            counters.rateLimited += 1
+            writeResponse(503, message, buffer)
+            out.append("Retry-After: ")
+            out.append(settings.retryAfterSeconds)
+            out.append("\r\n")
+            ResponseWriter.end(into: &out)
+            outbox.send(out, to: source)
+            return
+        }
+        let inserted = servers.insert(branch, source: source, invite: method == .invite, request: buffer,
+                                      timers: settings.timers)
+        if inserted.evicted { counters.transactionsDropped += 1 }
+        let slot = inserted.slot
+        if method == .cancel {
+            // CANCEL of a request still being forwarded: acknowledged; the forwarded INVITE
+            // gets its final answer from the chain (which answers at once with 302 or 503).
+            let target = servers.find(branch, source: source, invite: true)
+            answer(slot, target >= 0 ? 200 : 481, message, buffer, now: now)
+            return
+        }
+        let decision = RequestDecider.decide(message, buffer, source: source, admission: admission, sequence: sequence,
+                                             isUp: { health[$0].isUp })
+        switch decision {
+        case .redirect:
+            counters.answeredHere += 1
+            redirect(slot, message, buffer, now: now)
+        case .forward(let member):
+            if method == .invite { answer(slot, 100, message, buffer, now: now) }
+            forward(slot, to: member, now: now)
+        case .allBusy:
+            counters.answeredBusy += 1
+            answer(slot, 503, message, buffer, now: now)
+        case .answerProbe:
+            answer(slot, 200, message, buffer, now: now)
+        case .tooManyHops:
+            counters.refused += 1
+            answer(slot, 483, message, buffer, now: now)
+        case .loopDetected:
+            counters.refused += 1
+            answer(slot, 482, message, buffer, now: now)
+        case .refuse:
+            counters.refused += 1
+            answer(slot, 403, message, buffer, now: now)
+        case .methodNotAllowed:
+            counters.refused += 1
+            answer(slot, 405, message, buffer, now: now)
+        }
+    }
+
+    /// 302 with this node's identity: the Request-URI retargeted for INVITE, the identity
+    /// itself for REGISTER and OPTIONS. An INVITE's Call-ID is reserved.
+    private func redirect(_ slot: Int, _ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, now: Int64) {
+        writeResponse(302, message, buffer)
+        out.append("Contact: <")
+        settings.identity.withUnsafeBytes { identityBuffer in
+            if message.method == .invite, let identity,
+               let target = SIPURI(buffer, message.startLine.requestURI) {
+                SIPURI.retarget(target, in: buffer, to: identity, in: identityBuffer, into: &out)
+            } else {
+                out.append(bytes: identityBuffer)
+            }
+        }
+        out.append(">;expires=")
+        out.append(settings.contactExpiresSeconds)
+        out.append("\r\n")
+        ResponseWriter.end(into: &out)
+        send(slot, 302, now: now)
+        if message.method == .invite {
+            reservations.reserve(message.callID.slice(of: buffer), now: now)
+            _ = admission.update(workload: effectiveWorkload(now: now))
+        }
+    }
+
+    /// A response made here: status line, copied headers, what the status needs.
+    private func answer(_ slot: Int, _ code: Int, _ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, now: Int64) {
+        writeResponse(code, message, buffer)
+        switch code {
+        case 503:
+            out.append("Retry-After: ")
+            out.append(settings.retryAfterSeconds)
+            out.append("\r\n")
+        case 405:
+            out.append("Allow: INVITE, REGISTER, OPTIONS, ACK, CANCEL\r\n")
+        case 200 where message.method == .options:
+            ProbeLoad.append(workload: effectiveWorkload(now: now), state: admission.state, into: &out)
+        default:
+            break
+        }
+        ResponseWriter.end(into: &out)
+        send(slot, code, now: now)
+    }
+
+    private func writeResponse(_ code: Int, _ message: SIPMessage, _ buffer: UnsafeRawBufferPointer) {
+        let tag = randomHex(16)
+        random.withBytes(0, tag) { ResponseWriter.begin(code, for: message, buffer, toTag: ByteRange(0, tag), tagBuffer: $0, into: &out) }
+    }
+
+    /// Sends what `out` holds as the server transaction's response.
+    private func send(_ slot: Int, _ code: Int, now: Int64) {
+        servers.machines.pointer(at: slot).pointee.respond(code, now: now)
+        out.bytes.withUnsafeBytes { servers.storeResponse(slot, $0) }
+        outbox.send(out, to: servers.sources[slot])
+        schedule(server: slot)
+    }
+
+    // MARK: Forwarding
+
+    /// Forwards the request of server transaction `slot` to `member` in a new client transaction.
+    private func forward(_ slot: Int, to member: Int, now: Int64) {
+        let request = servers.request(slot)
+        guard let line = SIPScanner.startLine(request),
+              let message = try? SIPScanner.scan(request, startLine: line, framing: .datagram) else { return }
+        let claimed = clients.index.claim(hash: 0)  // filed under its branch's hash below
+        let client = claimed.slot
+        if claimed.evicted { counters.transactionsDropped += 1 }
+        writeBranch(into: clients.branches, at: client * ClientTransactions.branchLength)
+        let branch = clients.branch(client)
+        clients.index.rekey(client, hash: KeyHash.bytes(branch))
+        RequestForwarder.write(message, request, via: selfAddress, branch: branch, into: &out)
+        out.bytes.withUnsafeBytes { bytes in
+            let stored = min(bytes.count, clients.maxMessage)
+            clients.requests.copy(UnsafeRawBufferPointer(rebasing: bytes[0..<stored]), to: client * clients.maxMessage)
+            clients.requestLengths[client] = Int32(stored)
+        }
+        let destination = sequence.members[member].address
+        clients.members[client] = Int32(member)
+        clients.destinations[client] = destination
+        clients.machines[client] = ClientTransaction(isInvite: message.method == .invite, timers: settings.timers, now: now)
+        clients.generations[client] &+= 1
+        clients.servers[client] = Int32(slot)
+        clients.serverGenerations[client] = servers.generations[slot]
+        servers.clients[slot] = Int32(client)
+        if member < 64 { servers.tried[slot] |= 1 << UInt64(member) }
+        outbox.send(out, to: destination)
+        counters.forwarded += 1
+        schedule(client: client)
+    }
+
+    private func clientTimer(_ client: Int, now: Int64) {
+        switch clients.machines.pointer(at: client).pointee.timerFired(now: now) {
+        case .retransmitRequest:
+            outbox.send(clients.request(client), to: clients.destinations[client])
+        case .timedOut:
+            // The member did not answer at all: mark it, and try the one after it.
+            counters.forwardTimeouts += 1
+            let member = Int(clients.members[client])
+            _ = health[member].unanswered()
+            let slot = Int(clients.servers[client])
+            let serverLive = servers.index.isInUse(slot) && servers.generations[slot] == clients.serverGenerations[client]
+            clients.index.release(client)
+            if serverLive { retry(slot, now: now) }
+            return
+        case .terminate:
+            clients.index.release(client)
+            return
+        default:
+            break
+        }
+        schedule(client: client)
+    }
+
+    /// The member a request went to stayed silent: the next one, or 503 when none is left.
+    private func retry(_ slot: Int, now: Int64) {
+        let request = servers.request(slot)
+        guard let line = SIPScanner.startLine(request),
+              let message = try? SIPScanner.scan(request, startLine: line, framing: .datagram),
+              let chain = Chain(message, request, sequence: sequence) else { return }
+        if let next = chain.nextHop(sequence, skipping: servers.tried[slot], isUp: { health[$0].isUp }) {
+            forward(slot, to: next, now: now)
+        } else {
+            counters.answeredBusy += 1
+            answer(slot, 503, message, request, now: now)
+        }
+    }
+
+    // MARK: Responses
+
+    private func response(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, from source: Endpoint, now: Int64) {
+        let branch = message.topViaBranch.slice(of: buffer)
+        if probeAnswered(message, buffer, branch: branch, from: source, now: now) { return }
+        let client = clients.find(branch)
+        // Only responses to our own transactions, from where the request went.
+        guard client >= 0, clients.destinations[client] == source else {
+            counters.responsesDropped += 1
+            return
+        }
+        let code = message.statusCode
+        let action = clients.machines.pointer(at: client).pointee.responseReceived(code, now: now)
+        schedule(client: client)
+        if action == .sendAck || action == .sendAckAndPassUp { sendAck(client, message, buffer) }
+        guard action == .passUp || action == .sendAckAndPassUp else { return }
+        let slot = Int(clients.servers[client])
+        guard servers.index.isInUse(slot), servers.generations[slot] == clients.serverGenerations[client],
+              RequestForwarder.relay(message, buffer, ownBranch: branch, into: &out) else { return }
+        let machine = servers.machines.pointer(at: slot)
+        // The server transaction already sent its own 100 Trying.
+        if code == 100 { return }
+        machine.pointee.respond(code, now: now)
+        out.bytes.withUnsafeBytes { servers.storeResponse(slot, $0) }
+        outbox.send(out, to: servers.sources[slot])
+        schedule(server: slot)
+    }
+
+    /// ACK for a non-2xx final response to a forwarded INVITE (RFC 3261 §17.1.1.3): same
+    /// Request-URI, our Via only, From, Call-ID and CSeq number of the request, To of the response.
+    private func sendAck(_ client: Int, _ response: SIPMessage, _ responseBuffer: UnsafeRawBufferPointer) {
+        let request = clients.request(client)
+        guard let line = SIPScanner.startLine(request),
+              let sent = try? SIPScanner.scan(request, startLine: line, framing: .datagram) else { return }
+        ack.removeAll()
+        ack.append("ACK ")
+        ack.append(bytes: sent.startLine.requestURI.slice(of: request))
+        ack.append(" SIP/2.0\r\nVia: ")
+        ack.append(bytes: sent.topVia.slice(of: request))
+        ack.append("\r\nMax-Forwards: 70\r\nFrom: ")
+        ack.append(bytes: sent.from.slice(of: request))
+        ack.append("\r\nTo: ")
+        ack.append(bytes: response.to.slice(of: responseBuffer))
+        ack.append("\r\nCall-ID: ")
+        ack.append(bytes: sent.callID.slice(of: request))
+        ack.append("\r\nCSeq: ")
+        ack.append(UInt64(sent.cseqNumber))
+        ack.append(" ACK\r\nContent-Length: 0\r\n\r\n")
+        outbox.send(ack, to: clients.destinations[client])
+    }
+
+    private func serverTimer(_ slot: Int, now: Int64) {
+        switch servers.machines.pointer(at: slot).pointee.timerFired(now: now) {
+        case .resendLastResponse:
+            outbox.send(servers.response(slot), to: servers.sources[slot])
+        case .terminate:
+            servers.index.release(slot)
+            return
+        case .none:
+            break
+        }
+        schedule(server: slot)
+    }
+
+    // MARK: Probes
+
+    /// OPTIONS with Max-Forwards 0 to every other member; an unanswered previous probe
+    /// counts against the member's health.
+    private func probe(now: Int64) {
+        for member in 0..<sequence.members.count where member != sequence.selfIndex {
+            if probeSentAt[member] >= 0 { _ = health[member].unanswered() }
+            let base = member * ClientTransactions.branchLength
+            writeBranch(into: probeBranches, at: base)
+            let destination = sequence.members[member].address
+            out.removeAll()
+            out.append("OPTIONS sip:")
+            appendHostPort(destination)
+            out.append(" SIP/2.0\r\nVia: SIP/2.0/UDP ")
+            appendHostPort(selfAddress)
+            out.append(";branch=")
+            out.append(bytes: probeBranches.bytes(base, ClientTransactions.branchLength))
+            out.append("\r\nMax-Forwards: 0\r\nFrom: <sip:gatewayd@")
+            appendHostPort(selfAddress)
+            let tag = randomHex(16)
+            out.append(">;tag=")
+            out.append(bytes: random.bytes(0, tag))
+            out.append("\r\nTo: <sip:")
+            appendHostPort(destination)
+            out.append(">\r\nCall-ID: ")
+            out.append(bytes: probeBranches.bytes(base + 7, 16))
+            out.append("@gatewayd\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
+            outbox.send(out, to: destination)
+            probeSentAt[member] = now
+            counters.probesSent += 1
+        }
+    }
+
+    private func probeAnswered(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, branch: UnsafeRawBufferPointer,
+                               from source: Endpoint, now: Int64) -> Bool {
+        guard message.cseqMethod == .options, branch.count == ClientTransactions.branchLength,
+              let member = sequence.index(of: source), probeSentAt[member] >= 0 else { return false }
+        let base = member * ClientTransactions.branchLength
+        for i in 0..<branch.count where probeBranches[base + i] != branch[i] { return false }
+        let load = ProbeLoad.read(message, buffer)
+        _ = health[member].answered(roundTrip: now - probeSentAt[member], load: load?.workload ?? 0)
+        probeSentAt[member] = -1
+        counters.probesAnswered += 1
+        return true
+    }
+
+    // MARK: Pieces
+
+    private func schedule(server slot: Int) {
+        guard let deadline = servers.machines[slot].deadline else { return }
+        deadlines.push(DeadlineHeap.Entry(deadline: deadline, slot: Int32(slot), generation: servers.generations[slot],
+                                          kind: Node.serverKind))
+    }
+
+    private func schedule(client slot: Int) {
+        guard let deadline = clients.machines[slot].deadline else { return }
+        deadlines.push(DeadlineHeap.Entry(deadline: deadline, slot: Int32(slot), generation: clients.generations[slot],
+                                          kind: Node.clientKind))
+    }
+
+    /// `z9hG4bK` and 128 random bits in hex.
+    private func writeBranch(into storage: FixedArray<UInt8>, at base: Int) {
+        let cookie: StaticString = "z9hG4bK"
+        for i in 0..<7 { storage[base + i] = cookie.utf8Start[i] }
+        let digits: StaticString = "0123456789abcdef"
+        var bits = entropy.next()
+        for i in 0..<32 {
+            if i == 16 { bits = entropy.next() }
+            storage[base + 7 + i] = digits.utf8Start[Int(bits & 0xF)]
+            bits >>= 4
+        }
+    }
+
+    /// `count` random hex digits at the start of `random`; returns `count`.
+    private func randomHex(_ count: Int) -> Int {
+        let digits: StaticString = "0123456789abcdef"
+        var bits = entropy.next()
+        for i in 0..<count {
+            if i > 0 && i % 16 == 0 { bits = entropy.next() }
+            random[i] = digits.utf8Start[Int(bits & 0xF)]
+            bits >>= 4
+        }
+        return count
+    }
+
+    private func appendHostPort(_ endpoint: Endpoint) {
+        RequestForwarder.appendHostPort(endpoint, into: &out)
+    }
+}
+
+extension FixedArray where Element == UInt8 {
+    func withBytes<R>(_ offset: Int, _ length: Int, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        body(bytes(offset, length))
+    }
+}

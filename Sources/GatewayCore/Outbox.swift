@@ -1,0 +1,48 @@
+import Capture
+
+/// Datagrams a node wants sent, written into one preallocated buffer; the daemon drains it
+/// after every event. When it is full, further datagrams are dropped and counted: UDP
+/// loses them anyway and the transactions retransmit.
+public final class Outbox {
+    public struct Datagram: Sendable {
+        public var destination: Endpoint
+        var offset: Int
+        public var length: Int
+    }
+
+    let storage: FixedArray<UInt8>
+    let datagrams: FixedArray<Datagram>
+    public private(set) var count = 0
+    var used = 0
+    public private(set) var dropped = 0
+
+    public init(bytes: Int = 256 * 1024, datagrams maxDatagrams: Int = 256) {
+        storage = FixedArray(repeating: 0, count: bytes)
+        datagrams = FixedArray(repeating: Datagram(destination: Endpoint(address: .unspecified, port: 0), offset: 0, length: 0),
+                               count: maxDatagrams)
+    }
+
+    public func send(_ bytes: UnsafeRawBufferPointer, to destination: Endpoint) {
+        guard count < datagrams.count, used + bytes.count <= storage.count else {
+            dropped += 1
+            return
+        }
+        storage.copy(bytes, to: used)
+        datagrams[count] = Datagram(destination: destination, offset: used, length: bytes.count)
+        used += bytes.count
+        count += 1
+    }
+
+    public func send(_ text: TextBuffer, to destination: Endpoint) {
+        text.bytes.withUnsafeBytes { send($0, to: destination) }
+    }
+
+    public func datagram(_ index: Int) -> Datagram { datagrams[index] }
+
+    public func bytes(_ datagram: Datagram) -> UnsafeRawBufferPointer { storage.bytes(datagram.offset, datagram.length) }
+
+    public func removeAll() {
+        count = 0
+        used = 0
+    }
+}

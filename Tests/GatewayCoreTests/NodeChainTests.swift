@@ -1,0 +1,219 @@
+import Capture
+import Foundation
+import GatewayCore
+import LoadMeter
+import Testing
+
+struct SeededEntropy: EntropySource {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Several nodes and one client wired together in memory: datagrams from each outbox are
+/// delivered to whoever has the destination address, unless that address is cut off.
+final class Network {
+    var nodes: [Node<SeededEntropy>] = []
+    let client = endpoint(100, 5070)
+    var received: [String] = []
+    var now: Int64 = 1_000_000_000
+    var dead: Set<Int> = []
+    var forged: [(bytes: [UInt8], from: Endpoint, to: Int)] = []
+
+    init(_ count: Int, configure: (inout NodeSettings) -> Void = { _ in }) {
+        for me in 0..<count {
+            var settings = NodeSettings(identity: Array("sip:127.0.0.\(me + 1):5060;transport=udp".utf8))
+            settings.timers.forwardTimeout = 1_000_000_000
+            configure(&settings)
+            nodes.append(Node(settings: settings, sequence: group(count, me: me), entropy: SeededEntropy(state: UInt64(me + 1))))
+        }
+    }
+
+    func setWorkload(_ node: Int, calls: Int) {
+        var workload = Workload()
+        workload.calls = calls
+        nodes[node].update(workload: workload, now: now)
+    }
+
+    func send(_ text: String, to node: Int = 0) {
+        Array(text.utf8).withUnsafeBytes { nodes[node].receive($0, from: client, now: now) }
+        deliver()
+    }
+
+    /// Delivers until every outbox is empty.
+    func deliver() {
+        var moved = true
+        while moved {
+            moved = false
+            for (index, node) in nodes.enumerated() {
+                let outbox = node.outbox
+                guard outbox.count > 0 else { continue }
+                moved = true
+                var pending: [([UInt8], Endpoint)] = []
+                for i in 0..<outbox.count {
+                    let datagram = outbox.datagram(i)
+                    pending.append((Array(outbox.bytes(datagram)), datagram.destination))
+                }
+                outbox.removeAll()
+                for (bytes, destination) in pending {
+                    if destination == client {
+                        received.append(String(decoding: bytes, as: UTF8.self))
+                    } else if let target = nodes.firstIndex(where: { $0.sequence.members[$0.sequence.selfIndex].address == destination }),
+                              !dead.contains(target) {
+                        bytes.withUnsafeBytes { nodes[target].receive($0, from: nodes[index].sequence.members[index].address, now: now) }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Lets `milliseconds` pass, ticking every node every 10 ms.
+    func run(milliseconds: Int64) {
+        let end = now + milliseconds * 1_000_000
+        while now < end {
+            now += 10_000_000
+            for (index, node) in nodes.enumerated() where !dead.contains(index) { node.tick(now: now) }
+            deliver()
+        }
+    }
+
+    var finalResponses: [String] { received.filter { !$0.hasPrefix("SIP/2.0 100") } }
+}
+
+func invite(_ callID: String, branch: String? = nil) -> String {
+    request("INVITE", vias: ["SIP/2.0/UDP 127.0.0.100:5070;branch=z9hG4bK\(branch ?? callID)"])
+        .replacingOccurrences(of: "Call-ID: call-1", with: "Call-ID: \(callID)")
+}
+
+func contact(_ response: String) -> String? {
+    response.split(separator: "\r\n").first { $0.hasPrefix("Contact: ") }.map { String($0.dropFirst(9)) }
+}
+
+struct NodeChainTests {
+    @Test func idlePrimaryRedirectsToItself() {
+        let network = Network(3)
+        network.send(invite("a"))
+        #expect(network.received.count == 1)
+        #expect(network.received[0].hasPrefix("SIP/2.0 302 Moved Temporarily\r\n"))
+        #expect(contact(network.received[0]) == "<sip:alice@127.0.0.1:5060;user=phone;transport=udp>;expires=60")
+        #expect(network.nodes[0].counters.answeredHere == 1)
+    }
+
+    @Test func busyNodesForwardAlongTheChain() {
+        let network = Network(3)
+        network.setWorkload(0, calls: 100)
+        network.setWorkload(1, calls: 95)
+        network.send(invite("b"))
+        #expect(network.received.first?.hasPrefix("SIP/2.0 100 Trying") == true)
+        let final = network.finalResponses
+        #expect(final.count == 1)
+        #expect(final.first.map(contact) == "<sip:alice@127.0.0.3:5060;user=phone;transport=udp>;expires=60")
+        // The answer came back along the chain with only the client's Via left.
+        #expect(final.first?.components(separatedBy: "Via: ").count == 2)
+        #expect(network.nodes[0].counters.forwarded == 1 && network.nodes[1].counters.forwarded == 1)
+        #expect(network.nodes[2].counters.answeredHere == 1)
+    }
+
+    @Test func allBusyIsA503WithRetryAfter() {
+        let network = Network(3)
+        for node in 0..<3 { network.setWorkload(node, calls: 100) }
+        network.send(invite("c"))
+        let final = network.finalResponses
+        #expect(final.count == 1)
+        #expect(final.first?.hasPrefix("SIP/2.0 503 Service Unavailable\r\n") == true)
+        #expect(final.first?.contains("Retry-After: 30\r\n") == true)
+        #expect(network.nodes[2].counters.answeredBusy == 1)
+    }
+
+    @Test func aSilentMemberIsSkippedAfterTheForwardTimeout() {
+        let network = Network(3)
+        network.setWorkload(0, calls: 100)
+        network.dead = [1]
+        network.send(invite("d"))
+        #expect(network.finalResponses.isEmpty)
+        network.run(milliseconds: 1100)
+        let final = network.finalResponses
+        #expect(final.count == 1)
+        #expect(final.first.map(contact) == "<sip:alice@127.0.0.3:5060;user=phone;transport=udp>;expires=60")
+        #expect(network.nodes[0].counters.forwardTimeouts == 1)
+    }
+
+    @Test func deadPeersAreFoundByProbesAndSkippedAtOnce() {
+        let network = Network(3)
+        network.dead = [1]
+        network.run(milliseconds: 3500)  // probes every second; down after 3 unanswered
+        #expect(!network.nodes[0].health[1].isUp)
+        #expect(network.nodes[0].health[2].isUp)
+        network.setWorkload(0, calls: 100)
+        network.send(invite("e"))
+        #expect(network.finalResponses.first.map(contact) == "<sip:alice@127.0.0.3:5060;user=phone;transport=udp>;expires=60")
+        // Back: up again after two answered probes.
+        network.dead = []
+        network.run(milliseconds: 2500)
+        #expect(network.nodes[0].health[1].isUp)
+    }
+
+    @Test func retransmissionsGetTheSameAnswerAndAreNotForwardedAgain() {
+        let network = Network(3)
+        network.setWorkload(0, calls: 100)
+        network.send(invite("f"))
+        network.send(invite("f"))
+        #expect(network.nodes[0].counters.forwarded == 1)
+        #expect(network.nodes[0].counters.retransmissionsAbsorbed == 1)
+        let finals = network.finalResponses
+        #expect(finals.count == 2 && finals[0] == finals[1])
+    }
+
+    @Test func theAckEndsTheTransactionHopByHop() {
+        let network = Network(3)
+        network.setWorkload(0, calls: 100)
+        network.send(invite("g"))
+        let ack = request("ACK", vias: ["SIP/2.0/UDP 127.0.0.100:5070;branch=z9hG4bKg"])
+        network.send(ack)
+        // Without the ACK node 0 would go on resending the final answer (timer G).
+        let before = network.finalResponses.count
+        network.run(milliseconds: 4000)
+        #expect(network.finalResponses.count == before)
+    }
+
+    @Test func forgedResponsesAreDropped() {
+        let network = Network(3)
+        network.setWorkload(0, calls: 100)
+        network.dead = [1]
+        network.send(invite("h"))
+        let forged = "SIP/2.0 302 Moved Temporarily\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKguess\r\n"
+            + "Via: SIP/2.0/UDP 127.0.0.100:5070;branch=z9hG4bKh\r\nFrom: <sip:a@h>;tag=f\r\nTo: <sip:b@h>;tag=x\r\n"
+            + "Call-ID: h\r\nCSeq: 1 INVITE\r\nContact: <sip:evil@127.0.0.66>\r\nContent-Length: 0\r\n\r\n"
+        Array(forged.utf8).withUnsafeBytes { network.nodes[0].receive($0, from: endpoint(66), now: network.now) }
+        network.deliver()
+        #expect(network.finalResponses.isEmpty)
+        #expect(network.nodes[0].counters.responsesDropped == 1)
+    }
+
+    @Test func reservationsSpreadABurst() {
+        let network = Network(3) { $0.threshold = 1.0 }
+        network.setWorkload(0, calls: 80)  // room for 20 more calls of 100
+        for i in 0..<200 { network.send(invite("burst-\(i)")) }
+        let finals = network.finalResponses
+        #expect(finals.count == 200)
+        let onFirst = finals.filter { contact($0)?.contains("127.0.0.1:5060") == true }.count
+        let onSecond = finals.filter { contact($0)?.contains("127.0.0.2:5060") == true }.count
+        #expect(onFirst == 20)
+        #expect(onSecond > 0 && onFirst + onSecond <= 200)
+        #expect(network.nodes[0].reservations.made == 20)
+    }
+
+    @Test func loopsAndHopLimitsEndInErrorsNotStorms() {
+        let network = Network(3)
+        for node in 0..<3 { network.setWorkload(node, calls: 100) }
+        network.send(request("INVITE", maxForwards: 1))
+        // Node 0 forwards with Max-Forwards 0; node 1 answers 483, which comes back.
+        #expect(network.finalResponses.first?.hasPrefix("SIP/2.0 483 Too Many Hops") == true)
+        #expect(network.nodes[0].counters.forwarded == 1 && network.nodes[1].counters.forwarded == 0)
+    }
+}
