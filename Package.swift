@@ -22,16 +22,18 @@ let moduleSettings: [SwiftSetting] = (embedded
 let executableSettings = moduleSettings + [.unsafeFlags(["-parse-as-library"])]
 // Module maps' `link` lines are not applied in Embedded mode, so libraries are named again here.
 let pcapLink: [LinkerSetting] = [.linkedLibrary("pcap"), .linkedLibrary("m")]
+let executableLink: [LinkerSetting] = pcapLink + [.linkedLibrary("inih")]
 
 var targets: [Target] = [
     .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
     .target(name: "CSystem"),
+    .systemLibrary(name: "CInih", pkgConfig: "inih", providers: [.apt(["libinih-dev"])]),
     .target(name: "Capture", dependencies: ["CPcap", "CSystem"],
             swiftSettings: moduleSettings, linkerSettings: pcapLink),
     .target(name: "LoadMeter", dependencies: ["Capture"], swiftSettings: moduleSettings),
     .target(name: "GatewayCore", dependencies: ["LoadMeter"], swiftSettings: moduleSettings),
-    .executableTarget(name: "gatewayd", dependencies: ["Capture", "LoadMeter", "GatewayCore", "CSystem"],
-                      swiftSettings: executableSettings, linkerSettings: pcapLink),
+    .executableTarget(name: "gatewayd", dependencies: ["Capture", "LoadMeter", "GatewayCore", "CSystem", "CInih"],
+                      swiftSettings: executableSettings, linkerSettings: executableLink),
 ]
 
 if !embedded {

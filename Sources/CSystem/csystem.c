@@ -19,3 +19,148 @@ int64_t gw_monotonic_ns(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+
+static int is_mapped(const uint8_t a[16]) {
+    static const uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    return memcmp(a, prefix, 12) == 0;
+}
+
+int gw_udp_bind(const uint8_t address[16], uint16_t port) {
+    int v4 = is_mapped(address);
+    int fd = socket(v4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    int result;
+    if (v4) {
+        struct sockaddr_in sin = {0};
+        sin.sin_family = AF_INET;
+        sin.sin_port = htons(port);
+        memcpy(&sin.sin_addr, address + 12, 4);
+        result = bind(fd, (struct sockaddr *)&sin, sizeof sin);
+    } else {
+        struct sockaddr_in6 sin6 = {0};
+        sin6.sin6_family = AF_INET6;
+        sin6.sin6_port = htons(port);
+        memcpy(&sin6.sin6_addr, address, 16);
+        result = bind(fd, (struct sockaddr *)&sin6, sizeof sin6);
+    }
+    if (result < 0) {
+        int error = errno;
+        close(fd);
+        return -error;
+    }
+    return fd;
+}
+
+long gw_udp_receive(int fd, void *buffer, size_t length, uint8_t source[16], uint16_t *port) {
+    struct sockaddr_storage from;
+    socklen_t size = sizeof from;
+    ssize_t n;
+    do {
+        n = recvfrom(fd, buffer, length, 0, (struct sockaddr *)&from, &size);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return -errno;
+    if (from.ss_family == AF_INET) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)&from;
+        memset(source, 0, 10);
+        source[10] = 0xff;
+        source[11] = 0xff;
+        memcpy(source + 12, &sin->sin_addr, 4);
+        *port = ntohs(sin->sin_port);
+    } else {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&from;
+        memcpy(source, &sin6->sin6_addr, 16);
+        *port = ntohs(sin6->sin6_port);
+    }
+    return (long)n;
+}
+
+int gw_udp_send(int fd, const void *buffer, size_t length, const uint8_t destination[16], uint16_t port) {
+    ssize_t n;
+    if (is_mapped(destination)) {
+        struct sockaddr_in sin = {0};
+        sin.sin_family = AF_INET;
+        sin.sin_port = htons(port);
+        memcpy(&sin.sin_addr, destination + 12, 4);
+        do { n = sendto(fd, buffer, length, 0, (struct sockaddr *)&sin, sizeof sin); } while (n < 0 && errno == EINTR);
+    } else {
+        struct sockaddr_in6 sin6 = {0};
+        sin6.sin6_family = AF_INET6;
+        sin6.sin6_port = htons(port);
+        memcpy(&sin6.sin6_addr, destination, 16);
+        do { n = sendto(fd, buffer, length, 0, (struct sockaddr *)&sin6, sizeof sin6); } while (n < 0 && errno == EINTR);
+    }
+    return n < 0 ? -errno : 0;
+}
+
+int gw_epoll_create(void) {
+    int fd = epoll_create1(EPOLL_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
+int gw_epoll_add(int epoll_fd, int fd, uint64_t tag) {
+    struct epoll_event event = {0};
+    event.events = EPOLLIN;
+    event.data.u64 = tag;
+    return epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event) < 0 ? -errno : 0;
+}
+
+int gw_epoll_wait(int epoll_fd, uint64_t *tags, int max, int timeout_ms) {
+    struct epoll_event events[16];
+    if (max > 16) max = 16;
+    int n = epoll_wait(epoll_fd, events, max, timeout_ms);
+    if (n < 0) return errno == EINTR ? 0 : -errno;
+    for (int i = 0; i < n; i++) tags[i] = events[i].data.u64;
+    return n;
+}
+
+int gw_signalfd_open(void) {
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGHUP);
+    if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0) return -errno;
+    int fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
+int gw_signalfd_read(int fd) {
+    struct signalfd_siginfo info;
+    ssize_t n = read(fd, &info, sizeof info);
+    return n == (ssize_t)sizeof info ? (int)info.ssi_signo : 0;
+}
+
+int gw_random(void *buffer, size_t length) {
+    char *p = buffer;
+    while (length > 0) {
+        ssize_t n = getrandom(p, length, 0);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return -errno;
+        }
+        p += n;
+        length -= (size_t)n;
+    }
+    return 0;
+}
+
+int64_t gw_realtime_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void gw_log_stderr(const char *text, size_t length) {
+    gw_write_all(2, text, length);
+    gw_write_all(2, "\n", 1);
+}

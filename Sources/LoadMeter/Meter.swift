@@ -213,6 +213,12 @@ public final class Meter {
     /// Streams measured now.
     public var openStreams: Int { streams.index.count }
 
+    /// Calls `body` with the Call-ID of every call that began since the last call of this
+    /// method (the node turns reservations into calls with them).
+    public func forEachNewCall(_ body: (UnsafeRawBufferPointer) -> Void) {
+        dialogs.forEachNewCall(body)
+    }
+
     /// Whether `takeClosedStream` has something: cheap enough to ask after every packet.
     public var hasClosedStream: Bool { streams.closedCount > 0 }
 

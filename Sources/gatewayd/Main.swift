@@ -6,10 +6,14 @@ import Capture
 @_cdecl("gatewayd_main")
 func gatewaydMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Int32 {
     var arguments = Arguments(argc: argc, argv: argv, from: 1)
-    guard let command = arguments.next() else {
-        Output.error("the node is not built yet; `gatewayd meter FILE` measures a capture (see --help)")
-        return 2
+    guard let command = arguments.peek() else {
+        return NodeDaemon.run(&arguments)
     }
+    if command[0] == 0x2D && !Arguments.equals(command, "-h") && !Arguments.equals(command, "--help")
+        && !Arguments.equals(command, "-V") && !Arguments.equals(command, "--version") {
+        return NodeDaemon.run(&arguments)
+    }
+    _ = arguments.next()
     if Arguments.equals(command, "meter") {
         return MeterCommand.run(&arguments)
     }
@@ -39,8 +43,16 @@ enum Usage {
     static var text: TextBuffer {
         var text = TextBuffer()
         text.append("""
-        usage: gatewayd meter [options] FILE
+        usage: gatewayd [-c FILE] [--check-config] [-f] [-d]
+               gatewayd meter [options] FILE
                gatewayd --version | --help
+
+        Without a sub-command gatewayd runs a node of the group, in the foreground, from
+        the INI file given with -c (without one: a one-node group on 127.0.0.1:5060).
+          -c, --config FILE    the configuration file
+          --check-config       check the configuration and exit (0 good, 2 bad)
+          -f, --foreground     accepted for init scripts; gatewayd never forks
+          -d, --debug          more log lines
 
         meter: measures the SIP and RTP load in a capture file (pcap or pcapng) and prints
         SIP messages by kind, calls, registrations, RTP streams and the peak workload.

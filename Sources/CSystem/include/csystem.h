@@ -20,3 +20,36 @@ int gw_write_all(int fd, const void *bytes, size_t count);
 int64_t gw_monotonic_ns(void);
 
 #endif
+
+// ---- Sockets, event loop, signals, entropy: thin wrappers so Swift never builds a
+// sockaddr. Addresses are 16 bytes, IPv4 as IPv4-mapped IPv6 (::ffff:a.b.c.d).
+
+/// A non-blocking UDP socket bound to `address`:`port` (IPv4 socket for a mapped address,
+/// IPv6 otherwise). Returns the descriptor, or -errno.
+int gw_udp_bind(const uint8_t address[16], uint16_t port);
+
+/// Receives one datagram; fills the source. Returns its length, or -errno (-EAGAIN: none).
+long gw_udp_receive(int fd, void *buffer, size_t length, uint8_t source[16], uint16_t *port);
+
+/// Sends one datagram. Returns 0, or -errno.
+int gw_udp_send(int fd, const void *buffer, size_t length, const uint8_t destination[16], uint16_t port);
+
+int gw_epoll_create(void);
+int gw_epoll_add(int epoll_fd, int fd, uint64_t tag);
+/// Waits up to `timeout_ms` (-1: forever); writes up to `max` ready tags. Returns how many,
+/// 0 on timeout or EINTR, -errno on failure.
+int gw_epoll_wait(int epoll_fd, uint64_t *tags, int max, int timeout_ms);
+
+/// Blocks SIGINT, SIGTERM and SIGHUP and returns a signalfd that reports them, or -errno.
+int gw_signalfd_open(void);
+/// The next pending signal number, or 0 when none.
+int gw_signalfd_read(int fd);
+
+/// Fills `buffer` from the kernel's random generator. Returns 0, or -errno.
+int gw_random(void *buffer, size_t length);
+
+/// CLOCK_REALTIME in nanoseconds (packet time of live captures is wall-clock time).
+int64_t gw_realtime_ns(void);
+
+/// Writes `text` (NUL-terminated) as a message's text to standard error with a newline.
+void gw_log_stderr(const char *text, size_t length);

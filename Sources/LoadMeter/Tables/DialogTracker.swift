@@ -53,6 +53,10 @@ public final class DialogTracker {
     let generation: FixedArray<UInt32>
     let inactivityTimeout: Int64
     let endedLinger: Int64
+    /// Calls begun since `forEachNewCall` last ran (slot and generation); a full ring drops
+    /// the oldest.
+    let newCalls = FixedArray<Handle>(repeating: .none, count: 64)
+    var newCallCount = 0
 
     public init(capacity: Int, inactivityTimeoutSeconds: Int, endedLingerSeconds: Int = 32) {
         keys = CallIDKeys(capacity: capacity)
@@ -124,7 +128,21 @@ public final class DialogTracker {
         lastActivity[slot] = time.nanoseconds
         counters.attempts += 1
         becameActive(time)
+        if newCallCount < newCalls.count {
+            newCalls[newCallCount] = Handle(slot: Int32(slot), generation: generation[slot])
+            newCallCount += 1
+        }
         return slot
+    }
+
+    public func forEachNewCall(_ body: (UnsafeRawBufferPointer) -> Void) {
+        for i in 0..<newCallCount {
+            let handle = newCalls[i]
+            if keys.index.isInUse(Int(handle.slot)) && generation[Int(handle.slot)] == handle.generation {
+                body(keys.key(Int(handle.slot)))
+            }
+        }
+        newCallCount = 0
     }
 
     private func request(_ message: SIPMessage, slot: Int, time: PacketTime) {

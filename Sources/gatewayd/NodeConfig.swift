@@ -1,0 +1,270 @@
+import CInih
+import Capture
+import GatewayCore
+import LoadMeter
+
+/// The node's configuration, read from an INI file with libinih (DESIGN §6). Every error
+/// names the file and line. This covers what a node needs to run; issue #4 completes the
+/// keys, their documentation and validation.
+///
+///     [node]      listen, identity, threshold, hysteresis, drain, retry_after,
+///                 contact_expires, forward_timeout_ms, reservation_seconds, rate_limit, rate_burst
+///     [capacity]  calls, streams, rtp_rate, sip_rate
+///     [capture]   interface (a name, "any", or "none"), filter
+///     [sequence]  NAME = HOST:PORT, one line per member, in order
+///     [health]    probe_interval_ms, failures_to_down, successes_to_up
+final class NodeConfig {
+    var listen = Endpoint(address: IPAddress(ipv4: 0x7F00_0001), port: 5060)
+    var identity: [UInt8] = []
+    var threshold = 0.8
+    var hysteresis = 0.1
+    var drain = false
+    var retryAfter = 30
+    var contactExpires = 60
+    var forwardTimeoutMilliseconds = 1000
+    var reservationSeconds = 32
+    var rateLimit = 50
+    var rateBurst = 100
+    var capacities = WorkloadCapacities()
+    var captureInterface: [UInt8] = []
+    var captureFilter: [UInt8] = []
+    var members: [Endpoint] = []
+    var memberNames: [[UInt8]] = []
+    var probeIntervalMilliseconds = 1000
+    var failuresToDown = 3
+    var successesToUp = 2
+    /// The first error: its line and what is wrong.
+    var errorLine = 0
+    var error = TextBuffer()
+    var currentLine = 0
+
+    /// The built-in defaults: a one-node group on 127.0.0.1:5060 that measures nothing.
+    static func defaults() -> NodeConfig {
+        let config = NodeConfig()
+        config.members = [config.listen]
+        config.memberNames = [Array("local".utf8)]
+        config.finish()
+        return config
+    }
+
+    /// Reads `path`; on failure `message` holds `FILE:LINE: what is wrong`.
+    static func load(_ path: UnsafePointer<CChar>, message: inout TextBuffer) -> NodeConfig? {
+        let config = NodeConfig()
+        let context = Unmanaged.passUnretained(config).toOpaque()
+        let result = ini_parse(path, { user, section, name, value in
+            guard let user, let section, let name, let value else { return 0 }
+            let config = Unmanaged<NodeConfig>.fromOpaque(user).takeUnretainedValue()
+            return config.take(section, name, value) ? 1 : 0
+        }, context)
+        message.removeAll()
+        message.append(cString: path)
+        if result < 0 {
+            message.append(": cannot read the file")
+            return nil
+        }
+        if result > 0 {
+            message.append(":")
+            message.append(Int(result))
+            message.append(": ")
+            if config.error.count > 0 { message.append(config.error) } else { message.append("syntax error") }
+            return nil
+        }
+        guard config.finish() else {
+            // Checks over the whole file have no single line to name.
+            if config.errorLine > 0 {
+                message.append(":")
+                message.append(config.errorLine)
+            }
+            message.append(": ")
+            message.append(config.error)
+            return nil
+        }
+        return config
+    }
+
+    /// Checks what needs the whole file; false with `error` set when something is wrong.
+    @discardableResult
+    func finish() -> Bool {
+        if members.isEmpty {
+            members = [listen]
+            memberNames = [Array("local".utf8)]
+        }
+        guard members.contains(where: { $0 == listen }) else {
+            return fail(0, "this node (listen in [node]) is not in [sequence]")
+        }
+        if identity.isEmpty {
+            var text = TextBuffer()
+            text.append("sip:")
+            if listen.address.isIPv4 {
+                text.append(listen.address)
+            } else {
+                text.append("[")
+                text.append(listen.address)
+                text.append("]")
+            }
+            text.append(":")
+            text.append(Int(listen.port))
+            text.append(";transport=udp")
+            identity = text.bytes
+        }
+        return true
+    }
+
+    var selfIndex: Int { members.firstIndex(where: { $0 == listen }) ?? 0 }
+
+    func nodeSettings() -> NodeSettings {
+        var settings = NodeSettings(identity: identity)
+        settings.threshold = threshold
+        settings.hysteresis = hysteresis
+        settings.drain = drain
+        settings.retryAfterSeconds = retryAfter
+        settings.contactExpiresSeconds = contactExpires
+        settings.timers.forwardTimeout = Int64(forwardTimeoutMilliseconds) * 1_000_000
+        settings.reservationSeconds = reservationSeconds
+        settings.rateLimitPerSecond = Double(rateLimit)
+        settings.rateLimitBurst = Double(rateBurst)
+        settings.probeIntervalNanoseconds = Int64(probeIntervalMilliseconds) * 1_000_000
+        settings.failuresToDown = failuresToDown
+        settings.successesToUp = successesToUp
+        return settings
+    }
+
+    // MARK: Keys
+
+    private func fail(_ line: Int, _ message: StaticString) -> Bool {
+        if error.count == 0 {
+            errorLine = line
+            error.append(message)
+        }
+        return false
+    }
+
+    private func take(_ section: UnsafePointer<CChar>, _ name: UnsafePointer<CChar>, _ value: UnsafePointer<CChar>) -> Bool {
+        if Arguments.equals(section, "node") {
+            if Arguments.equals(name, "listen") {
+                guard let endpoint = NodeConfig.endpoint(value) else { return fail(0, "listen: expected HOST:PORT") }
+                listen = endpoint
+                return true
+            }
+            if Arguments.equals(name, "identity") {
+                var text = TextBuffer()
+                text.append(cString: value)
+                identity = text.bytes
+                let valid = identity.withUnsafeBytes { SIPURI($0, ByteRange(0, $0.count)) != nil }
+                return valid || fail(0, "identity: expected a sip: URI")
+            }
+            if Arguments.equals(name, "threshold") { return fraction(value, &threshold, "threshold: expected a number above 0 and at most 10") }
+            if Arguments.equals(name, "hysteresis") {
+                guard let number = NodeConfig.decimal(value), number >= 0 && number < threshold else {
+                    return fail(0, "hysteresis: expected a number from 0 to below the threshold")
+                }
+                hysteresis = number
+                return true
+            }
+            if Arguments.equals(name, "drain") { return flag(value, &drain) }
+            if Arguments.equals(name, "retry_after") { return integer(value, 1...86_400, &retryAfter) }
+            if Arguments.equals(name, "contact_expires") { return integer(value, 1...86_400, &contactExpires) }
+            if Arguments.equals(name, "forward_timeout_ms") { return integer(value, 10...60_000, &forwardTimeoutMilliseconds) }
+            if Arguments.equals(name, "reservation_seconds") { return integer(value, 1...3600, &reservationSeconds) }
+            if Arguments.equals(name, "rate_limit") { return integer(value, 0...1_000_000, &rateLimit) }
+            if Arguments.equals(name, "rate_burst") { return integer(value, 1...1_000_000, &rateBurst) }
+            if Arguments.equals(name, "name") { return true }
+            return fail(0, "unknown key in [node]")
+        }
+        if Arguments.equals(section, "capacity") {
+            if Arguments.equals(name, "calls") { return integer(value, 0...10_000_000, &capacities.calls) }
+            if Arguments.equals(name, "streams") { return integer(value, 0...10_000_000, &capacities.activeStreams) }
+            if Arguments.equals(name, "rtp_rate") { return integer(value, 0...100_000_000, &capacities.rtpPacketsPerSecond) }
+            if Arguments.equals(name, "sip_rate") { return integer(value, 0...10_000_000, &capacities.sipMessagesPerSecond) }
+            return fail(0, "unknown key in [capacity]")
+        }
+        if Arguments.equals(section, "capture") {
+            var text = TextBuffer()
+            text.append(cString: value)
+            if Arguments.equals(name, "interface") {
+                captureInterface = Arguments.equals(value, "none") ? [] : text.bytes
+                return true
+            }
+            if Arguments.equals(name, "filter") {
+                captureFilter = text.bytes
+                return true
+            }
+            return fail(0, "unknown key in [capture]")
+        }
+        if Arguments.equals(section, "sequence") {
+            guard let endpoint = NodeConfig.endpoint(value) else { return fail(0, "sequence: expected NAME = HOST:PORT") }
+            var text = TextBuffer()
+            text.append(cString: name)
+            guard !members.contains(where: { $0 == endpoint }) else { return fail(0, "sequence: this address is listed twice") }
+            guard !memberNames.contains(where: { $0 == text.bytes }) else { return fail(0, "sequence: this name is listed twice") }
+            guard members.count < 64 else { return fail(0, "sequence: at most 64 members") }
+            members.append(endpoint)
+            memberNames.append(text.bytes)
+            return true
+        }
+        if Arguments.equals(section, "health") {
+            if Arguments.equals(name, "probe_interval_ms") { return integer(value, 50...600_000, &probeIntervalMilliseconds) }
+            if Arguments.equals(name, "failures_to_down") { return integer(value, 1...100, &failuresToDown) }
+            if Arguments.equals(name, "successes_to_up") { return integer(value, 1...100, &successesToUp) }
+            return fail(0, "unknown key in [health]")
+        }
+        return fail(0, "unknown section")
+    }
+
+    private func integer(_ value: UnsafePointer<CChar>, _ range: ClosedRange<Int>, _ target: inout Int) -> Bool {
+        guard let number = Arguments.number(value, in: range) else { return fail(0, "expected a whole number in range") }
+        target = number
+        return true
+    }
+
+    private func fraction(_ value: UnsafePointer<CChar>, _ target: inout Double, _ message: StaticString) -> Bool {
+        guard let number = NodeConfig.decimal(value), number > 0 && number <= 10 else { return fail(0, message) }
+        target = number
+        return true
+    }
+
+    private func flag(_ value: UnsafePointer<CChar>, _ target: inout Bool) -> Bool {
+        if Arguments.equals(value, "yes") || Arguments.equals(value, "true") || Arguments.equals(value, "1") {
+            target = true
+        } else if Arguments.equals(value, "no") || Arguments.equals(value, "false") || Arguments.equals(value, "0") {
+            target = false
+        } else {
+            return fail(0, "expected yes or no")
+        }
+        return true
+    }
+
+    /// `d.ddd` without exponent.
+    static func decimal(_ text: UnsafePointer<CChar>) -> Double? {
+        var whole = 0.0, scale = 0.0, digits = 0
+        var i = 0
+        while text[i] != 0 {
+            let byte = UInt8(bitPattern: text[i])
+            if byte == 0x2E {
+                guard scale == 0 else { return nil }
+                scale = 1
+            } else if byte >= 0x30 && byte <= 0x39 {
+                whole = whole * 10 + Double(byte - 0x30)
+                if scale > 0 { scale *= 10 }
+                digits += 1
+            } else {
+                return nil
+            }
+            i += 1
+        }
+        guard digits > 0 else { return nil }
+        return scale > 0 ? whole / scale : whole
+    }
+
+    /// `a.b.c.d:port` or `[v6]:port`.
+    static func endpoint(_ text: UnsafePointer<CChar>) -> Endpoint? {
+        var length = 0
+        while text[length] != 0 { length += 1 }
+        return UnsafeRawBufferPointer(start: text, count: length).withMemoryRebound(to: UInt8.self) { _ in
+            let raw = UnsafeRawBufferPointer(start: text, count: length)
+            guard let parts = HostPort.split(raw, ByteRange(0, length)), parts.port > 0,
+                  let address = IPAddress(text: parts.host.slice(of: raw)) else { return nil }
+            return Endpoint(address: address, port: UInt16(parts.port))
+        }
+    }
+}

@@ -1,0 +1,290 @@
+import CSystem
+import Capture
+import GatewayCore
+import LoadMeter
+
+/// Random bits from the kernel, read 64 words at a time.
+struct KernelEntropy: EntropySource {
+    var pool = [UInt64](repeating: 0, count: 64)
+    var used = 64
+
+    mutating func next() -> UInt64 {
+        if used == pool.count {
+            _ = pool.withUnsafeMutableBytes { gw_random($0.baseAddress, $0.count) }
+            used = 0
+        }
+        defer { used += 1 }
+        return pool[used]
+    }
+}
+
+/// `gatewayd [-c FILE] [--check-config] [-f] [-d]`: runs a node of the group. One thread,
+/// one epoll loop over the SIP socket, the capture's descriptor and a signalfd; timers are
+/// the loop's timeout. Logs to standard error (syslog comes with issue #4).
+enum NodeDaemon {
+    static let socketTag: UInt64 = 1
+    static let signalTag: UInt64 = 2
+    static let captureTag: UInt64 = 3
+
+    static func run(_ arguments: inout Arguments) -> Int32 {
+        var path: UnsafeMutablePointer<CChar>?
+        var checkOnly = false
+        var debug = false
+        while let word = arguments.next() {
+            if Arguments.equals(word, "-c") || Arguments.equals(word, "--config") {
+                guard let value = arguments.next() else { return MeterCommand.usage("-c needs a file") }
+                path = value
+            } else if Arguments.equals(word, "--check-config") {
+                checkOnly = true
+            } else if Arguments.equals(word, "-f") || Arguments.equals(word, "--foreground") {
+                // gatewayd never forks: init supervises it.
+            } else if Arguments.equals(word, "-d") || Arguments.equals(word, "--debug") {
+                debug = true
+            } else {
+                var message = TextBuffer()
+                message.append("unknown option ")
+                message.append(cString: word)
+                return MeterCommand.usage(message)
+            }
+        }
+        var message = TextBuffer()
+        let config: NodeConfig
+        if let path {
+            guard let loaded = NodeConfig.load(path, message: &message) else {
+                Output.error(message)
+                return 2
+            }
+            config = loaded
+        } else {
+            config = NodeConfig.defaults()
+        }
+        if checkOnly {
+            var text = TextBuffer()
+            text.append("configuration ok: ")
+            text.append(config.members.count)
+            text.append(" members, this node is #")
+            text.append(config.selfIndex + 1)
+            text.append("\n")
+            Output.standardOutput(text)
+            return 0
+        }
+        return serve(config, debug: debug)
+    }
+
+    static func serve(_ config: NodeConfig, debug: Bool) -> Int32 {
+        let members = config.members.map { endpoint in
+            Member(address: endpoint, identity: endpoint == config.listen ? config.identity : [])
+        }
+        let node = Node(settings: config.nodeSettings(), sequence: GroupSequence(members: members, selfIndex: config.selfIndex),
+                        entropy: KernelEntropy())
+        var address = [UInt8](repeating: 0, count: 16)
+        store(config.listen.address, into: &address)
+        let socket = gw_udp_bind(address, config.listen.port)
+        guard socket >= 0 else {
+            var message = TextBuffer()
+            message.append("cannot listen on ")
+            appendEndpoint(config.listen, &message)
+            message.append(": ")
+            message.append(cString: strerror(-socket))
+            Output.error(message)
+            return 1
+        }
+        let loop = gw_epoll_create()
+        let signals = gw_signalfd_open()
+        _ = gw_epoll_add(loop, socket, socketTag)
+        _ = gw_epoll_add(loop, signals, signalTag)
+
+        // The capture the load is measured from (optional).
+        var capture: CaptureSource?
+        var decoder: PacketDecoder?
+        var meterConfiguration = MeterConfiguration()
+        meterConfiguration.capacities = config.capacities
+        let meter = Meter(configuration: meterConfiguration)
+        if !config.captureInterface.isEmpty {
+            var name = config.captureInterface
+            name.append(0)
+            var filter = config.captureFilter
+            filter.append(0)
+            do {
+                let source = try name.withUnsafeBufferPointer { buffer throws(CaptureError) -> CaptureSource in
+                    try buffer.withMemoryRebound(to: CChar.self) { chars throws(CaptureError) -> CaptureSource in
+                        try CaptureSource.open(interface: chars.baseAddress!, options: LiveCaptureOptions())
+                    }
+                }
+                if config.captureFilter.count > 0 {
+                    try filter.withUnsafeBufferPointer { buffer throws(CaptureError) in
+                        try buffer.withMemoryRebound(to: CChar.self) { chars throws(CaptureError) in
+                            try source.setFilter(chars.baseAddress!)
+                        }
+                    }
+                }
+                capture = source
+                decoder = PacketDecoder(linkType: source.linkType)
+                _ = gw_epoll_add(loop, source.selectableDescriptor, captureTag)
+            } catch {
+                var message = TextBuffer()
+                error.describe(into: &message)
+                Output.error(message)
+                return 1
+            }
+        }
+
+        var line = TextBuffer()
+        line.append("node #")
+        line.append(config.selfIndex + 1)
+        line.append(" of ")
+        line.append(config.members.count)
+        line.append(" listening on ")
+        appendEndpoint(config.listen, &line)
+        line.append(", identity ")
+        config.identity.withUnsafeBytes { line.append(bytes: $0) }
+        line.append(config.drain ? ", draining" : "")
+        log(line)
+
+        var datagram = [UInt8](repeating: 0, count: 65_536)
+        var source = [UInt8](repeating: 0, count: 16)
+        var tags = [UInt64](repeating: 0, count: 16)
+        var nextSample = gw_monotonic_ns()
+        var health = node.health.map { $0.isUp }
+        var state = node.admission.state
+        var running = true
+        while running {
+            let now = gw_monotonic_ns()
+            let wake = min(node.nextDeadline, nextSample)
+            let timeout = wake <= now ? 0 : Int32(min((wake - now + 999_999) / 1_000_000, 1000))
+            let ready = tags.withUnsafeMutableBufferPointer { gw_epoll_wait(loop, $0.baseAddress, 16, timeout) }
+            let after = gw_monotonic_ns()
+            for index in 0..<max(Int(ready), 0) {
+                switch tags[index] {
+                case socketTag:
+                    while true {
+                        var port: UInt16 = 0
+                        let count = datagram.withUnsafeMutableBytes { bytes in
+                            source.withUnsafeMutableBufferPointer { gw_udp_receive(socket, bytes.baseAddress, bytes.count, $0.baseAddress, &port) }
+                        }
+                        guard count >= 0 else { break }
+                        let from = Endpoint(address: load(source), port: port)
+                        datagram.withUnsafeBytes { node.receive(UnsafeRawBufferPointer(rebasing: $0[0..<count]), from: from, now: after) }
+                        flush(node.outbox, socket)
+                    }
+                case signalTag:
+                    while case let signal = gw_signalfd_read(signals), signal != 0 {
+                        if signal == 1 {
+                            line.removeAll()
+                            line.append("SIGHUP: reloading the configuration is not built yet; running on")
+                            log(line)
+                        } else {
+                            running = false
+                        }
+                    }
+                case captureTag:
+                    if let capture, let decoder { readCapture(capture, decoder, meter, node) }
+                default:
+                    break
+                }
+            }
+            node.tick(now: after)
+            flush(node.outbox, socket)
+            if after >= nextSample {
+                nextSample = after + 1_000_000_000
+                let workload = meter.workload(at: PacketTime(nanoseconds: gw_realtime_ns()))
+                node.update(workload: workload, now: after)
+            }
+            if node.admission.state != state {
+                state = node.admission.state
+                line.removeAll()
+                line.append("state: ")
+                line.append(state == .accepting ? "accepting" : state == .forwarding ? "forwarding" : "draining")
+                line.append(", workload ")
+                line.append(fixed: node.effectiveWorkload(now: after), decimals: 3)
+                log(line)
+            }
+            for member in 0..<health.count where node.health[member].isUp != health[member] {
+                health[member] = node.health[member].isUp
+                line.removeAll()
+                line.append("peer ")
+                config.memberNames[member].withUnsafeBytes { line.append(bytes: $0) }
+                line.append(" (")
+                appendEndpoint(config.members[member], &line)
+                line.append(health[member] ? ") up" : ") down")
+                log(line)
+            }
+            if debug && ready > 0 {
+                line.removeAll()
+                line.append("requests ")
+                line.append(node.counters.requestsReceived)
+                line.append(", forwarded ")
+                line.append(node.counters.forwarded)
+                log(line)
+            }
+        }
+        line.removeAll()
+        line.append("stopping: ")
+        line.append(node.counters.requestsReceived)
+        line.append(" requests, ")
+        line.append(node.counters.answeredHere)
+        line.append(" answered here, ")
+        line.append(node.counters.forwarded)
+        line.append(" forwarded, ")
+        line.append(node.counters.answeredBusy)
+        line.append(" answered busy")
+        log(line)
+        close(socket)
+        return 0
+    }
+
+    static func readCapture(_ capture: CaptureSource, _ decoder: PacketDecoder, _ meter: Meter, _ node: Node<KernelEntropy>) {
+        for _ in 0..<1000 {
+            guard case .packet(let frame, let time, _) = (try? capture.next()) ?? .idle else { return }
+            meter.receive(decoder.decode(frame: frame, time: time), from: decoder)
+            while meter.hasClosedStream, meter.takeClosedStream() != nil {}
+            meter.forEachNewCall { node.callSeen($0) }
+        }
+    }
+
+    static func flush(_ outbox: Outbox, _ socket: Int32) {
+        var address = [UInt8](repeating: 0, count: 16)
+        for index in 0..<outbox.count {
+            let datagram = outbox.datagram(index)
+            store(datagram.destination.address, into: &address)
+            let bytes = outbox.bytes(datagram)
+            _ = gw_udp_send(socket, bytes.baseAddress, bytes.count, address, datagram.destination.port)
+        }
+        outbox.removeAll()
+    }
+
+    static func store(_ address: IPAddress, into bytes: inout [UInt8]) {
+        for i in 0..<8 {
+            bytes[i] = UInt8(truncatingIfNeeded: address.high >> UInt64(56 - 8 * i))
+            bytes[8 + i] = UInt8(truncatingIfNeeded: address.low >> UInt64(56 - 8 * i))
+        }
+    }
+
+    static func load(_ bytes: [UInt8]) -> IPAddress {
+        var high: UInt64 = 0, low: UInt64 = 0
+        for i in 0..<8 {
+            high = high << 8 | UInt64(bytes[i])
+            low = low << 8 | UInt64(bytes[8 + i])
+        }
+        return IPAddress(high: high, low: low)
+    }
+
+    static func appendEndpoint(_ endpoint: Endpoint, _ text: inout TextBuffer) {
+        if endpoint.address.isIPv4 {
+            text.append(endpoint.address)
+        } else {
+            text.append("[")
+            text.append(endpoint.address)
+            text.append("]")
+        }
+        text.append(":")
+        text.append(Int(endpoint.port))
+    }
+
+    static func log(_ text: TextBuffer) {
+        var line = TextBuffer()
+        line.append("gatewayd: ")
+        line.append(text)
+        line.bytes.withUnsafeBytes { gw_log_stderr($0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count) }
+    }
+}
