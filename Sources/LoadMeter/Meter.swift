@@ -104,7 +104,7 @@ public final class Meter {
             announcedMedia(datagram, slot: slot)
             return
         }
-        if payload.count > 0, payload[0] >= 0x41 && payload[0] <= 0x5A {
+        if payload.count > 0, payload[0] > 0x20 && payload[0] < 0x7F {
             if sipMessage(payload, framing: .datagram, time: datagram.time) { return }
         } else if isKeepalive(payload) {
             sip.keepalives += 1

@@ -108,10 +108,19 @@ public struct ViaValues {
         }
     }
 
-    /// The sent-by host and port of one Via value (`SIP/2.0/UDP host:port;params`).
+    /// The sent-by host and port of one Via value (`SIP/2.0/UDP host:port;params`). The
+    /// sent-protocol may have white space around its slashes (RFC 3261 §25.1 SLASH).
     public static func sentBy(_ buffer: UnsafeRawBufferPointer, _ value: ByteRange) -> (host: ByteRange, port: Int)? {
         var i = value.start
-        while i < value.end && !ASCII.isWhitespace(buffer[i]) { i += 1 }
+        // protocol-name SLASH protocol-version SLASH transport
+        for part in 0..<3 {
+            while i < value.end && ASCII.isWhitespace(buffer[i]) { i += 1 }
+            while i < value.end && !ASCII.isWhitespace(buffer[i]) && buffer[i] != ASCII.slash { i += 1 }
+            guard part < 2 else { break }
+            while i < value.end && ASCII.isWhitespace(buffer[i]) { i += 1 }
+            guard i < value.end && buffer[i] == ASCII.slash else { return nil }
+            i += 1
+        }
         while i < value.end && ASCII.isWhitespace(buffer[i]) { i += 1 }
         var end = i
         while end < value.end && buffer[end] != ASCII.semicolon && !ASCII.isWhitespace(buffer[end]) { end += 1 }

@@ -19,6 +19,7 @@ public struct SIPMessage: Equatable, Sendable {
     public var hasCSeq = false
     public var cseqNumber: UInt32 = 0
     public var cseqMethod = SIPMethod.other
+    public var cseqMethodRange = ByteRange.empty
     public var from = ByteRange.empty
     public var fromTag = ByteRange.empty
     public var to = ByteRange.empty
@@ -60,4 +61,9 @@ public enum SIPDefect: Error, Equatable, Sendable {
     /// No empty line ends the headers.
     case unterminatedHeaders
     case badHeaderLine
+    /// A request whose CSeq names another method (RFC 4475 mismatch01).
+    case cseqMethodMismatch
+    /// Call-ID, CSeq, From, To or Max-Forwards twice with different values (RFC 4475 multi01).
+    case conflictingHeaders
+    case badMaxForwards
 }

@@ -14,10 +14,10 @@ public enum SIPScanner {
     public static func startLine(_ buffer: UnsafeRawBufferPointer) -> SIPStartLine? {
         let count = buffer.count
         guard count >= 12 else { return nil }
-        // Every SIP start line begins with an upper-case letter ("SIP/2.0" or a method):
-        // this one test turns away RTP, RTCP and most other UDP at once.
-        let first = buffer[0]
-        guard first >= 0x41 && first <= 0x5A else { return nil }
+        // Every SIP start line begins with a token character ("SIP/2.0" or a method, which
+        // may be any RFC 3261 token): this one test turns away RTP and RTCP (0x80 and up),
+        // and most other binary UDP, at once.
+        guard isTokenByte(buffer[0]) else { return nil }
         var lineEnd = 0
         while lineEnd < count && buffer[lineEnd] != ASCII.lf {
             lineEnd += 1
@@ -103,6 +103,10 @@ public enum SIPScanner {
         guard !message.from.isEmpty else { throw .missingFrom }
         guard !message.to.isEmpty else { throw .missingTo }
         guard message.viaCount > 0 else { throw .missingVia }
+        if startLine.isRequest && !sameBytes(buffer, message.cseqMethodRange, startLine.methodRange) {
+            // ACK and CANCEL carry their own method in CSeq too (RFC 3261 §17.1.1.3, §9.1).
+            throw .cseqMethodMismatch
+        }
         let available = count - bodyStart
         let bodyLength: Int
         if message.contentLength >= 0 {
@@ -160,9 +164,9 @@ public enum SIPScanner {
         let first = ASCII.lower(buffer[name.start])
         if length == 1 {
             switch first {
-            case 0x69: message.callID = value  // i
-            case 0x66: takeFrom(value, buffer, &message)  // f
-            case 0x74: takeTo(value, buffer, &message)  // t
+            case 0x69: message.callID = try takeSingle(value, message.callID, buffer)  // i
+            case 0x66: try takeFrom(value, buffer, &message)  // f
+            case 0x74: try takeTo(value, buffer, &message)  // t
             case 0x76: takeVia(value, buffer, &message)  // v
             case 0x6C: try takeContentLength(value, buffer, &message)  // l
             case 0x63: message.contentType = value  // c
@@ -174,7 +178,7 @@ public enum SIPScanner {
         switch first {
         case 0x63:
             if ASCII.equals(buffer, name, "call-id") {
-                message.callID = value
+                message.callID = try takeSingle(value, message.callID, buffer)
             } else if ASCII.equals(buffer, name, "cseq") {
                 try takeCSeq(value, buffer, &message)
             } else if ASCII.equals(buffer, name, "content-length") {
@@ -184,12 +188,16 @@ public enum SIPScanner {
             } else if ASCII.equals(buffer, name, "contact") {
                 if message.contact.isEmpty { message.contact = value }
             }
-        case 0x66: if ASCII.equals(buffer, name, "from") { takeFrom(value, buffer, &message) }
-        case 0x74: if ASCII.equals(buffer, name, "to") { takeTo(value, buffer, &message) }
+        case 0x66: if ASCII.equals(buffer, name, "from") { try takeFrom(value, buffer, &message) }
+        case 0x74: if ASCII.equals(buffer, name, "to") { try takeTo(value, buffer, &message) }
         case 0x76: if ASCII.equals(buffer, name, "via") { takeVia(value, buffer, &message) }
         case 0x6D:
             if ASCII.equals(buffer, name, "max-forwards") {
-                message.maxForwards = ASCII.decimal(buffer, value, limit: 255) ?? -1
+                // 1*DIGIT; values above 255 are taken as 255 (RFC 3261 §20.22 expects 0-255).
+                guard let hops = ASCII.decimal(buffer, value, limit: Int(Int32.max)) else { throw .badMaxForwards }
+                let clamped = min(hops, 255)
+                guard message.maxForwards < 0 || message.maxForwards == clamped else { throw .conflictingHeaders }
+                message.maxForwards = clamped
             }
         case 0x72:
             if ASCII.equals(buffer, name, "retry-after") {
@@ -201,13 +209,15 @@ public enum SIPScanner {
         }
     }
 
-    private static func takeFrom(_ value: ByteRange, _ buffer: UnsafeRawBufferPointer, _ message: inout SIPMessage) {
-        message.from = value
+    private static func takeFrom(_ value: ByteRange, _ buffer: UnsafeRawBufferPointer,
+                                 _ message: inout SIPMessage) throws(SIPDefect) {
+        message.from = try takeSingle(value, message.from, buffer)
         message.fromTag = parameter("tag", afterAddressIn: value, buffer)
     }
 
-    private static func takeTo(_ value: ByteRange, _ buffer: UnsafeRawBufferPointer, _ message: inout SIPMessage) {
-        message.to = value
+    private static func takeTo(_ value: ByteRange, _ buffer: UnsafeRawBufferPointer,
+                               _ message: inout SIPMessage) throws(SIPDefect) {
+        message.to = try takeSingle(value, message.to, buffer)
         message.toTag = parameter("tag", afterAddressIn: value, buffer)
     }
 
@@ -238,15 +248,39 @@ public enum SIPScanner {
     private static func takeCSeq(_ value: ByteRange, _ buffer: UnsafeRawBufferPointer,
                                  _ message: inout SIPMessage) throws(SIPDefect) {
         var i = value.start
-        while i < value.end && ASCII.isDigit(buffer[i]) { i += 1 }
-        guard let number = ASCII.decimal(buffer, ByteRange(value.start, i), limit: Int(UInt32.max)) else {
-            throw .badCSeq
+        // A 32-bit unsigned number (RFC 3261 §8.1.1.5), counted in UInt64 so that 32-bit
+        // targets cannot overflow.
+        var number: UInt64 = 0
+        while i < value.end && ASCII.isDigit(buffer[i]) {
+            number = number * 10 + UInt64(buffer[i] - 0x30)
+            guard number <= UInt64(UInt32.max) else { throw .badCSeq }
+            i += 1
         }
         let method = ASCII.trim(buffer, ByteRange(i, value.end))
-        guard !method.isEmpty, i < value.end, ASCII.isWhitespace(buffer[i]) else { throw .badCSeq }
+        guard i > value.start, !method.isEmpty, i < value.end, ASCII.isWhitespace(buffer[i]) else { throw .badCSeq }
+        if message.hasCSeq {
+            guard message.cseqNumber == UInt32(number), sameBytes(buffer, message.cseqMethodRange, method) else {
+                throw .conflictingHeaders
+            }
+        }
         message.cseqNumber = UInt32(number)
         message.hasCSeq = true
         message.cseqMethod = SIPMethod(buffer, method)
+        message.cseqMethodRange = method
+    }
+
+    /// Single-valued headers (Call-ID, From, To) may repeat only with the same value.
+    private static func takeSingle(_ value: ByteRange, _ existing: ByteRange, _ buffer: UnsafeRawBufferPointer)
+        throws(SIPDefect) -> ByteRange
+    {
+        guard existing.isEmpty || sameBytes(buffer, existing, value) else { throw .conflictingHeaders }
+        return value
+    }
+
+    static func sameBytes(_ buffer: UnsafeRawBufferPointer, _ a: ByteRange, _ b: ByteRange) -> Bool {
+        guard a.count == b.count else { return false }
+        for i in 0..<a.count where buffer[a.start + i] != buffer[b.start + i] { return false }
+        return true
     }
 
     private static func takeContentLength(_ value: ByteRange, _ buffer: UnsafeRawBufferPointer,
@@ -328,7 +362,7 @@ public enum SIPScanner {
     }
 
     /// RFC 3261 `token` characters.
-    private static func isTokenByte(_ byte: UInt8) -> Bool {
+    static func isTokenByte(_ byte: UInt8) -> Bool {
         switch byte {
         case 0x41...0x5A, 0x61...0x7A, 0x30...0x39: return true
         case 0x2D, 0x2E, 0x21, 0x25, 0x2A, 0x5F, 0x2B, 0x60, 0x27, 0x7E: return true
