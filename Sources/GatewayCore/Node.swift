@@ -98,6 +98,13 @@ public final class Node<Entropy: EntropySource> {
             message = try SIPScanner.scan(bytes, startLine: line, framing: .datagram)
         } catch {
             counters.malformed += 1
+            // A request gets 400 when there is enough of it to answer (RFC 3261 §8.2.2);
+            // responses and ACKs are dropped.
+            if line.isRequest && line.method != .ack, let headers = SIPScanner.headerSection(bytes, startLine: line) {
+                writeResponse(400, headers, bytes)
+                ResponseWriter.end(into: &out)
+                outbox.send(out, to: source)
+            }
             return
         }
         if message.isRequest {

@@ -141,9 +141,11 @@ public final class Meter {
             offset = resynchronise(bytes)
         }
         while offset < bytes.count {
-            // CRLF keep-alives between messages.
+            // CRLF keep-alives between messages (RFC 5626: CRLFCRLF ping, CRLF pong): a run of
+            // line ends counts once.
             if bytes[offset] == 0x0D || bytes[offset] == 0x0A {
-                offset += 1
+                while offset < bytes.count && (bytes[offset] == 0x0D || bytes[offset] == 0x0A) { offset += 1 }
+                sip.keepalives += 1
                 continue
             }
             let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])

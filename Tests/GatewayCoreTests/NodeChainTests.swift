@@ -217,3 +217,17 @@ struct NodeChainTests {
         #expect(network.nodes[0].counters.forwarded == 1 && network.nodes[1].counters.forwarded == 0)
     }
 }
+
+struct MalformedRequestTests {
+    @Test func badRequestsGet400WhenAnAnswerCanBeFormed() {
+        let network = Network(1)
+        // CSeq names another method (RFC 4475 mismatch01).
+        network.send(request("OPTIONS").replacingOccurrences(of: "CSeq: 1 OPTIONS", with: "CSeq: 8 INVITE"))
+        #expect(network.received.count == 1)
+        #expect(network.received.first?.hasPrefix("SIP/2.0 400 Bad Request\r\nVia: SIP/2.0/UDP 127.0.0.100:5070") == true)
+        // No Via: nowhere to answer; nothing is sent.
+        network.send("OPTIONS sip:a@b SIP/2.0\r\nCall-ID: x\r\n\r\n")
+        #expect(network.received.count == 1)
+        #expect(network.nodes[0].counters.malformed == 2)
+    }
+}

@@ -120,6 +120,35 @@ public enum SIPScanner {
         return message
     }
 
+    /// Just the header section after `startLine`, with no header checked: enough to copy
+    /// Via, From, To, Call-ID and CSeq into a 400 answer to a request that `scan` refused.
+    /// Nil when there is no Via or no end of headers.
+    public static func headerSection(_ buffer: UnsafeRawBufferPointer, startLine: SIPStartLine) -> SIPMessage? {
+        var message = SIPMessage(startLine: startLine)
+        var lineStart = startLine.headersStart
+        while lineStart < buffer.count {
+            var lineEnd = lineStart
+            while lineEnd < buffer.count && buffer[lineEnd] != ASCII.lf { lineEnd += 1 }
+            guard lineEnd < buffer.count else { return nil }
+            let contentEnd = lineEnd > lineStart && buffer[lineEnd - 1] == ASCII.cr ? lineEnd - 1 : lineEnd
+            if contentEnd == lineStart {
+                message.body = ByteRange(lineEnd + 1, lineEnd + 1)
+                message.length = lineEnd + 1
+                var headers = HeaderLines(buffer, message)
+                while let header = headers.next() {
+                    if headers.named(header, "via", compact: "v") { message.viaCount += 1 }
+                    if headers.named(header, "to", compact: "t") {
+                        message.to = header.value
+                        message.toTag = parameter("tag", afterAddressIn: header.value, buffer)
+                    }
+                }
+                return message.viaCount > 0 ? message : nil
+            }
+            lineStart = lineEnd + 1
+        }
+        return nil
+    }
+
     /// Where a message in a TCP stream ends, or nil when more bytes are needed; throws when
     /// the headers cannot be framed (no valid Content-Length).
     public static func frameLength(_ buffer: UnsafeRawBufferPointer) -> FrameResult {
