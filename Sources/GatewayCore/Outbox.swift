@@ -17,7 +17,7 @@ public final class Outbox {
     public private(set) var dropped = 0
 
     public init(bytes: Int = 256 * 1024, datagrams maxDatagrams: Int = 256) {
-        storage = FixedArray(repeating: 0, count: bytes)
+        storage = FixedArray(zeroedCount: bytes)
         datagrams = FixedArray(repeating: Datagram(destination: Endpoint(address: .unspecified, port: 0), offset: 0, length: 0),
                                count: maxDatagrams)
     }

@@ -32,9 +32,9 @@ final class ServerTransactions {
         invites = FixedArray(repeating: false, count: capacity)
         machines = FixedArray(repeating: ServerTransaction(isInvite: false, timers: timers), count: capacity)
         generations = FixedArray(repeating: 0, count: capacity)
-        responses = FixedArray(repeating: 0, count: capacity * maxMessage)
+        responses = FixedArray(zeroedCount: capacity * maxMessage)
         responseLengths = FixedArray(repeating: 0, count: capacity)
-        requests = FixedArray(repeating: 0, count: capacity * maxMessage)
+        requests = FixedArray(zeroedCount: capacity * maxMessage)
         requestLengths = FixedArray(repeating: 0, count: capacity)
         tried = FixedArray(repeating: 0, count: capacity)
         clients = FixedArray(repeating: -1, count: capacity)
@@ -111,7 +111,7 @@ final class ClientTransactions {
         generations = FixedArray(repeating: 0, count: capacity)
         servers = FixedArray(repeating: -1, count: capacity)
         serverGenerations = FixedArray(repeating: 0, count: capacity)
-        requests = FixedArray(repeating: 0, count: capacity * maxMessage)
+        requests = FixedArray(zeroedCount: capacity * maxMessage)
         requestLengths = FixedArray(repeating: 0, count: capacity)
     }
 

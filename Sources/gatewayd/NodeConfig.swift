@@ -8,7 +8,8 @@ import LoadMeter
 /// keys, their documentation and validation.
 ///
 ///     [node]      listen, identity, threshold, hysteresis, drain, retry_after,
-///                 contact_expires, forward_timeout_ms, reservation_seconds, rate_limit, rate_burst
+///                 contact_expires, forward_timeout_ms, reservation_seconds, rate_limit, rate_burst,
+///                 transactions (held at once each way)
 ///     [capacity]  calls, streams, rtp_rate, sip_rate
 ///     [capture]   interface (a name, "any", or "none"), filter
 ///     [sequence]  NAME = HOST:PORT, one line per member, in order
@@ -25,6 +26,7 @@ final class NodeConfig {
     var reservationSeconds = 32
     var rateLimit = 50
     var rateBurst = 100
+    var transactions = 1024
     var capacities = WorkloadCapacities()
     var captureInterface: [UInt8] = []
     var captureFilter: [UInt8] = []
@@ -123,6 +125,8 @@ final class NodeConfig {
         settings.reservationSeconds = reservationSeconds
         settings.rateLimitPerSecond = Double(rateLimit)
         settings.rateLimitBurst = Double(rateBurst)
+        settings.serverTransactions = transactions
+        settings.clientTransactions = transactions
         settings.probeIntervalNanoseconds = Int64(probeIntervalMilliseconds) * 1_000_000
         settings.failuresToDown = failuresToDown
         settings.successesToUp = successesToUp
@@ -168,6 +172,7 @@ final class NodeConfig {
             if Arguments.equals(name, "reservation_seconds") { return integer(value, 1...3600, &reservationSeconds) }
             if Arguments.equals(name, "rate_limit") { return integer(value, 0...1_000_000, &rateLimit) }
             if Arguments.equals(name, "rate_burst") { return integer(value, 1...1_000_000, &rateBurst) }
+            if Arguments.equals(name, "transactions") { return integer(value, 16...1_000_000, &transactions) }
             if Arguments.equals(name, "name") { return true }
             return fail(0, "unknown key in [node]")
         }

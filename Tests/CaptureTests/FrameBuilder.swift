@@ -1,4 +1,5 @@
 import Capture
+import Synchronization
 
 /// Builds wire frames for decoder tests: headers written byte by byte, as on the wire.
 enum Frame {
@@ -39,12 +40,23 @@ enum Frame {
         return frame + be16(type) + payload
     }
 
+    /// Decodes `bytes`. What the decoder returns points into the frame, so the frame is
+    /// copied into memory that lives as long as the test process (a capture buffer would
+    /// live until the next packet).
     static func decode(_ bytes: [UInt8], link: LinkType = .ethernet, decoder: PacketDecoder? = nil,
                        time: Int64 = 1_000_000_000) -> (Decoded, PacketDecoder) {
         let decoder = decoder ?? PacketDecoder(linkType: link)
-        let result = bytes.withUnsafeBytes { decoder.decode(frame: $0, time: PacketTime(nanoseconds: time)) }
+        let frame = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 8)
+        frame.copyBytes(from: bytes)
+        let address = Int(bitPattern: frame.baseAddress)
+        keptFrames.withLock { $0.append(address) }
+        let result = decoder.decode(frame: UnsafeRawBufferPointer(rebasing: frame[0..<bytes.count]),
+                                    time: PacketTime(nanoseconds: time))
         return (result, decoder)
     }
+
+    /// Addresses of the frames kept alive (never freed: a test process is short).
+    static let keptFrames = Mutex<[Int]>([])
 
     /// The UDP payload a decode found, copied out, with its endpoints.
     static func datagram(_ result: Decoded) -> (payload: [UInt8], source: Endpoint, destination: Endpoint)? {

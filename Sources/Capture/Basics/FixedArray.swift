@@ -1,3 +1,5 @@
+import CSystem
+
 /// A fixed-size array allocated once and never resized: the backing store of every
 /// preallocated table (dialogs, streams, reassembly buffers). Being a class, it is shared
 /// rather than copied, so mutation through it never triggers copy-on-write.
@@ -5,16 +7,31 @@ public final class FixedArray<Element> {
     public let count: Int
     @usableFromInline let base: UnsafeMutablePointer<Element>
 
+    /// Storage from calloc, for element types whose all-zero bytes are a valid value.
+    init(callocating count: Int) {
+        self.count = count
+        zeroed = true
+        let raw = calloc(max(count, 1), MemoryLayout<Element>.stride)!
+        base = raw.bindMemory(to: Element.self, capacity: max(count, 1))
+    }
+
+    let zeroed: Bool
+
     public init(repeating value: Element, count: Int) {
         precondition(count >= 0)
         self.count = count
+        zeroed = false
         base = UnsafeMutablePointer<Element>.allocate(capacity: max(count, 1))
         base.initialize(repeating: value, count: count)
     }
 
     deinit {
-        base.deinitialize(count: count)
-        base.deallocate()
+        if zeroed {
+            free(base)
+        } else {
+            base.deinitialize(count: count)
+            base.deallocate()
+        }
     }
 
     /// Bounds are checked: a bad index is a programming error, not bad input.
@@ -36,6 +53,13 @@ public final class FixedArray<Element> {
 }
 
 extension FixedArray where Element == UInt8 {
+    /// Zero bytes from calloc: the kernel hands out pages only as they are first written,
+    /// so a large buffer (message slots, reassembly space) costs resident memory in
+    /// proportion to what is in use, not to its capacity.
+    public convenience init(zeroedCount count: Int) {
+        self.init(callocating: count)
+    }
+
     /// The bytes `offset ..< offset + length` as a read-only view (no copy).
     @inlinable public func bytes(_ offset: Int, _ length: Int) -> UnsafeRawBufferPointer {
         precondition(offset >= 0 && length >= 0 && offset + length <= count)

@@ -37,7 +37,7 @@ public final class FragmentReassembler {
         index = SlotIndex(capacity: slots)
         keys = FixedArray(repeating: FragmentKey(source: .unspecified, destination: .unspecified,
                                                  identification: 0, protocolNumber: 0), count: slots)
-        buffer = FixedArray(repeating: 0, count: slots * maxDatagram)
+        buffer = FixedArray(zeroedCount: slots * maxDatagram)
         wordsPerSlot = (maxDatagram / 8 + 63) / 64
         blocks = FixedArray(repeating: 0, count: slots * wordsPerSlot)
         totalLength = FixedArray(repeating: -1, count: slots)

@@ -42,7 +42,7 @@ public final class TCPReassembler {
         buffered = FixedArray(repeating: 0, count: flows)
         afterGap = FixedArray(repeating: false, count: flows)
         lastSeen = FixedArray(repeating: 0, count: flows)
-        buffer = FixedArray(repeating: 0, count: flows * flowBytes)
+        buffer = FixedArray(zeroedCount: flows * flowBytes)
     }
 
     public var activeFlows: Int { index.count }
