@@ -7,8 +7,12 @@ public final class FixedArray<Element> {
     public let count: Int
     @usableFromInline let base: UnsafeMutablePointer<Element>
 
-    /// Storage from calloc, for element types whose all-zero bytes are a valid value.
-    init(callocating count: Int) {
+    /// `count` elements of all-zero bytes, from calloc: the kernel hands out pages only as
+    /// entries are first written, so a large table costs resident memory in proportion to
+    /// what it holds, not to its capacity. Only for plain types whose all-zero bytes are a
+    /// valid value (the caller's promise; checked for plainness).
+    public init(zeroedCount count: Int) {
+        precondition(_isPOD(Element.self))
         self.count = count
         zeroed = true
         let raw = calloc(max(count, 1), MemoryLayout<Element>.stride)!
@@ -53,12 +57,6 @@ public final class FixedArray<Element> {
 }
 
 extension FixedArray where Element == UInt8 {
-    /// Zero bytes from calloc: the kernel hands out pages only as they are first written,
-    /// so a large buffer (message slots, reassembly space) costs resident memory in
-    /// proportion to what is in use, not to its capacity.
-    public convenience init(zeroedCount count: Int) {
-        self.init(callocating: count)
-    }
 
     /// The bytes `offset ..< offset + length` as a read-only view (no copy).
     @inlinable public func bytes(_ offset: Int, _ length: Int) -> UnsafeRawBufferPointer {

@@ -30,11 +30,11 @@ public final class SlotIndex {
         bucketMask = bucketCount - 1
         buckets = FixedArray(repeating: -1, count: bucketCount)
         chain = FixedArray(repeating: -1, count: capacity)
-        hashes = FixedArray(repeating: 0, count: capacity)
+        hashes = FixedArray(zeroedCount: capacity)
         older = FixedArray(repeating: -1, count: capacity)
         newer = FixedArray(repeating: -1, count: capacity)
         inUse = FixedArray(repeating: false, count: capacity)
-        touchedSecond = FixedArray(repeating: Int64.min, count: capacity)
+        touchedSecond = FixedArray(zeroedCount: capacity)
         // The free list reuses `chain` as its link.
         for slot in 0..<capacity { chain[slot] = slot + 1 < capacity ? Int32(slot + 1) : -1 }
         freeHead = 0
@@ -79,7 +79,7 @@ public final class SlotIndex {
         let slot = Int(freeHead)
         freeHead = chain[slot]
         inUse[slot] = true
-        touchedSecond[slot] = Int64.min
+        touchedSecond[slot] = 0
         hashes[slot] = hash
         let bucket = Int(truncatingIfNeeded: hash) & bucketMask
         chain[slot] = buckets[bucket]

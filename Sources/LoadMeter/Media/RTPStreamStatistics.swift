@@ -23,7 +23,9 @@ public struct RTPStreamStatistics: Equatable, Sendable {
     var baseSequence: UInt16 = 0
     var maxSequence: UInt16 = 0
     var cycles: UInt32 = 0
-    var badSequence: UInt32 = 0x1_0000
+    /// The sequence number that would confirm a restart, plus one; 0 for none. (All-zero
+    /// initial state lets stream tables come from untouched zero pages.)
+    var badSequencePlusOne: UInt32 = 0
     /// Bit i set: sequence number maxSequence - i arrived (for duplicate detection).
     var recent: UInt64 = 0
     /// Packets in the current sequence space (a restarted source starts a new one).
@@ -108,16 +110,16 @@ public struct RTPStreamStatistics: Equatable, Sendable {
         } else if delta <= UInt16.max - RTPStreamStatistics.maxMisorder {
             // A very large jump: if the next packet follows it, the source restarted.
             sequenceErrors += 1
-            if UInt32(sequence) == badSequence {
+            if badSequencePlusOne != 0 && UInt32(sequence) == badSequencePlusOne - 1 {
                 baseSequence = sequence
                 maxSequence = sequence
                 cycles = 0
                 recent = 1
                 // Earlier packets no longer count towards this sequence space.
                 received = 1
-                badSequence = 0x1_0000
+                badSequencePlusOne = 0
             } else {
-                badSequence = UInt32(sequence &+ 1)
+                badSequencePlusOne = UInt32(sequence &+ 1) + 1
             }
         } else {
             // Late or duplicated, within the misorder window.

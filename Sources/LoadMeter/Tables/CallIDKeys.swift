@@ -10,7 +10,7 @@ public final class CallIDKeys {
 
     public init(capacity: Int) {
         index = SlotIndex(capacity: capacity)
-        bytes = FixedArray(repeating: 0, count: capacity * CallIDKeys.maxKeyBytes)
+        bytes = FixedArray(zeroedCount: capacity * CallIDKeys.maxKeyBytes)
         lengths = FixedArray(repeating: 0, count: capacity)
     }
 

@@ -41,11 +41,10 @@ final class MediaTable {
 
     init(capacity: Int, lingerSeconds: Int) {
         index = SlotIndex(capacity: capacity)
-        endpoints = FixedArray(repeating: Endpoint(address: .unspecified, port: 0), count: capacity)
+        endpoints = FixedArray(zeroedCount: capacity)
         kinds = FixedArray(repeating: .other, count: capacity)
         owners = FixedArray(repeating: .none, count: capacity)
-        formats = FixedArray(repeating: SDPFormat(payloadType: 0, format: PayloadFormat(name: ShortName(), clockRate: 0)),
-                             count: capacity * MediaTable.formatsPerEntry)
+        formats = FixedArray(zeroedCount: capacity * MediaTable.formatsPerEntry)
         formatCounts = FixedArray(repeating: 0, count: capacity)
         lastUsed = FixedArray(repeating: 0, count: capacity)
         linger = Int64(lingerSeconds) * 1_000_000_000

@@ -12,43 +12,39 @@ public struct StreamKey: Equatable, Sendable {
     }
 }
 
-/// Up to four payload formats a stream carried, by payload type, for the report.
+/// Up to four payload formats a stream carried, by payload type, for the report. Plain
+/// fields rather than optionals, so that an empty one is all zero bytes.
 public struct StreamFormats: Equatable, Sendable {
     public static let capacity = 4
-    var entries: (SDPFormat?, SDPFormat?, SDPFormat?, SDPFormat?) = (nil, nil, nil, nil)
+    var count: UInt8 = 0
+    var first = SDPFormat(payloadType: 0, format: PayloadFormat(name: ShortName(), clockRate: 0))
+    var second = SDPFormat(payloadType: 0, format: PayloadFormat(name: ShortName(), clockRate: 0))
+    var third = SDPFormat(payloadType: 0, format: PayloadFormat(name: ShortName(), clockRate: 0))
+    var fourth = SDPFormat(payloadType: 0, format: PayloadFormat(name: ShortName(), clockRate: 0))
 
     public init() {}
 
     public func format(_ index: Int) -> SDPFormat? {
+        guard index < Int(count) else { return nil }
         switch index {
-        case 0: return entries.0
-        case 1: return entries.1
-        case 2: return entries.2
-        case 3: return entries.3
-        default: return nil
+        case 0: return first
+        case 1: return second
+        case 2: return third
+        default: return fourth
         }
     }
 
     mutating func note(_ payloadType: UInt8, _ format: PayloadFormat?) {
-        let entry = SDPFormat(payloadType: payloadType,
-                              format: format ?? PayloadFormat(name: ShortName(), clockRate: 0))
-        for i in 0..<StreamFormats.capacity {
-            guard let existing = self.format(i) else {
-                switch i {
-                case 0: entries.0 = entry
-                case 1: entries.1 = entry
-                case 2: entries.2 = entry
-                default: entries.3 = entry
-                }
-                return
-            }
-            if existing.payloadType == payloadType { return }
+        for i in 0..<Int(count) where self.format(i)?.payloadType == payloadType { return }
+        guard Int(count) < StreamFormats.capacity else { return }
+        let entry = SDPFormat(payloadType: payloadType, format: format ?? PayloadFormat(name: ShortName(), clockRate: 0))
+        switch count {
+        case 0: first = entry
+        case 1: second = entry
+        case 2: third = entry
+        default: fourth = entry
         }
-    }
-
-    public static func == (lhs: StreamFormats, rhs: StreamFormats) -> Bool {
-        for i in 0..<capacity where lhs.format(i) != rhs.format(i) { return false }
-        return true
+        count += 1
     }
 }
 
@@ -89,9 +85,9 @@ final class StreamTable {
         index = SlotIndex(capacity: capacity)
         let noKey = StreamKey(source: Endpoint(address: .unspecified, port: 0),
                               destination: Endpoint(address: .unspecified, port: 0), ssrc: 0)
-        keys = FixedArray(repeating: noKey, count: capacity)
-        statistics = FixedArray(repeating: RTPStreamStatistics(), count: capacity)
-        formats = FixedArray(repeating: StreamFormats(), count: capacity)
+        keys = FixedArray(zeroedCount: capacity)
+        statistics = FixedArray(zeroedCount: capacity)
+        formats = FixedArray(zeroedCount: capacity)
         announced = FixedArray(repeating: false, count: capacity)
         lastUsed = FixedArray(repeating: 0, count: capacity)
         mediaSlots = FixedArray(repeating: -1, count: capacity)
