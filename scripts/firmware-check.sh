@@ -178,6 +178,30 @@ if [ -f .build-firmware/x86_64/gatewayd ] && [ -x /usr/bin/time ]; then
     done
 fi
 
+# --check-config accepts a good file and rejects a broken one with the same words as the
+# host build.
+printf '[node]\nlisten = 127.0.0.1:5060\nthreshold = 0.75\n[sequence]\na = 127.0.0.1:5060\nb = 127.0.0.2:5060\n' > "$tmp/good.conf"
+printf '[node]\nlisten = 127.0.0.1:5060\nthreshold = lots\n' > "$tmp/bad.conf"
+for arch in aarch64 armv7 x86_64; do
+    binary=.build-firmware/$arch/gatewayd
+    [ -x "$binary" ] || continue
+    case $arch in
+        aarch64) runner=(qemu-aarch64-static -L ".build-firmware/sysroot/$arch") ;;
+        armv7)   runner=(qemu-arm-static -L ".build-firmware/sysroot/$arch") ;;
+        *)       runner=() ;;
+    esac
+    for conf in good bad; do
+        set +e
+        expected=$("$host" --check-config -c "$tmp/$conf.conf" 2>&1); expected_status=$?
+        got=$("${runner[@]}" "$binary" --check-config -c "$tmp/$conf.conf" 2>&1); got_status=$?
+        set -e
+        if [ "$expected" != "$got" ] || [ "$expected_status" != "$got_status" ]; then
+            fail "$arch --check-config $conf.conf: '$got' ($got_status), host says '$expected' ($expected_status)"
+        fi
+    done
+    echo "   $arch --check-config: good file accepted, broken one rejected, as the host build"
+done
+
 # A node under qemu answers a SIPp request to connect with a 302 naming itself (and the
 # idle RSS of the native Embedded build, for the record).
 if command -v sipp >/dev/null 2>&1; then
