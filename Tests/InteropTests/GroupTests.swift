@@ -9,18 +9,23 @@ struct GroupTests {
     final class Group {
         let directory: URL
         let port: Int
+        let ipv6: Bool
         var processes: [Int: Process] = [:]
 
-        init(_ count: Int, port: Int, draining: Set<Int>, forwardTimeoutMilliseconds: Int = 300,
+        /// Node n listens on 127.0.0.n:port, or on [::1]:port+n with `ipv6`.
+        func address(_ node: Int) -> String { ipv6 ? "[::1]:\(port + node)" : "127.0.0.\(node):\(port)" }
+
+        init(_ count: Int, port: Int, draining: Set<Int>, forwardTimeoutMilliseconds: Int = 300, ipv6: Bool = false,
              extra: (Int) -> String = { _ in "" }) throws {
             self.port = port
+            self.ipv6 = ipv6
             directory = FileManager.default.temporaryDirectory.appendingPathComponent("gatewayd-group-\(getpid())-\(port)")
             try? FileManager.default.removeItem(at: directory)
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             for node in 1...count {
-                var text = "[node]\nlisten = 127.0.0.\(node):\(port)\ndrain = \(draining.contains(node) ? "yes" : "no")\n"
+                var text = "[node]\nlisten = \(address(node))\ndrain = \(draining.contains(node) ? "yes" : "no")\n"
                 text += "forward_timeout_ms = \(forwardTimeoutMilliseconds)\n[health]\nprobe_interval_ms = 200\n[sequence]\n"
-                for member in 1...count { text += "n\(member) = 127.0.0.\(member):\(port)\n" }
+                for member in 1...count { text += "n\(member) = \(address(member))\n" }
                 text += extra(node)
                 try text.write(to: config(node), atomically: true, encoding: .utf8)
             }
@@ -80,20 +85,21 @@ struct GroupTests {
 
         /// Runs SIPp with `scenario` against node 1 for `calls` calls; returns its exit
         /// status and the lines it logged.
-        func sipp(_ scenario: String, calls: Int, rate: Int = 10, clientPort: Int) throws -> (status: Int32, log: [String]) {
+        func sipp(_ scenario: String, calls: Int, rate: Int = 10, clientPort: Int, entry: Int = 1,
+                  extra: [String] = []) throws -> (status: Int32, log: [String]) {
             let log = directory.appendingPathComponent("sipp-\(clientPort).log")
             let result = try Interop.run("/usr/bin/sipp", sippArguments(scenario, calls: calls, rate: rate,
-                                                                        clientPort: clientPort, log: log))
+                                                                        clientPort: clientPort, log: log, entry: entry) + extra)
             let lines = ((try? String(contentsOf: log, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
             return (result.status, lines)
         }
 
-        func sippArguments(_ scenario: String, calls: Int, rate: Int, clientPort: Int, log: URL) -> [String] {
+        func sippArguments(_ scenario: String, calls: Int, rate: Int, clientPort: Int, log: URL, entry: Int = 1) -> [String] {
             [
                 "-sf", Interop.root.appendingPathComponent("Tests/Scenarios/\(scenario)").path,
-                "-m", "\(calls)", "-r", "\(rate)", "-i", "127.0.0.100", "-p", "\(clientPort)",
+                "-m", "\(calls)", "-r", "\(rate)", "-i", ipv6 ? "::1" : "127.0.0.100", "-p", "\(clientPort)",
                 "-trace_logs", "-log_file", log.path, "-timeout", "20s", "-timeout_error", "-nostdin",
-                "127.0.0.1:\(port)",
+                address(entry),
             ]
         }
     }
@@ -175,6 +181,72 @@ struct GroupTests {
         #expect(after.log.filter { $0 == "contact sip:service@127.0.0.2:5164" }.count == 5, "\(after.log)")
     }
 
+    @Test func fiveNodesEnteredInTheMiddleGoRoundTheRing() throws {
+        // Enter at #3 with #3, #4 and #5 busy: the request goes 3 → 4 → 5 → 1.
+        let group = try Group(5, port: 5168, draining: [3, 4, 5])
+        let run = try group.sipp("redirect_uac.xml", calls: 10, clientPort: 5178, entry: 3)
+        #expect(run.status == 0)
+        #expect(run.log.filter { $0 == "contact sip:service@127.0.0.1:5168" }.count == 10, "\(run.log)")
+        group.stop()
+        #expect(group.counters(3)?.forwarded == 10 && group.counters(4)?.forwarded == 10)
+        #expect(group.counters(5)?.forwarded == 10 && group.counters(1)?.answeredHere == 10)
+        #expect(group.counters(2)?.forwarded == 0 && group.counters(2)?.answeredHere == 0)
+    }
+
+    @Test func ipv6GroupOnLoopback() throws {
+        let group = try Group(3, port: 5280, draining: [1, 2], ipv6: true)
+        let run = try group.sipp("redirect_uac.xml", calls: 5, clientPort: 5290)
+        #expect(run.status == 0)
+        #expect(run.log.filter { $0 == "contact sip:service@[::1]:5283" }.count == 5, "\(run.log)")
+    }
+
+    @Test func hopLimitEndsInOne483AndNoStorm() throws {
+        // Every node busy and Max-Forwards 2: #1 and #2 forward, #3 answers 483.
+        let group = try Group(5, port: 5169, draining: [1, 2, 3, 4, 5])
+        let run = try group.sipp("hops_uac.xml", calls: 5, clientPort: 5179, extra: ["-key", "hops", "2"])
+        #expect(run.status == 0)
+        #expect(run.log.filter { $0 == "too many hops" }.count == 5, "\(run.log)")
+        group.stop()
+        let forwarded = (1...5).compactMap { group.counters($0)?.forwarded }.reduce(0, +)
+        #expect(forwarded == 10)  // two hops for each of the five calls, nothing more
+    }
+
+    @Test func forgedResponsesAndRequestsFromOutsideTheGroupAreNotTaken() throws {
+        let group = try Group(3, port: 5170, draining: [1], forwardTimeoutMilliseconds: 500)
+        group.kill(2)
+        let client = try UDPSocket(bind: "127.0.0.100", port: 5180)
+        let stranger = try UDPSocket(bind: "127.0.0.66", port: 5180)
+        let invite = "INVITE sip:alice@127.0.0.1:5170 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.100:5180;branch=z9hG4bKforge1\r\n"
+            + "Max-Forwards: 70\r\nFrom: <sip:c@h>;tag=1\r\nTo: <sip:alice@h>\r\nCall-ID: forge-1\r\nCSeq: 1 INVITE\r\n"
+            + "Content-Length: 0\r\n\r\n"
+        try client.send(invite, to: "127.0.0.1", port: 5170)
+        // A forged answer, as if from #2, from an address outside the group, while #1 waits.
+        let forged = "SIP/2.0 302 Moved Temporarily\r\nVia: SIP/2.0/UDP 127.0.0.1:5170;branch=z9hG4bKguess\r\n"
+            + "Via: SIP/2.0/UDP 127.0.0.100:5180;branch=z9hG4bKforge1\r\nFrom: <sip:c@h>;tag=1\r\n"
+            + "To: <sip:alice@h>;tag=x\r\nCall-ID: forge-1\r\nCSeq: 1 INVITE\r\nContact: <sip:evil@127.0.0.66>\r\n"
+            + "Content-Length: 0\r\n\r\n"
+        try stranger.send(forged, to: "127.0.0.1", port: 5170)
+        var answers: [String] = []
+        while let answer = client.receive(timeoutMilliseconds: 2000) {
+            answers.append(answer)
+            if answer.hasPrefix("SIP/2.0 302") { break }
+        }
+        let final = answers.last ?? ""
+        #expect(final.hasPrefix("SIP/2.0 302") && final.contains("Contact: <sip:alice@127.0.0.3:5170"), "\(answers)")
+        #expect(!answers.contains { $0.contains("evil") })
+        // A request that claims to come through #2, sent from outside the group: refused.
+        let forwarded = "INVITE sip:alice@127.0.0.3:5170 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.2:5170;branch=z9hG4bKfake\r\n"
+            + "Via: SIP/2.0/UDP 127.0.0.66:5180;branch=z9hG4bKorig\r\nMax-Forwards: 69\r\nFrom: <sip:c@h>;tag=2\r\n"
+            + "To: <sip:alice@h>\r\nCall-ID: forge-2\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+        try stranger.send(forwarded, to: "127.0.0.3", port: 5170)
+        var refusal = ""
+        while let answer = stranger.receive(timeoutMilliseconds: 2000) {
+            refusal = answer
+            if !answer.hasPrefix("SIP/2.0 100") { break }
+        }
+        #expect(refusal.hasPrefix("SIP/2.0 403 Forbidden"), "\(refusal)")
+    }
+
     @Test func badConfigNamesFileAndLine() throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("gatewayd-bad-\(getpid()).conf")
         defer { try? FileManager.default.removeItem(at: file) }
@@ -182,5 +254,47 @@ struct GroupTests {
         let result = try Interop.run(Interop.binary.path, ["--check-config", "-c", file.path])
         #expect(result.status == 2)
         #expect(result.error.contains("\(file.path):3: threshold"), "\(result.error)")
+    }
+}
+
+/// A UDP socket for hand-made messages in tests.
+final class UDPSocket {
+    let descriptor: Int32
+
+    init(bind address: String, port: UInt16) throws {
+        descriptor = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        var local = UDPSocket.address(address, port)
+        let bound = withUnsafePointer(to: &local) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0 else { throw POSIXError(.EADDRINUSE) }
+    }
+
+    deinit { close(descriptor) }
+
+    static func address(_ text: String, _ port: UInt16) -> sockaddr_in {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = inet_addr(text)
+        return address
+    }
+
+    func send(_ text: String, to host: String, port: UInt16) throws {
+        var destination = UDPSocket.address(host, port)
+        let bytes = Array(text.utf8)
+        _ = withUnsafePointer(to: &destination) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                sendto(descriptor, bytes, bytes.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+    }
+
+    func receive(timeoutMilliseconds: Int32) -> String? {
+        var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        guard poll(&poller, 1, timeoutMilliseconds) > 0 else { return nil }
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        let count = recv(descriptor, &buffer, buffer.count, 0)
+        return count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self) : nil
     }
 }
