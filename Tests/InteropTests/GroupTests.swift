@@ -16,7 +16,7 @@ struct GroupTests {
         func address(_ node: Int) -> String { ipv6 ? "[::1]:\(port + node)" : "127.0.0.\(node):\(port)" }
 
         init(_ count: Int, port: Int, draining: Set<Int>, forwardTimeoutMilliseconds: Int = 300, ipv6: Bool = false,
-             extra: (Int) -> String = { _ in "" }) throws {
+             order: (Int) -> [Int]? = { _ in nil }, extra: (Int) -> String = { _ in "" }) throws {
             self.port = port
             self.ipv6 = ipv6
             directory = FileManager.default.temporaryDirectory.appendingPathComponent("gatewayd-group-\(getpid())-\(port)")
@@ -25,7 +25,7 @@ struct GroupTests {
             for node in 1...count {
                 var text = "[node]\nlisten = \(address(node))\ndrain = \(draining.contains(node) ? "yes" : "no")\n"
                 text += "forward_timeout_ms = \(forwardTimeoutMilliseconds)\n[health]\nprobe_interval_ms = 200\n[sequence]\n"
-                for member in 1...count { text += "n\(member) = \(address(member))\n" }
+                for member in order(node) ?? Array(1...count) { text += "n\(member) = \(address(member))\n" }
                 text += extra(node)
                 try text.write(to: config(node), atomically: true, encoding: .utf8)
             }
@@ -146,9 +146,9 @@ struct GroupTests {
     @Test func reservationsKeepABurstFromLandingOnOneNode() throws {
         // #1 has room for exactly 20 calls (capacity 20, threshold 1.0); its reservations count
         // as calls until they expire, so it hands out 20 and passes the rest on.
-        let group = try Group(3, port: 5167, draining: []) { node in
+        let group = try Group(3, port: 5167, draining: [], extra: { node in
             "[capacity]\ncalls = \(node == 1 ? 20 : 1000)\n[node]\nrate_limit = 0\nthreshold = 1.0\n"
-        }
+        })
         let run = try group.sipp("redirect_uac.xml", calls: 200, rate: 400, clientPort: 5177)
         #expect(run.status == 0)
         let toFirst = run.log.filter { $0 == "contact sip:service@127.0.0.1:5167" }.count
@@ -209,6 +209,20 @@ struct GroupTests {
         group.stop()
         let forwarded = (1...5).compactMap { group.counters($0)?.forwarded }.reduce(0, +)
         #expect(forwarded == 10)  // two hops for each of the five calls, nothing more
+    }
+
+    @Test func sequencesConfiguredInDifferentOrdersDoNotLoop() throws {
+        // Each node believes another order: #1 [1 2 3], #2 [2 3 1], #3 [3 2 1]. All busy: the
+        // request still visits each node once (the Via path says where it has been), and the
+        // client gets one 503.
+        let orders = [1: [1, 2, 3], 2: [2, 3, 1], 3: [3, 2, 1]]
+        let group = try Group(3, port: 5171, draining: [1, 2, 3], order: { orders[$0] })
+        let run = try group.sipp("busy_uac.xml", calls: 5, clientPort: 5181)
+        #expect(run.status == 0)
+        #expect(run.log.filter { $0 == "retry-after 30" }.count == 5, "\(run.log)")
+        group.stop()
+        let requests = (1...3).compactMap { group.counters($0)?.forwarded }.reduce(0, +)
+        #expect(requests == 10)  // #1 → #2 → #3 for each call, nothing more
     }
 
     @Test func forgedResponsesAndRequestsFromOutsideTheGroupAreNotTaken() throws {
