@@ -139,3 +139,16 @@ struct CallTests {
         #expect(h.meter.sip.malformed == 0)
     }
 }
+
+struct NewCallTests {
+    @Test func newCallsAreHandedOutOnceForReservations() {
+        var h = H()
+        h.sip(H.request("INVITE", callID: "reserved-1", cseq: 1))
+        h.sip(H.request("INVITE", callID: "reserved-1", cseq: 1))  // retransmission: not new
+        h.sip(H.request("INVITE", callID: "reserved-2", cseq: 1))
+        var seen: [String] = []
+        h.meter.forEachNewCall { seen.append(String(decoding: $0, as: UTF8.self)) }
+        #expect(seen == ["reserved-1", "reserved-2"])
+        h.meter.forEachNewCall { _ in Issue.record("handed out twice") }
+    }
+}
