@@ -164,3 +164,18 @@ void gw_log_stderr(const char *text, size_t length) {
     gw_write_all(2, text, length);
     gw_write_all(2, "\n", 1);
 }
+
+#include <sys/mman.h>
+
+#define GW_MAP_FROM (8 * 1024)
+
+void *gw_zeroed_alloc(size_t bytes) {
+    if (bytes < GW_MAP_FROM) return calloc(1, bytes ? bytes : 1);
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void gw_zeroed_free(void *pointer, size_t bytes) {
+    if (bytes < GW_MAP_FROM) free(pointer);
+    else munmap(pointer, bytes);
+}

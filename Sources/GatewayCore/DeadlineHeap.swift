@@ -17,7 +17,7 @@ public final class DeadlineHeap {
     public private(set) var dropped = 0
 
     public init(capacity: Int) {
-        entries = FixedArray(repeating: Entry(deadline: 0, slot: 0, generation: 0, kind: 0), count: capacity)
+        entries = FixedArray(zeroedCount: capacity)
     }
 
     public var earliest: Int64? { count > 0 ? entries[0].deadline : nil }

@@ -45,7 +45,7 @@ public final class Node<Entropy: EntropySource> {
                                     burst: settings.rateLimitBurst)
         servers = ServerTransactions(capacity: settings.serverTransactions, maxMessage: 2048, timers: settings.timers)
         clients = ClientTransactions(capacity: settings.clientTransactions, maxMessage: 2048, timers: settings.timers)
-        deadlines = DeadlineHeap(capacity: 4 * (settings.serverTransactions + settings.clientTransactions))
+        deadlines = DeadlineHeap(capacity: 2 * (settings.serverTransactions + settings.clientTransactions))
         identity = settings.identity.withUnsafeBytes { SIPURI($0, ByteRange(0, $0.count)) }
         probeBranches = FixedArray(repeating: 0, count: sequence.members.count * ClientTransactions.branchLength)
         probeSentAt = FixedArray(repeating: -1, count: sequence.members.count)

@@ -20,7 +20,7 @@ public final class Reservations {
 
     public init(capacity: Int, lifetimeSeconds: Int) {
         keys = CallIDKeys(capacity: capacity)
-        expiry = FixedArray(repeating: 0, count: capacity)
+        expiry = FixedArray(zeroedCount: capacity)
         lifetime = Int64(lifetimeSeconds) * 1_000_000_000
     }
 

@@ -15,9 +15,9 @@ public final class SourceRateLimiter {
 
     public init(sources: Int, perSecond: Double, burst: Double) {
         index = SlotIndex(capacity: sources)
-        addresses = FixedArray(repeating: .unspecified, count: sources)
-        tokens = FixedArray(repeating: 0, count: sources)
-        updated = FixedArray(repeating: 0, count: sources)
+        addresses = FixedArray(zeroedCount: sources)
+        tokens = FixedArray(zeroedCount: sources)
+        updated = FixedArray(zeroedCount: sources)
         self.perSecond = perSecond
         self.burst = max(burst, 1)
     }

@@ -26,11 +26,12 @@ final class ServerTransactions {
     init(capacity: Int, maxMessage: Int, timers: TransactionTimers) {
         self.maxMessage = maxMessage
         index = SlotIndex(capacity: capacity)
-        branches = FixedArray(repeating: 0, count: capacity * ServerTransactions.maxBranch)
+        branches = FixedArray(zeroedCount: capacity * ServerTransactions.maxBranch)
         branchLengths = FixedArray(repeating: 0, count: capacity)
-        sources = FixedArray(repeating: Endpoint(address: .unspecified, port: 0), count: capacity)
+        sources = FixedArray(zeroedCount: capacity)
         invites = FixedArray(repeating: false, count: capacity)
-        machines = FixedArray(repeating: ServerTransaction(isInvite: false, timers: timers), count: capacity)
+        // Zero bytes until `insert` writes a real transaction: a slot is never read before.
+        machines = FixedArray(zeroedCount: capacity)
         generations = FixedArray(repeating: 0, count: capacity)
         responses = FixedArray(zeroedCount: capacity * maxMessage)
         responseLengths = FixedArray(repeating: 0, count: capacity)
@@ -104,10 +105,11 @@ final class ClientTransactions {
     init(capacity: Int, maxMessage: Int, timers: TransactionTimers) {
         self.maxMessage = maxMessage
         index = SlotIndex(capacity: capacity)
-        branches = FixedArray(repeating: 0, count: capacity * ClientTransactions.branchLength)
+        branches = FixedArray(zeroedCount: capacity * ClientTransactions.branchLength)
         members = FixedArray(repeating: -1, count: capacity)
-        destinations = FixedArray(repeating: Endpoint(address: .unspecified, port: 0), count: capacity)
-        machines = FixedArray(repeating: ClientTransaction(isInvite: false, timers: timers, now: 0), count: capacity)
+        destinations = FixedArray(zeroedCount: capacity)
+        // Zero bytes until a request is forwarded in the slot.
+        machines = FixedArray(zeroedCount: capacity)
         generations = FixedArray(repeating: 0, count: capacity)
         servers = FixedArray(repeating: -1, count: capacity)
         serverGenerations = FixedArray(repeating: 0, count: capacity)

@@ -114,6 +114,23 @@ final class NodeConfig {
 
     var selfIndex: Int { members.firstIndex(where: { $0 == listen }) ?? 0 }
 
+    /// The meter's tables sized from the capacities the node is judged against: room for
+    /// several times the calls and streams that make it full (ended calls linger, media
+    /// has RTP and RTCP addresses), never less than 256. A node measuring a proxy of 100
+    /// calls does not need the tables of `gatewayd meter`, which reads any capture.
+    func meterConfiguration() -> MeterConfiguration {
+        var meter = MeterConfiguration()
+        meter.capacities = capacities
+        let calls = capacities.calls > 0 ? capacities.calls : 1024
+        let streams = capacities.activeStreams > 0 ? capacities.activeStreams : 2 * calls
+        meter.dialogCapacity = max(256, 4 * calls)
+        meter.registrationCapacity = max(256, calls)
+        meter.streamCapacity = max(256, 2 * streams)
+        meter.mediaCapacity = max(512, 4 * streams)
+        meter.probationCapacity = 64
+        return meter
+    }
+
     func nodeSettings() -> NodeSettings {
         var settings = NodeSettings(identity: identity)
         settings.threshold = threshold

@@ -97,9 +97,7 @@ enum NodeDaemon {
         // The capture the load is measured from (optional).
         var capture: CaptureSource?
         var decoder: PacketDecoder?
-        var meterConfiguration = MeterConfiguration()
-        meterConfiguration.capacities = config.capacities
-        let meter = Meter(configuration: meterConfiguration)
+        let meter = Meter(configuration: config.meterConfiguration())
         if !config.captureInterface.isEmpty {
             var name = config.captureInterface
             name.append(0)
@@ -141,7 +139,8 @@ enum NodeDaemon {
         line.append(config.drain ? ", draining" : "")
         log(line)
 
-        var datagram = [UInt8](repeating: 0, count: 65_536)
+        // The largest datagram; zeroed pages, so only the bytes datagrams reach are resident.
+        let datagram = FixedArray<UInt8>(zeroedCount: 65_536)
         var source = [UInt8](repeating: 0, count: 16)
         var tags = [UInt64](repeating: 0, count: 16)
         var nextSample = gw_monotonic_ns()
@@ -159,12 +158,12 @@ enum NodeDaemon {
                 case socketTag:
                     while true {
                         var port: UInt16 = 0
-                        let count = datagram.withUnsafeMutableBytes { bytes in
-                            source.withUnsafeMutableBufferPointer { gw_udp_receive(socket, bytes.baseAddress, bytes.count, $0.baseAddress, &port) }
+                        let count = source.withUnsafeMutableBufferPointer {
+                            gw_udp_receive(socket, datagram.pointer(at: 0), datagram.count, $0.baseAddress, &port)
                         }
                         guard count >= 0 else { break }
                         let from = Endpoint(address: load(source), port: port)
-                        datagram.withUnsafeBytes { node.receive(UnsafeRawBufferPointer(rebasing: $0[0..<count]), from: from, now: after) }
+                        node.receive(datagram.bytes(0, count), from: from, now: after)
                         flush(node.outbox, socket)
                     }
                 case signalTag:

@@ -53,3 +53,8 @@ int64_t gw_realtime_ns(void);
 
 /// Writes `text` (NUL-terminated) as a message's text to standard error with a newline.
 void gw_log_stderr(const char *text, size_t length);
+
+/// Zero-filled memory that is not resident until written: large blocks are mapped
+/// anonymously (malloc's calloc may have to clear heap memory, touching every page).
+void *gw_zeroed_alloc(size_t bytes);
+void gw_zeroed_free(void *pointer, size_t bytes);

@@ -15,7 +15,7 @@ public final class FixedArray<Element> {
         precondition(_isPOD(Element.self))
         self.count = count
         zeroed = true
-        let raw = calloc(max(count, 1), MemoryLayout<Element>.stride)!
+        let raw = gw_zeroed_alloc(max(count, 1) * MemoryLayout<Element>.stride)!
         base = raw.bindMemory(to: Element.self, capacity: max(count, 1))
     }
 
@@ -31,7 +31,7 @@ public final class FixedArray<Element> {
 
     deinit {
         if zeroed {
-            free(base)
+            gw_zeroed_free(base, max(count, 1) * MemoryLayout<Element>.stride)
         } else {
             base.deinitialize(count: count)
             base.deallocate()
