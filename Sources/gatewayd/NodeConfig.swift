@@ -121,8 +121,10 @@ final class NodeConfig {
     func meterConfiguration() -> MeterConfiguration {
         var meter = MeterConfiguration()
         meter.capacities = capacities
-        let calls = capacities.calls > 0 ? capacities.calls : 1024
-        let streams = capacities.activeStreams > 0 ? capacities.activeStreams : 2 * calls
+        // Capacities far above what one host carries (a benchmark's "unlimited") are held to
+        // the meter's own defaults.
+        let calls = min(capacities.calls > 0 ? capacities.calls : 1024, 4096)
+        let streams = min(capacities.activeStreams > 0 ? capacities.activeStreams : 2 * calls, 8192)
         meter.dialogCapacity = max(256, 4 * calls)
         meter.registrationCapacity = max(256, calls)
         meter.streamCapacity = max(256, 2 * streams)
