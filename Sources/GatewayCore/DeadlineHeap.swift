@@ -10,6 +10,13 @@ public final class DeadlineHeap {
         public var generation: UInt32
         /// Which table the slot belongs to (the owner's numbering).
         public var kind: UInt8
+
+        public init(deadline: Int64, slot: Int32, generation: UInt32, kind: UInt8) {
+            self.deadline = deadline
+            self.slot = slot
+            self.generation = generation
+            self.kind = kind
+        }
     }
 
     let entries: FixedArray<Entry>
@@ -22,15 +29,29 @@ public final class DeadlineHeap {
 
     public var earliest: Int64? { count > 0 ? entries[0].deadline : nil }
 
-    /// Adds a deadline; when full, the latest one is dropped (and counted): its timer fires
-    /// late, on the next schedule of that slot, rather than never.
+    public var isFull: Bool { count == entries.count }
+
+    /// Drops every entry `keep` rejects (stale ones: their slot moved on) and restores the
+    /// heap, in one pass. The owner calls it when the heap fills, before dropping anything.
+    public func compact(keeping keep: (Entry) -> Bool) {
+        var kept = 0
+        for i in 0..<count where keep(entries[i]) {
+            entries[kept] = entries[i]
+            kept += 1
+        }
+        count = kept
+        var i = count / 2
+        while i > 0 {
+            i -= 1
+            siftDown(i)
+        }
+    }
+
+    /// Adds a deadline; when full (even after `compact`), the new one is dropped and counted:
+    /// its transaction then ends by eviction from its table instead of by its timer.
     public func push(_ entry: Entry) {
         if count == entries.count {
             dropped += 1
-            var latest = count / 2
-            for i in (count / 2)..<count where entries[i].deadline > entries[latest].deadline { latest = i }
-            entries[latest] = entry
-            siftUp(latest)
             return
         }
         entries[count] = entry

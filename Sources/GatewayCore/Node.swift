@@ -45,7 +45,7 @@ public final class Node<Entropy: EntropySource> {
                                     burst: settings.rateLimitBurst)
         servers = ServerTransactions(capacity: settings.serverTransactions, maxMessage: 2048, timers: settings.timers)
         clients = ClientTransactions(capacity: settings.clientTransactions, maxMessage: 2048, timers: settings.timers)
-        deadlines = DeadlineHeap(capacity: 2 * (settings.serverTransactions + settings.clientTransactions))
+        deadlines = DeadlineHeap(capacity: 4 * (settings.serverTransactions + settings.clientTransactions))
         identity = settings.identity.withUnsafeBytes { SIPURI($0, ByteRange(0, $0.count)) }
         probeBranches = FixedArray(repeating: 0, count: sequence.members.count * ClientTransactions.branchLength)
         probeSentAt = FixedArray(repeating: -1, count: sequence.members.count)
@@ -445,14 +445,31 @@ public final class Node<Entropy: EntropySource> {
 
     // MARK: Pieces
 
+    /// Whether a heap entry still stands for its slot's current deadline.
+    private func isLive(_ entry: DeadlineHeap.Entry) -> Bool {
+        let slot = Int(entry.slot)
+        if entry.kind == Node.serverKind {
+            return servers.index.isInUse(slot) && servers.generations[slot] == entry.generation
+                && servers.machines[slot].deadline == entry.deadline
+        }
+        return clients.index.isInUse(slot) && clients.generations[slot] == entry.generation
+            && clients.machines[slot].deadline == entry.deadline
+    }
+
+    private func makeRoom() {
+        if deadlines.isFull { deadlines.compact { isLive($0) } }
+    }
+
     private func schedule(server slot: Int) {
         guard let deadline = servers.machines[slot].deadline else { return }
+        makeRoom()
         deadlines.push(DeadlineHeap.Entry(deadline: deadline, slot: Int32(slot), generation: servers.generations[slot],
                                           kind: Node.serverKind))
     }
 
     private func schedule(client slot: Int) {
         guard let deadline = clients.machines[slot].deadline else { return }
+        makeRoom()
         deadlines.push(DeadlineHeap.Entry(deadline: deadline, slot: Int32(slot), generation: clients.generations[slot],
                                           kind: Node.clientKind))
     }

@@ -104,3 +104,21 @@ struct ClientTransactionTests {
         #expect(last == .timedOut && now == 32_000 * ms)
     }
 }
+
+struct DeadlineHeapTests {
+    @Test func popsInOrderAndCompactsStaleEntries() {
+        let heap = DeadlineHeap(capacity: 8)
+        for (i, deadline) in [50, 10, 40, 30, 20, 60, 70, 80].enumerated() {
+            heap.push(.init(deadline: Int64(deadline), slot: Int32(i), generation: 0, kind: 0))
+        }
+        #expect(heap.isFull)
+        heap.push(.init(deadline: 5, slot: 99, generation: 0, kind: 0))
+        #expect(heap.dropped == 1)
+        // Odd slots went stale: compacting makes room and keeps the order.
+        heap.compact { $0.slot % 2 == 0 }
+        #expect(heap.count == 4)
+        var order: [Int64] = []
+        while let entry = heap.popDue(now: 1000) { order.append(entry.deadline) }
+        #expect(order == [20, 40, 50, 70])
+    }
+}
