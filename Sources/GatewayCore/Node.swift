@@ -409,18 +409,18 @@ public final class Node<Entropy: EntropySource> {
             let destination = sequence.members[member].address
             out.removeAll()
             out.append("OPTIONS sip:")
-            appendHostPort(destination)
+            out.append(destination)
             out.append(" SIP/2.0\r\nVia: SIP/2.0/UDP ")
-            appendHostPort(selfAddress)
+            out.append(selfAddress)
             out.append(";branch=")
             out.append(bytes: probeBranches.bytes(base, ClientTransactions.branchLength))
             out.append("\r\nMax-Forwards: 0\r\nFrom: <sip:gatewayd@")
-            appendHostPort(selfAddress)
+            out.append(selfAddress)
             let tag = randomHex(16)
             out.append(">;tag=")
             out.append(bytes: random.bytes(0, tag))
             out.append("\r\nTo: <sip:")
-            appendHostPort(destination)
+            out.append(destination)
             out.append(">\r\nCall-ID: ")
             out.append(bytes: probeBranches.bytes(base + 7, 16))
             out.append("@gatewayd\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
@@ -478,29 +478,23 @@ public final class Node<Entropy: EntropySource> {
     private func writeBranch(into storage: FixedArray<UInt8>, at base: Int) {
         let cookie: StaticString = "z9hG4bK"
         for i in 0..<7 { storage[base + i] = cookie.utf8Start[i] }
-        let digits: StaticString = "0123456789abcdef"
-        var bits = entropy.next()
-        for i in 0..<32 {
-            if i == 16 { bits = entropy.next() }
-            storage[base + 7 + i] = digits.utf8Start[Int(bits & 0xF)]
-            bits >>= 4
-        }
+        writeRandomHex(into: storage, at: base + 7, count: 32)
     }
 
     /// `count` random hex digits at the start of `random`; returns `count`.
     private func randomHex(_ count: Int) -> Int {
+        writeRandomHex(into: random, at: 0, count: count)
+        return count
+    }
+
+    private func writeRandomHex(into storage: FixedArray<UInt8>, at base: Int, count: Int) {
         let digits: StaticString = "0123456789abcdef"
         var bits = entropy.next()
         for i in 0..<count {
             if i > 0 && i % 16 == 0 { bits = entropy.next() }
-            random[i] = digits.utf8Start[Int(bits & 0xF)]
+            storage[base + i] = digits.utf8Start[Int(bits & 0xF)]
             bits >>= 4
         }
-        return count
-    }
-
-    private func appendHostPort(_ endpoint: Endpoint) {
-        RequestForwarder.appendHostPort(endpoint, into: &out)
     }
 }
 

@@ -12,7 +12,7 @@ public enum RequestForwarder {
         // The request line as it was.
         out.append(bytes: UnsafeRawBufferPointer(rebasing: buffer[0..<message.startLine.headersStart]))
         out.append("Via: SIP/2.0/UDP ")
-        appendHostPort(sentBy, into: &out)
+        out.append(sentBy)
         out.append(";branch=")
         out.append(bytes: branch)
         out.append("\r\n")
@@ -65,17 +65,5 @@ public enum RequestForwarder {
         out.append("\r\n")
         out.append(bytes: message.body.slice(of: buffer))
         return true
-    }
-
-    static func appendHostPort(_ endpoint: Endpoint, into out: inout TextBuffer) {
-        if endpoint.address.isIPv4 {
-            out.append(endpoint.address)
-        } else {
-            out.append("[")
-            out.append(endpoint.address)
-            out.append("]")
-        }
-        out.append(":")
-        out.append(Int(endpoint.port))
     }
 }

@@ -134,9 +134,9 @@ struct MeterReport {
             line = out.count
             let stats = stream.statistics
             out.append("  ")
-            appendEndpoint(stream.key.source, &out)
+            out.append(stream.key.source)
             nextColumn(&out, line, columns[1])
-            appendEndpoint(stream.key.destination, &out)
+            out.append(stream.key.destination)
             nextColumn(&out, line, columns[2])
             out.append("0x")
             out.append(hex: UInt64(stream.key.ssrc), width: 8)
@@ -266,18 +266,6 @@ struct MeterReport {
 
     private func appendOffset(_ time: PacketTime, _ out: inout TextBuffer) {
         out.append(fixed: Double(time.nanoseconds - start.nanoseconds) / 1e9, decimals: 6)
-    }
-
-    private func appendEndpoint(_ endpoint: Endpoint, _ out: inout TextBuffer) {
-        if endpoint.address.isIPv4 {
-            out.append(endpoint.address)
-        } else {
-            out.append("[")
-            out.append(endpoint.address)
-            out.append("]")
-        }
-        out.append(":")
-        out.append(Int(endpoint.port))
     }
 
     /// The payload formats a stream carried, in payload-type order, as Wireshark names them.

@@ -83,7 +83,7 @@ enum NodeDaemon {
         guard socket >= 0 else {
             var message = TextBuffer()
             message.append("cannot listen on ")
-            appendEndpoint(config.listen, &message)
+            message.append(config.listen)
             message.append(": ")
             message.append(cString: strerror(-socket))
             Output.error(message)
@@ -133,7 +133,7 @@ enum NodeDaemon {
         line.append(" of ")
         line.append(config.members.count)
         line.append(" listening on ")
-        appendEndpoint(config.listen, &line)
+        line.append(config.listen)
         line.append(", identity ")
         config.identity.withUnsafeBytes { line.append(bytes: $0) }
         line.append(config.drain ? ", draining" : "")
@@ -204,7 +204,7 @@ enum NodeDaemon {
                 line.append("peer ")
                 config.memberNames[member].withUnsafeBytes { line.append(bytes: $0) }
                 line.append(" (")
-                appendEndpoint(config.members[member], &line)
+                line.append(config.members[member])
                 line.append(health[member] ? ") up" : ") down")
                 log(line)
             }
@@ -266,18 +266,6 @@ enum NodeDaemon {
             low = low << 8 | UInt64(bytes[8 + i])
         }
         return IPAddress(high: high, low: low)
-    }
-
-    static func appendEndpoint(_ endpoint: Endpoint, _ text: inout TextBuffer) {
-        if endpoint.address.isIPv4 {
-            text.append(endpoint.address)
-        } else {
-            text.append("[")
-            text.append(endpoint.address)
-            text.append("]")
-        }
-        text.append(":")
-        text.append(Int(endpoint.port))
     }
 
     static func log(_ text: TextBuffer) {

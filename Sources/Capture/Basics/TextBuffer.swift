@@ -120,6 +120,19 @@ public struct TextBuffer {
         }
     }
 
+    /// `host:port`, an IPv6 host in brackets (RFC 3986), as SIP and people write it.
+    public mutating func append(_ endpoint: Endpoint) {
+        if endpoint.address.isIPv4 {
+            append(endpoint.address)
+        } else {
+            append("[")
+            append(endpoint.address)
+            append("]")
+        }
+        append(":")
+        append(Int(endpoint.port))
+    }
+
     /// IPv4 dotted, IPv6 in the RFC 5952 canonical form (as tshark prints it).
     public mutating func append(_ address: IPAddress) {
         if address.isIPv4 {
