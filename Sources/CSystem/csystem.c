@@ -179,3 +179,45 @@ void gw_zeroed_free(void *pointer, size_t bytes) {
     if (bytes < GW_MAP_FROM) free(pointer);
     else munmap(pointer, bytes);
 }
+
+#include <signal.h>
+#include <stdio.h>
+#include <syslog.h>
+
+void gw_syslog_open(void) {
+    openlog("gatewayd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+}
+
+void gw_syslog(int priority, const char *text, size_t length) {
+    syslog(priority, "%.*s", (int)length, text);
+}
+
+int gw_pidfile_claim(const char *path) {
+    FILE *existing = fopen(path, "r");
+    if (existing) {
+        long pid = 0;
+        int read = fscanf(existing, "%ld", &pid);
+        fclose(existing);
+        if (read == 1 && pid > 0 && pid != (long)getpid() && (kill((pid_t)pid, 0) == 0 || errno == EPERM)) {
+            return (int)pid;
+        }
+    }
+    char temporary[4096];
+    if (snprintf(temporary, sizeof temporary, "%s.%ld", path, (long)getpid()) >= (int)sizeof temporary) return -ENAMETOOLONG;
+    int fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return -errno;
+    char text[32];
+    int length = snprintf(text, sizeof text, "%ld\n", (long)getpid());
+    int error = gw_write_all(fd, text, (size_t)length);
+    close(fd);
+    if (error == 0 && rename(temporary, path) < 0) error = errno;
+    if (error) {
+        unlink(temporary);
+        return -error;
+    }
+    return 0;
+}
+
+void gw_pidfile_remove(const char *path) {
+    unlink(path);
+}

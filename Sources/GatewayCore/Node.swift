@@ -7,7 +7,9 @@ import LoadMeter
 /// retransmissions and ACKs, probes its peers and keeps their health. No sockets here: the
 /// daemon reads and writes them, and tests wire several nodes together in memory.
 public final class Node<Entropy: EntropySource> {
-    public let settings: NodeSettings
+    public private(set) var settings: NodeSettings
+    /// Shutting down: new requests get 503 (Retry-After) while open transactions finish.
+    public var refusingNew = false
     public let sequence: GroupSequence
     public private(set) var admission: Admission
     public private(set) var counters = NodeCounters()
@@ -78,6 +80,26 @@ public final class Node<Entropy: EntropySource> {
     /// This node's capture saw an INVITE: if it was one this node redirected here, the
     /// reservation has become a call the meter counts.
     public func callSeen(_ callID: UnsafeRawBufferPointer) { reservations.honour(callID) }
+
+    /// Takes new settings on a reload: threshold, hysteresis, drain, answers and timers of
+    /// transactions opened from now on. Open transactions, health, reservations and the
+    /// sequence are kept (a new sequence or listen address needs a restart).
+    @discardableResult
+    public func apply(_ new: NodeSettings, now: Int64) -> AdmissionState? {
+        var kept = new
+        kept.serverTransactions = settings.serverTransactions
+        kept.clientTransactions = settings.clientTransactions
+        kept.reservationCapacity = settings.reservationCapacity
+        kept.rateLimitSources = settings.rateLimitSources
+        settings = kept
+        admission.threshold = new.threshold
+        admission.hysteresis = new.hysteresis
+        admission.drain = new.drain
+        return admission.update(workload: effectiveWorkload(now: now))
+    }
+
+    /// The number of forwarded requests still waiting for an answer.
+    public var openClientTransactions: Int { clients.index.count }
 
     /// Puts the node in or out of drain.
     public func setDrain(_ drain: Bool, now: Int64) -> AdmissionState? {
@@ -156,9 +178,11 @@ public final class Node<Entropy: EntropySource> {
         }
         counters.requestsReceived += 1
         let fromMember = sequence.index(of: source) != nil
-        if !fromMember && settings.rateLimitPerSecond > 0 && !limiter.allow(source.address, now: now) {
-            // Answered without a transaction: a flood must not fill the table.
-            counters.rateLimited += 1
+        let limited = !fromMember && settings.rateLimitPerSecond > 0 && !limiter.allow(source.address, now: now)
+        if limited || refusingNew {
+            // Answered without a transaction: a flood must not fill the table, and a node
+            // that is stopping opens none.
+            if limited { counters.rateLimited += 1 } else { counters.refused += 1 }
             writeResponse(503, message, buffer)
             out.append("Retry-After: ")
             out.append(settings.retryAfterSeconds)

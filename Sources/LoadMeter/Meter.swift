@@ -35,6 +35,8 @@ public struct Rates: Equatable, Sendable {
 /// reads the capture, and does no I/O. All tables are allocated here, once.
 public final class Meter {
     public let configuration: MeterConfiguration
+    /// What the workload is measured against; a reload may change it.
+    public var capacities: WorkloadCapacities
     public let sip = SIPCounters()
     public let dialogs: DialogTracker
     public let registrations: RegistrationTracker
@@ -70,6 +72,7 @@ public final class Meter {
 
     public init(configuration: MeterConfiguration = MeterConfiguration()) {
         self.configuration = configuration
+        capacities = configuration.capacities
         dialogs = DialogTracker(capacity: configuration.dialogCapacity,
                                 inactivityTimeoutSeconds: configuration.dialogInactivitySeconds)
         registrations = RegistrationTracker(capacity: configuration.registrationCapacity)
@@ -191,7 +194,7 @@ public final class Meter {
     /// The workload now: calls, active streams and rates against their capacities.
     public func workload(at time: PacketTime) -> Workload {
         var result = Workload()
-        result.capacities = configuration.capacities
+        result.capacities = capacities
         result.calls = dialogs.counters.active
         result.activeStreams = streams.active(now: time,
                                               window: Int64(configuration.streamActiveSeconds) * 1_000_000_000)

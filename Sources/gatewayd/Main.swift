@@ -43,14 +43,18 @@ enum Usage {
     static var text: TextBuffer {
         var text = TextBuffer()
         text.append("""
-        usage: gatewayd [-c FILE] [--check-config] [-f] [-d]
+        usage: gatewayd [-c FILE] [-p PIDFILE] [--check-config] [-f] [-d]
                gatewayd meter [options] FILE
                gatewayd --version | --help
 
         Without a sub-command gatewayd runs a node of the group, in the foreground, from
         the INI file given with -c (without one: a one-node group on 127.0.0.1:5060).
           -c, --config FILE    the configuration file
+          -p, --pidfile FILE   write the pid there; refuse to start while a live gatewayd holds it
           --check-config       check the configuration and exit (0 good, 2 bad)
+        SIGHUP re-reads the file (a bad one is logged and the running one kept); SIGTERM and
+        SIGINT stop: new requests get 503, forwarded ones get their answers, then exit 0.
+        Logs go to syslog (daemon, ident gatewayd) and to standard error.
           -f, --foreground     accepted for init scripts; gatewayd never forks
           -d, --debug          more log lines
 

@@ -28,12 +28,16 @@ enum NodeDaemon {
 
     static func run(_ arguments: inout Arguments) -> Int32 {
         var path: UnsafeMutablePointer<CChar>?
+        var pidFile: UnsafeMutablePointer<CChar>?
         var checkOnly = false
         var debug = false
         while let word = arguments.next() {
             if Arguments.equals(word, "-c") || Arguments.equals(word, "--config") {
                 guard let value = arguments.next() else { return MeterCommand.usage("-c needs a file") }
                 path = value
+            } else if Arguments.equals(word, "-p") || Arguments.equals(word, "--pidfile") {
+                guard let value = arguments.next() else { return MeterCommand.usage("-p needs a file") }
+                pidFile = value
             } else if Arguments.equals(word, "--check-config") {
                 checkOnly = true
             } else if Arguments.equals(word, "-f") || Arguments.equals(word, "--foreground") {
@@ -68,10 +72,32 @@ enum NodeDaemon {
             Output.standardOutput(text)
             return 0
         }
-        return serve(config, debug: debug)
+        gw_syslog_open()
+        if let pidFile {
+            let claimed = gw_pidfile_claim(pidFile)
+            if claimed != 0 {
+                var message = TextBuffer()
+                message.append("pid file ")
+                message.append(cString: pidFile)
+                if claimed > 0 {
+                    message.append(" is held by gatewayd ")
+                    message.append(Int(claimed))
+                    message.append(", which is running")
+                } else {
+                    message.append(": ")
+                    message.append(cString: strerror(-claimed))
+                }
+                Output.error(message)
+                return 1
+            }
+        }
+        let status = serve(config, path: path, debug: debug)
+        if let pidFile { gw_pidfile_remove(pidFile) }
+        return status
     }
 
-    static func serve(_ config: NodeConfig, debug: Bool) -> Int32 {
+    static func serve(_ initial: NodeConfig, path: UnsafeMutablePointer<CChar>?, debug: Bool) -> Int32 {
+        var config = initial
         let members = config.members.map { endpoint in
             Member(address: endpoint, identity: endpoint == config.listen ? config.identity : [])
         }
@@ -147,6 +173,7 @@ enum NodeDaemon {
         var health = node.health.map { $0.isUp }
         var state = node.admission.state
         var running = true
+        var stopBy = Int64.max
         while running {
             let now = gw_monotonic_ns()
             let wake = min(node.nextDeadline, nextSample)
@@ -169,11 +196,16 @@ enum NodeDaemon {
                 case signalTag:
                     while case let signal = gw_signalfd_read(signals), signal != 0 {
                         if signal == 1 {
+                            if let reloaded = reload(path, running: config, node: node, meter: meter, now: after) {
+                                config = reloaded
+                            }
+                        } else if stopBy == Int64.max {
+                            // Stop taking requests; let forwarded ones get their answers.
+                            node.refusingNew = true
+                            stopBy = after + 2 * config.nodeSettings().timers.forwardTimeout + 500_000_000
                             line.removeAll()
-                            line.append("SIGHUP: reloading the configuration is not built yet; running on")
+                            line.append("stopping: new requests get 503, open transactions may finish")
                             log(line)
-                        } else {
-                            running = false
                         }
                     }
                 case captureTag:
@@ -184,6 +216,7 @@ enum NodeDaemon {
             }
             node.tick(now: after)
             flush(node.outbox, socket)
+            if stopBy != Int64.max && (node.openClientTransactions == 0 || after >= stopBy) { running = false }
             if after >= nextSample {
                 nextSample = after + 1_000_000_000
                 let workload = meter.workload(at: PacketTime(nanoseconds: gw_realtime_ns()))
@@ -232,6 +265,48 @@ enum NodeDaemon {
         return 0
     }
 
+    /// SIGHUP: reads the file again. A good one takes effect at once for what can change
+    /// while running (threshold, hysteresis, drain, answers, timers, rate limit, capacities);
+    /// a bad one changes nothing and its error is logged.
+    static func reload(_ path: UnsafeMutablePointer<CChar>?, running config: NodeConfig, node: Node<KernelEntropy>,
+                       meter: Meter, now: Int64) -> NodeConfig? {
+        var message = TextBuffer()
+        guard let path else {
+            message.append("SIGHUP: started without -c, nothing to re-read")
+            log(message)
+            return nil
+        }
+        guard let reloaded = NodeConfig.load(path, message: &message) else {
+            var line = TextBuffer()
+            line.append("reload failed, running configuration kept: ")
+            line.append(message)
+            log(line, priority: 4)
+            return nil
+        }
+        if reloaded.listen != config.listen || reloaded.members != config.members
+            || reloaded.captureInterface != config.captureInterface || reloaded.captureFilter != config.captureFilter {
+            message.removeAll()
+            message.append("reload: listen, sequence and capture changes need a restart; kept as they were")
+            log(message, priority: 4)
+            reloaded.listen = config.listen
+            reloaded.members = config.members
+            reloaded.memberNames = config.memberNames
+            reloaded.captureInterface = config.captureInterface
+            reloaded.captureFilter = config.captureFilter
+            reloaded.identity = config.identity
+        }
+        node.apply(reloaded.nodeSettings(), now: now)
+        meter.capacities = reloaded.capacities
+        message.removeAll()
+        message.append("reloaded ")
+        message.append(cString: path)
+        message.append(": threshold ")
+        message.append(fixed: reloaded.threshold, decimals: 2)
+        message.append(reloaded.drain ? ", draining" : "")
+        log(message)
+        return reloaded
+    }
+
     static func readCapture(_ capture: CaptureSource, _ decoder: PacketDecoder, _ meter: Meter, _ node: Node<KernelEntropy>) {
         for _ in 0..<1000 {
             guard case .packet(let frame, let time, _) = (try? capture.next()) ?? .idle else { return }
@@ -268,7 +343,9 @@ enum NodeDaemon {
         return IPAddress(high: high, low: low)
     }
 
-    static func log(_ text: TextBuffer) {
+    /// A line to syslog (facility daemon; notice unless said otherwise) and to standard error.
+    static func log(_ text: TextBuffer, priority: Int32 = 5) {
+        text.bytes.withUnsafeBytes { gw_syslog(priority, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count) }
         var line = TextBuffer()
         line.append("gatewayd: ")
         line.append(text)

@@ -58,3 +58,14 @@ void gw_log_stderr(const char *text, size_t length);
 /// anonymously (malloc's calloc may have to clear heap memory, touching every page).
 void *gw_zeroed_alloc(size_t bytes);
 void gw_zeroed_free(void *pointer, size_t bytes);
+
+/// Opens syslog once, facility daemon, ident "gatewayd", with the pid.
+void gw_syslog_open(void);
+/// One line at `priority` (LOG_NOTICE = 5, LOG_WARNING = 4, LOG_ERR = 3, LOG_DEBUG = 7);
+/// the text goes through "%s", never as a format.
+void gw_syslog(int priority, const char *text, size_t length);
+
+/// Claims the pid file at `path`: 0 when it now holds our pid (a stale one is replaced),
+/// the pid of a live holder when one runs, or -errno.
+int gw_pidfile_claim(const char *path);
+void gw_pidfile_remove(const char *path);
