@@ -221,3 +221,54 @@ int gw_pidfile_claim(const char *path) {
 void gw_pidfile_remove(const char *path) {
     unlink(path);
 }
+
+int gw_write_file_atomic(const char *path, const void *bytes, size_t length) {
+    char temporary[4096];
+    if (snprintf(temporary, sizeof temporary, "%s.tmp", path) >= (int)sizeof temporary) return -ENAMETOOLONG;
+    int fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return -errno;
+    int error = gw_write_all(fd, bytes, length);
+    if (error == 0 && fsync(fd) < 0) error = errno;
+    if (close(fd) < 0 && error == 0) error = errno;
+    if (error == 0 && rename(temporary, path) < 0) error = errno;
+    if (error) {
+        unlink(temporary);
+        return -error;
+    }
+    return 0;
+}
+
+long gw_read_file(const char *path, void *buffer, size_t capacity) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    size_t total = 0;
+    while (total < capacity) {
+        ssize_t n = read(fd, (char *)buffer + total, capacity - total);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            int error = errno;
+            close(fd);
+            return -error;
+        }
+        if (n == 0) break;
+        total += (size_t)n;
+    }
+    close(fd);
+    return (long)total;
+}
+
+int gw_process_alive(long pid) {
+    if (pid <= 0 || (kill((pid_t)pid, 0) != 0 && errno != EPERM)) return 0;
+    // A zombie still answers kill(0) but is gone: read its state from /proc when there.
+    char path[64], text[512];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    long n = gw_read_file(path, text, sizeof text - 1);
+    if (n <= 0) return 1;
+    text[n] = 0;
+    char *close_paren = strrchr(text, ')');
+    return !(close_paren && close_paren[1] == ' ' && (close_paren[2] == 'Z' || close_paren[2] == 'X'));
+}
+
+int64_t gw_unix_seconds(void) {
+    return (int64_t)time(NULL);
+}

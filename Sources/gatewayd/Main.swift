@@ -14,6 +14,9 @@ func gatewaydMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoint
         return NodeDaemon.run(&arguments)
     }
     _ = arguments.next()
+    if Arguments.equals(command, "status") {
+        return StatusCommand.run(&arguments)
+    }
     if Arguments.equals(command, "meter") {
         return MeterCommand.run(&arguments)
     }
@@ -44,6 +47,7 @@ enum Usage {
         var text = TextBuffer()
         text.append("""
         usage: gatewayd [-c FILE] [-p PIDFILE] [--check-config] [-f] [-d]
+               gatewayd status [-s FILE]
                gatewayd meter [options] FILE
                gatewayd --version | --help
 
@@ -55,6 +59,9 @@ enum Usage {
         SIGHUP re-reads the file (a bad one is logged and the running one kept); SIGTERM and
         SIGINT stop: new requests get 503, forwarded ones get their answers, then exit 0.
         Logs go to syslog (daemon, ident gatewayd) and to standard error.
+
+        status: prints the status file (default /run/gatewayd/status.json); exit 1 when it is
+        stale, its process is gone or the node stopped, 2 when it cannot be read.
           -f, --foreground     accepted for init scripts; gatewayd never forks
           -d, --debug          more log lines
 

@@ -9,7 +9,7 @@ import LoadMeter
 ///
 ///     [node]      listen, identity, threshold, hysteresis, drain, retry_after,
 ///                 contact_expires, forward_timeout_ms, reservation_seconds, rate_limit, rate_burst,
-///                 transactions (held at once each way)
+///                 transactions (held at once each way), status_file, status_interval
 ///     [capacity]  calls, streams, rtp_rate, sip_rate
 ///     [capture]   interface (a name, "any", or "none"), filter
 ///     [sequence]  NAME = HOST:PORT, one line per member, in order
@@ -27,6 +27,8 @@ final class NodeConfig {
     var rateLimit = 50
     var rateBurst = 100
     var transactions = 1024
+    var statusFile: [UInt8] = Array("/run/gatewayd/status.json".utf8)
+    var statusInterval = 5
     var capacities = WorkloadCapacities()
     var captureInterface: [UInt8] = []
     var captureFilter: [UInt8] = []
@@ -192,6 +194,14 @@ final class NodeConfig {
             if Arguments.equals(name, "rate_limit") { return integer(value, 0...1_000_000, &rateLimit) }
             if Arguments.equals(name, "rate_burst") { return integer(value, 1...1_000_000, &rateBurst) }
             if Arguments.equals(name, "transactions") { return integer(value, 16...1_000_000, &transactions) }
+            if Arguments.equals(name, "status_interval") { return integer(value, 1...3600, &statusInterval) }
+            if Arguments.equals(name, "status_file") {
+                var text = TextBuffer()
+                text.append(cString: value)
+                guard text.count > 0, value[0] == 0x2F else { return fail(0, "status_file: expected an absolute path") }
+                statusFile = text.bytes
+                return true
+            }
             if Arguments.equals(name, "name") { return true }
             return fail(0, "unknown key in [node]")
         }

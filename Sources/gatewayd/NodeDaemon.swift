@@ -170,13 +170,16 @@ enum NodeDaemon {
         var source = [UInt8](repeating: 0, count: 16)
         var tags = [UInt64](repeating: 0, count: 16)
         var nextSample = gw_monotonic_ns()
+        var status = StatusFile(path: config.statusFile, intervalSeconds: config.statusInterval)
+        var nextStatus = Int64.min
+        var stateChanged = false
         var health = node.health.map { $0.isUp }
         var state = node.admission.state
         var running = true
         var stopBy = Int64.max
         while running {
             let now = gw_monotonic_ns()
-            let wake = min(node.nextDeadline, nextSample)
+            let wake = min(node.nextDeadline, nextSample, nextStatus)
             let timeout = wake <= now ? 0 : Int32(min((wake - now + 999_999) / 1_000_000, 1000))
             let ready = tags.withUnsafeMutableBufferPointer { gw_epoll_wait(loop, $0.baseAddress, 16, timeout) }
             let after = gw_monotonic_ns()
@@ -217,6 +220,11 @@ enum NodeDaemon {
             node.tick(now: after)
             flush(node.outbox, socket)
             if stopBy != Int64.max && (node.openClientTransactions == 0 || after >= stopBy) { running = false }
+            if stateChanged || after >= nextStatus {
+                status.write(config, node, meter, capture: capture, now: after)
+                nextStatus = after + Int64(config.statusInterval) * 1_000_000_000
+                stateChanged = false
+            }
             if after >= nextSample {
                 nextSample = after + 1_000_000_000
                 let workload = meter.workload(at: PacketTime(nanoseconds: gw_realtime_ns()))
@@ -224,6 +232,7 @@ enum NodeDaemon {
             }
             if node.admission.state != state {
                 state = node.admission.state
+                stateChanged = true
                 line.removeAll()
                 line.append("state: ")
                 line.append(state == .accepting ? "accepting" : state == .forwarding ? "forwarding" : "draining")
@@ -233,6 +242,7 @@ enum NodeDaemon {
             }
             for member in 0..<health.count where node.health[member].isUp != health[member] {
                 health[member] = node.health[member].isUp
+                stateChanged = true
                 line.removeAll()
                 line.append("peer ")
                 config.memberNames[member].withUnsafeBytes { line.append(bytes: $0) }
@@ -250,6 +260,7 @@ enum NodeDaemon {
                 log(line)
             }
         }
+        status.write(config, node, meter, capture: capture, now: gw_monotonic_ns(), stopped: true)
         line.removeAll()
         line.append("stopping: ")
         line.append(node.counters.requestsReceived)

@@ -108,4 +108,36 @@ struct DaemonTests {
         third.waitUntilExit()
         #expect(third.terminationStatus == 0)
     }
+
+    @Test func statusFileStaysValidWhileRewrittenAndStatusTellsWhetherTheNodeRuns() throws {
+        let statusDirectory = directory.appendingPathComponent("run")
+        let statusPath = statusDirectory.appendingPathComponent("status.json").path
+        let config = directory.appendingPathComponent("status.conf")
+        try "[node]\nlisten = 127.0.0.1:5199\nstatus_file = \(statusPath)\nstatus_interval = 1\n[sequence]\na = 127.0.0.1:5199\nb = 127.0.0.2:5199\n"
+            .write(to: config, atomically: true, encoding: .utf8)
+        let node = try start(config)
+        // Read and parse it over and over while the node replaces it every second and on
+        // every state change: never a partial file.
+        var parsed = 0
+        let end = Date().addingTimeInterval(3.5)
+        var last: [String: Any] = [:]
+        while Date() < end {
+            guard let data = FileManager.default.contents(atPath: statusPath) else { continue }
+            let object = try JSONSerialization.jsonObject(with: data)
+            last = try #require(object as? [String: Any])
+            parsed += 1
+        }
+        #expect(parsed > 1000)
+        #expect(last["version"] as? Int == 1)
+        #expect((last["node"] as? [String: Any])?["state"] as? String == "accepting")
+        #expect((last["peers"] as? [[String: Any]])?.first?["up"] as? Bool == false)  // b never answers
+        let running = try Interop.run(Interop.binary.path, ["status", "-s", statusPath])
+        #expect(running.status == 0)
+        #expect(running.output.contains("accepting") && running.output.contains("peer b 127.0.0.2:5199 down"), "\(running.output)")
+        kill(node.processIdentifier, SIGKILL)
+        node.waitUntilExit()
+        let gone = try Interop.run(Interop.binary.path, ["status", "-s", statusPath])
+        #expect(gone.status == 1)
+        #expect(gone.error.contains("process is gone"))
+    }
 }

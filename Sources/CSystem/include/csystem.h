@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 static inline int gw_errno(void) { return errno; }
 
@@ -69,3 +70,13 @@ void gw_syslog(int priority, const char *text, size_t length);
 /// the pid of a live holder when one runs, or -errno.
 int gw_pidfile_claim(const char *path);
 void gw_pidfile_remove(const char *path);
+
+/// Replaces `path` atomically: writes `path.tmp`, fsyncs it, renames it over `path`.
+/// Returns 0, or -errno.
+int gw_write_file_atomic(const char *path, const void *bytes, size_t length);
+/// Reads at most `capacity` bytes of `path`; returns the length, or -errno.
+long gw_read_file(const char *path, void *buffer, size_t capacity);
+/// Whether a process with `pid` exists.
+int gw_process_alive(long pid);
+/// CLOCK_REALTIME in whole seconds.
+int64_t gw_unix_seconds(void);

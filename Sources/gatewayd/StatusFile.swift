@@ -1,0 +1,144 @@
+import CSystem
+import Capture
+import GatewayCore
+import LoadMeter
+
+/// The status file (DESIGN §6): JSON, schema version 1, replaced atomically (written beside,
+/// fsynced, renamed) every `status_interval` seconds and at every state change. See README
+/// for the fields. A failed write is logged once, retried at the next turn, and never stops
+/// the node.
+struct StatusFile {
+    let path: [CChar]
+    let intervalSeconds: Int
+    let started: Int64
+    var failing = false
+
+    init(path: [UInt8], intervalSeconds: Int) {
+        self.path = path.map { CChar(bitPattern: $0) } + [0]
+        self.intervalSeconds = intervalSeconds
+        started = gw_unix_seconds()
+        // The default directory under /run may not exist yet: make it (once; errors show
+        // up as a failed write, logged).
+        var directory = self.path
+        if let slash = directory.lastIndex(of: 0x2F), slash > 0 {
+            directory[slash] = 0
+            _ = directory.withUnsafeBufferPointer { mkdir($0.baseAddress!, 0o755) }
+        }
+    }
+
+    mutating func write(_ config: NodeConfig, _ node: Node<KernelEntropy>, _ meter: Meter, capture: CaptureSource?,
+                        now: Int64, stopped: Bool = false) {
+        let text = render(config, node, meter, capture: capture, now: now, stopped: stopped)
+        let result = text.bytes.withUnsafeBytes { bytes in
+            path.withUnsafeBufferPointer { gw_write_file_atomic($0.baseAddress!, bytes.baseAddress, bytes.count) }
+        }
+        if result != 0 && !failing {
+            failing = true
+            var line = TextBuffer()
+            line.append("cannot write the status file ")
+            path.withUnsafeBufferPointer { line.append(cString: $0.baseAddress!) }
+            line.append(": ")
+            line.append(cString: strerror(-result))
+            line.append(" (retrying quietly)")
+            NodeDaemon.log(line, priority: 4)
+        } else if result == 0 && failing {
+            failing = false
+            var line = TextBuffer()
+            line.append("status file written again")
+            NodeDaemon.log(line)
+        }
+    }
+
+    func render(_ config: NodeConfig, _ node: Node<KernelEntropy>, _ meter: Meter, capture: CaptureSource?, now: Int64,
+                stopped: Bool) -> TextBuffer {
+        var out = TextBuffer(capacity: 2048)
+        let state: StaticString = stopped ? "stopped"
+            : node.admission.state == .accepting ? "accepting" : node.admission.state == .forwarding ? "forwarding" : "draining"
+        out.append("{\n  \"version\": 1,\n  \"pid\": ")
+        out.append(Int(getpid()))
+        out.append(",\n  \"started_unix\": ")
+        out.append(Int(started))
+        out.append(",\n  \"updated_unix\": ")
+        out.append(Int(gw_unix_seconds()))
+        out.append(",\n  \"interval_s\": ")
+        out.append(intervalSeconds)
+        out.append(",\n  \"node\": {\"name\": \"")
+        config.memberNames[config.selfIndex].withUnsafeBytes { out.appendJSONEscaped($0) }
+        out.append("\", \"roles\": [\"node\"], \"state\": \"")
+        out.append(state)
+        out.append("\", \"identity\": \"")
+        config.identity.withUnsafeBytes { out.appendJSONEscaped($0) }
+        out.append("\", \"listen\": \"")
+        out.append(config.listen)
+        out.append("\", \"threshold\": ")
+        out.append(fixed: node.admission.threshold, decimals: 3)
+        out.append(", \"hysteresis\": ")
+        out.append(fixed: node.admission.hysteresis, decimals: 3)
+        out.append(", \"mode\": \"")
+        out.append(node.admission.drain ? "drain" : "normal")
+        out.append("\"},\n  \"load\": {\"workload\": ")
+        out.append(fixed: node.effectiveWorkload(now: now), decimals: 3)
+        out.append(", \"reservations\": ")
+        out.append(node.reservations.count(at: now))
+        let workload = meter.workload(at: PacketTime(nanoseconds: gw_realtime_ns()))
+        out.append(", \"resources\": {")
+        for resource in Resource.allCases {
+            if resource != .calls { out.append(", ") }
+            out.append("\"")
+            out.append(resource.name)
+            out.append("\": {\"in_use\": ")
+            out.append(fixed: workload.inUse(resource), decimals: 1)
+            out.append(", \"capacity\": ")
+            out.append(workload.capacity(resource))
+            out.append("}")
+        }
+        let calls = meter.calls
+        let registrations = meter.registrations.counters
+        out.append("}},\n  \"meter\": {\"capturing\": ")
+        out.append(capture == nil ? "false" : "true")
+        out.append(", \"calls_active\": "); out.append(calls.active)
+        out.append(", \"calls_peak\": "); out.append(calls.peakActive)
+        out.append(", \"calls_attempted\": "); out.append(calls.attempts)
+        out.append(", \"registrations\": {\"attempts\": "); out.append(registrations.attempts)
+        out.append(", \"successes\": "); out.append(registrations.successes)
+        out.append(", \"challenges\": "); out.append(registrations.challenges)
+        out.append(", \"failures\": "); out.append(registrations.failures)
+        out.append("}, \"sip_messages_per_s\": "); out.append(fixed: workload.sipMessageRate, decimals: 1)
+        out.append(", \"rtp_packets_per_s\": "); out.append(fixed: workload.rtpPacketRate, decimals: 1)
+        out.append(", \"streams_open\": "); out.append(meter.openStreams)
+        out.append(", \"sip_malformed\": "); out.append(meter.sip.malformed)
+        let statistics = capture?.statistics() ?? CaptureStatistics()
+        out.append(", \"capture_dropped\": "); out.append(statistics.dropped)
+        out.append(", \"capture_dropped_by_interface\": "); out.append(statistics.droppedByInterface)
+        out.append("},\n  \"peers\": [")
+        var first = true
+        for member in 0..<config.members.count where member != config.selfIndex {
+            let health = node.health[member]
+            out.append(first ? "\n    " : ",\n    ")
+            first = false
+            out.append("{\"name\": \"")
+            config.memberNames[member].withUnsafeBytes { out.appendJSONEscaped($0) }
+            out.append("\", \"address\": \"")
+            out.append(config.members[member])
+            out.append("\", \"up\": ")
+            out.append(health.isUp ? "true" : "false")
+            out.append(", \"last_rtt_ms\": ")
+            out.append(fixed: Double(health.lastRoundTrip) / 1e6, decimals: 3)
+            out.append(", \"last_load\": ")
+            out.append(fixed: health.lastReportedLoad, decimals: 3)
+            out.append("}")
+        }
+        let counters = node.counters
+        out.append(first ? "],\n" : "\n  ],\n")
+        out.append("  \"counters\": {\"requests_received\": "); out.append(counters.requestsReceived)
+        out.append(", \"answered_here\": "); out.append(counters.answeredHere)
+        out.append(", \"forwarded\": "); out.append(counters.forwarded)
+        out.append(", \"answered_busy\": "); out.append(counters.answeredBusy)
+        out.append(", \"refused\": "); out.append(counters.refused)
+        out.append(", \"rate_limited\": "); out.append(counters.rateLimited)
+        out.append(", \"malformed\": "); out.append(counters.malformed)
+        out.append(", \"forward_timeouts\": "); out.append(counters.forwardTimeouts)
+        out.append("},\n  \"endpoints\": []\n}\n")
+        return out
+    }
+}
