@@ -1,3 +1,4 @@
+import CSystem
 import CInih
 import Capture
 import GatewayCore
@@ -70,20 +71,75 @@ final class NodeConfig {
             message.append(":")
             message.append(Int(result))
             message.append(": ")
-            if config.error.count > 0 { message.append(config.error) } else { message.append("syntax error") }
+            // libinih gives the first bad line, whether it found it or the handler refused
+            // a key there: a line that is not a section or NAME = VALUE is its own.
+            if NodeConfig.isMalformed(line: Int(result), in: path) || config.error.count == 0 {
+                message.append("syntax error: expected [SECTION] or NAME = VALUE")
+            } else {
+                message.append(config.error)
+            }
             return nil
         }
         guard config.finish() else {
-            // Checks over the whole file have no single line to name.
-            if config.errorLine > 0 {
+            // A check over the whole file names the line of the key it is about.
+            let line = config.errorLine > 0 ? config.errorLine : NodeConfig.line(of: "listen", in: path)
+            if line > 0 {
                 message.append(":")
-                message.append(config.errorLine)
+                message.append(line)
             }
             message.append(": ")
             message.append(config.error)
             return nil
         }
         return config
+    }
+
+    /// Whether line `number` of `path` is neither a comment, a `[section]` nor `NAME = VALUE`.
+    static func isMalformed(line number: Int, in path: UnsafePointer<CChar>) -> Bool {
+        var text = [UInt8](repeating: 0, count: 1 << 16)
+        let length = text.withUnsafeMutableBytes { gw_read_file(path, $0.baseAddress, $0.count) }
+        guard length > 0 else { return false }
+        var line = 1
+        var start = 0
+        for i in 0...Int(length) where i == Int(length) || text[i] == 0x0A {
+            if line == number {
+                var k = start
+                while k < i && (text[k] == 0x20 || text[k] == 0x09) { k += 1 }
+                guard k < i else { return false }
+                if text[k] == 0x3B || text[k] == 0x23 { return false }  // ; or # comment
+                if text[k] == 0x5B { return !text[k..<i].contains(0x5D) }  // [section]
+                return !text[k..<i].contains(0x3D) && !text[k..<i].contains(0x3A)
+            }
+            line += 1
+            start = i + 1
+        }
+        return false
+    }
+
+    /// The number of the first line of `path` that sets `key` (libinih reports lines only
+    /// for the errors it sees itself); 0 when none does.
+    static func line(of key: StaticString, in path: UnsafePointer<CChar>) -> Int {
+        var text = [UInt8](repeating: 0, count: 1 << 16)
+        let length = text.withUnsafeMutableBytes { gw_read_file(path, $0.baseAddress, $0.count) }
+        guard length > 0 else { return 0 }
+        var line = 1
+        var start = 0
+        for i in 0...Int(length) where i == Int(length) || text[i] == 0x0A {
+            var k = start
+            while k < i && (text[k] == 0x20 || text[k] == 0x09) { k += 1 }
+            var matches = k + key.utf8CodeUnitCount <= i
+            if matches {
+                for j in 0..<key.utf8CodeUnitCount where text[k + j] != key.utf8Start[j] { matches = false }
+            }
+            if matches {
+                var after = k + key.utf8CodeUnitCount
+                while after < i && (text[after] == 0x20 || text[after] == 0x09) { after += 1 }
+                if after < i && (text[after] == 0x3D || text[after] == 0x3A) { return line }
+            }
+            line += 1
+            start = i + 1
+        }
+        return 0
     }
 
     /// Checks what needs the whole file; false with `error` set when something is wrong.
@@ -186,15 +242,15 @@ final class NodeConfig {
                 hysteresis = number
                 return true
             }
-            if Arguments.equals(name, "drain") { return flag(value, &drain) }
-            if Arguments.equals(name, "retry_after") { return integer(value, 1...86_400, &retryAfter) }
-            if Arguments.equals(name, "contact_expires") { return integer(value, 1...86_400, &contactExpires) }
-            if Arguments.equals(name, "forward_timeout_ms") { return integer(value, 10...60_000, &forwardTimeoutMilliseconds) }
-            if Arguments.equals(name, "reservation_seconds") { return integer(value, 1...3600, &reservationSeconds) }
-            if Arguments.equals(name, "rate_limit") { return integer(value, 0...1_000_000, &rateLimit) }
-            if Arguments.equals(name, "rate_burst") { return integer(value, 1...1_000_000, &rateBurst) }
-            if Arguments.equals(name, "transactions") { return integer(value, 16...1_000_000, &transactions) }
-            if Arguments.equals(name, "status_interval") { return integer(value, 1...3600, &statusInterval) }
+            if Arguments.equals(name, "drain") { return flag(value, &drain, "drain: expected yes or no") }
+            if Arguments.equals(name, "retry_after") { return integer(name, value, 1...86_400, &retryAfter) }
+            if Arguments.equals(name, "contact_expires") { return integer(name, value, 1...86_400, &contactExpires) }
+            if Arguments.equals(name, "forward_timeout_ms") { return integer(name, value, 10...60_000, &forwardTimeoutMilliseconds) }
+            if Arguments.equals(name, "reservation_seconds") { return integer(name, value, 1...3600, &reservationSeconds) }
+            if Arguments.equals(name, "rate_limit") { return integer(name, value, 0...1_000_000, &rateLimit) }
+            if Arguments.equals(name, "rate_burst") { return integer(name, value, 1...1_000_000, &rateBurst) }
+            if Arguments.equals(name, "transactions") { return integer(name, value, 16...1_000_000, &transactions) }
+            if Arguments.equals(name, "status_interval") { return integer(name, value, 1...3600, &statusInterval) }
             if Arguments.equals(name, "status_file") {
                 var text = TextBuffer()
                 text.append(cString: value)
@@ -203,14 +259,14 @@ final class NodeConfig {
                 return true
             }
             if Arguments.equals(name, "name") { return true }
-            return fail(0, "unknown key in [node]")
+            return unknown(name, in: "node")
         }
         if Arguments.equals(section, "capacity") {
-            if Arguments.equals(name, "calls") { return integer(value, 0...10_000_000, &capacities.calls) }
-            if Arguments.equals(name, "streams") { return integer(value, 0...10_000_000, &capacities.activeStreams) }
-            if Arguments.equals(name, "rtp_rate") { return integer(value, 0...100_000_000, &capacities.rtpPacketsPerSecond) }
-            if Arguments.equals(name, "sip_rate") { return integer(value, 0...10_000_000, &capacities.sipMessagesPerSecond) }
-            return fail(0, "unknown key in [capacity]")
+            if Arguments.equals(name, "calls") { return integer(name, value, 0...10_000_000, &capacities.calls) }
+            if Arguments.equals(name, "streams") { return integer(name, value, 0...10_000_000, &capacities.activeStreams) }
+            if Arguments.equals(name, "rtp_rate") { return integer(name, value, 0...100_000_000, &capacities.rtpPacketsPerSecond) }
+            if Arguments.equals(name, "sip_rate") { return integer(name, value, 0...10_000_000, &capacities.sipMessagesPerSecond) }
+            return unknown(name, in: "capacity")
         }
         if Arguments.equals(section, "capture") {
             var text = TextBuffer()
@@ -223,7 +279,7 @@ final class NodeConfig {
                 captureFilter = text.bytes
                 return true
             }
-            return fail(0, "unknown key in [capture]")
+            return unknown(name, in: "capture")
         }
         if Arguments.equals(section, "sequence") {
             guard let endpoint = NodeConfig.endpoint(value) else { return fail(0, "sequence: expected NAME = HOST:PORT") }
@@ -237,18 +293,44 @@ final class NodeConfig {
             return true
         }
         if Arguments.equals(section, "health") {
-            if Arguments.equals(name, "probe_interval_ms") { return integer(value, 50...600_000, &probeIntervalMilliseconds) }
-            if Arguments.equals(name, "failures_to_down") { return integer(value, 1...100, &failuresToDown) }
-            if Arguments.equals(name, "successes_to_up") { return integer(value, 1...100, &successesToUp) }
-            return fail(0, "unknown key in [health]")
+            if Arguments.equals(name, "probe_interval_ms") { return integer(name, value, 50...600_000, &probeIntervalMilliseconds) }
+            if Arguments.equals(name, "failures_to_down") { return integer(name, value, 1...100, &failuresToDown) }
+            if Arguments.equals(name, "successes_to_up") { return integer(name, value, 1...100, &successesToUp) }
+            return unknown(name, in: "health")
         }
-        return fail(0, "unknown section")
+        if error.count == 0 {
+            error.append("unknown section [")
+            error.append(cString: section)
+            error.append("]")
+        }
+        return false
     }
 
-    private func integer(_ value: UnsafePointer<CChar>, _ range: ClosedRange<Int>, _ target: inout Int) -> Bool {
-        guard let number = Arguments.number(value, in: range) else { return fail(0, "expected a whole number in range") }
+    private func integer(_ name: UnsafePointer<CChar>, _ value: UnsafePointer<CChar>, _ range: ClosedRange<Int>,
+                         _ target: inout Int) -> Bool {
+        guard let number = Arguments.number(value, in: range) else {
+            if error.count == 0 {
+                error.append(cString: name)
+                error.append(": expected a whole number from ")
+                error.append(range.lowerBound)
+                error.append(" to ")
+                error.append(range.upperBound)
+            }
+            return false
+        }
         target = number
         return true
+    }
+
+    private func unknown(_ name: UnsafePointer<CChar>, in section: StaticString) -> Bool {
+        if error.count == 0 {
+            error.append("unknown key '")
+            error.append(cString: name)
+            error.append("' in [")
+            error.append(section)
+            error.append("]")
+        }
+        return false
     }
 
     private func fraction(_ value: UnsafePointer<CChar>, _ target: inout Double, _ message: StaticString) -> Bool {
@@ -257,13 +339,13 @@ final class NodeConfig {
         return true
     }
 
-    private func flag(_ value: UnsafePointer<CChar>, _ target: inout Bool) -> Bool {
+    private func flag(_ value: UnsafePointer<CChar>, _ target: inout Bool, _ message: StaticString) -> Bool {
         if Arguments.equals(value, "yes") || Arguments.equals(value, "true") || Arguments.equals(value, "1") {
             target = true
         } else if Arguments.equals(value, "no") || Arguments.equals(value, "false") || Arguments.equals(value, "0") {
             target = false
         } else {
-            return fail(0, "expected yes or no")
+            return fail(0, message)
         }
         return true
     }
