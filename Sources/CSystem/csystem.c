@@ -129,6 +129,7 @@ int gw_signalfd_open(void) {
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGHUP);
+    sigaddset(&mask, SIGUSR1);
     if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0) return -errno;
     int fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
     return fd < 0 ? -errno : fd;

@@ -56,7 +56,8 @@ enum Usage {
           -c, --config FILE    the configuration file
           -p, --pidfile FILE   write the pid there; refuse to start while a live gatewayd holds it
           --check-config       check the configuration and exit (0 good, 2 bad)
-        SIGHUP re-reads the file (a bad one is logged and the running one kept); SIGTERM and
+        SIGHUP re-reads the file (a bad one is logged and the running one kept); SIGUSR1
+        writes the status file at once; SIGTERM and
         SIGINT stop: new requests get 503, forwarded ones get their answers, then exit 0.
         Logs go to syslog (daemon, ident gatewayd) and to standard error.
 

@@ -202,6 +202,10 @@ enum NodeDaemon {
                             if let reloaded = reload(path, running: config, node: node, meter: meter, now: after) {
                                 config = reloaded
                             }
+                            stateChanged = true
+                        } else if signal == 10 {
+                            // SIGUSR1: the status file now.
+                            stateChanged = true
                         } else if stopBy == Int64.max {
                             // Stop taking requests; let forwarded ones get their answers.
                             node.refusingNew = true

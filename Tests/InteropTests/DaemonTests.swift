@@ -140,4 +140,18 @@ struct DaemonTests {
         #expect(gone.status == 1)
         #expect(gone.error.contains("process is gone"))
     }
+
+    @Test func sigusr1WritesTheStatusFileAtOnce() throws {
+        let statusPath = directory.appendingPathComponent("usr1/status.json").path
+        let config = directory.appendingPathComponent("usr1.conf")
+        try "[node]\nlisten = 127.0.0.1:5189\nstatus_file = \(statusPath)\nstatus_interval = 3600\n"
+            .write(to: config, atomically: true, encoding: .utf8)
+        let node = try start(config)
+        defer { node.terminate(); node.waitUntilExit() }
+        #expect(FileManager.default.fileExists(atPath: statusPath))
+        try FileManager.default.removeItem(atPath: statusPath)
+        kill(node.processIdentifier, SIGUSR1)
+        Thread.sleep(forTimeInterval: 0.5)
+        #expect(FileManager.default.fileExists(atPath: statusPath))
+    }
 }

@@ -41,7 +41,7 @@ int gw_epoll_add(int epoll_fd, int fd, uint64_t tag);
 /// 0 on timeout or EINTR, -errno on failure.
 int gw_epoll_wait(int epoll_fd, uint64_t *tags, int max, int timeout_ms);
 
-/// Blocks SIGINT, SIGTERM and SIGHUP and returns a signalfd that reports them, or -errno.
+/// Blocks SIGINT, SIGTERM, SIGHUP and SIGUSR1 and returns a signalfd that reports them, or -errno.
 int gw_signalfd_open(void);
 /// The next pending signal number, or 0 when none.
 int gw_signalfd_read(int fd);

@@ -50,11 +50,16 @@ define GATEWAYD_BUILD_CMDS
 		bash $(@D)/scripts/firmware.sh $(GATEWAYD_ARCH)
 endef
 
-# Only the executable exists so far: the default /etc/gatewayd.conf and the man
-# pages are not written yet, so nothing else is installed.
+# The executable, the commented default configuration and the man pages.
 define GATEWAYD_INSTALL_TARGET_CMDS
 	$(INSTALL) -D -m 0755 $(@D)/.build-firmware/buildroot/gatewayd \
 		$(TARGET_DIR)/usr/sbin/gatewayd
+	$(INSTALL) -D -m 0644 $(@D)/docs/gatewayd.conf \
+		$(TARGET_DIR)/etc/gatewayd.conf
+	$(INSTALL) -D -m 0644 $(@D)/docs/man/gatewayd.8 \
+		$(TARGET_DIR)/usr/share/man/man8/gatewayd.8
+	$(INSTALL) -D -m 0644 $(@D)/docs/man/gatewayd.conf.5 \
+		$(TARGET_DIR)/usr/share/man/man5/gatewayd.conf.5
 endef
 
 define GATEWAYD_USERS
