@@ -216,18 +216,9 @@ public final class Node<Entropy: EntropySource> {
             answer(slot, 503, message, buffer, now: now)
         case .answerProbe:
             answer(slot, 200, message, buffer, now: now)
-        case .tooManyHops:
+        case .tooManyHops, .loopDetected, .refuse, .methodNotAllowed:
             counters.refused += 1
-            answer(slot, 483, message, buffer, now: now)
-        case .loopDetected:
-            counters.refused += 1
-            answer(slot, 482, message, buffer, now: now)
-        case .refuse:
-            counters.refused += 1
-            answer(slot, 403, message, buffer, now: now)
-        case .methodNotAllowed:
-            counters.refused += 1
-            answer(slot, 405, message, buffer, now: now)
+            answer(slot, decision.refusalStatus!, message, buffer, now: now)
         }
     }
 

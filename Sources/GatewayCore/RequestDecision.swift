@@ -20,6 +20,17 @@ public enum RequestDecision: Equatable, Sendable {
     case refuse
     /// Not a request to connect (BYE, SUBSCRIBE, ...): 405 Method Not Allowed.
     case methodNotAllowed
+
+    /// The status of a refusal (483, 482, 403, 405); nil for the other decisions.
+    public var refusalStatus: Int? {
+        switch self {
+        case .tooManyHops: return 483
+        case .loopDetected: return 482
+        case .refuse: return 403
+        case .methodNotAllowed: return 405
+        default: return nil
+        }
+    }
 }
 
 public enum RequestDecider {

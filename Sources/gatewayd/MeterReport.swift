@@ -244,15 +244,9 @@ struct MeterReport {
         out.append("  \"workload\": {\"peak\": "); out.append(fixed: peak.value, decimals: 6)
         out.append(", \"peak_at_s\": "); appendOffset(meter.peakWorkloadTime, &out)
         out.append(", \"limiting\": \""); out.append(peak.limitingResource.name)
-        out.append("\", \"resources\": {")
-        for resource in Resource.allCases {
-            if resource != .calls { out.append(", ") }
-            out.append("\""); out.append(resource.name); out.append("\": {\"in_use\": ")
-            out.append(fixed: peak.inUse(resource), decimals: 3)
-            out.append(", \"capacity\": "); out.append(peak.capacity(resource))
-            out.append("}")
-        }
-        out.append("}}\n}\n")
+        out.append("\", ")
+        out.appendResources(of: peak, decimals: 3)
+        out.append("}\n}\n")
         return out
     }
 

@@ -81,20 +81,11 @@ struct StatusFile {
         out.append(", \"reservations\": ")
         out.append(node.reservations.count(at: now))
         let workload = meter.workload(at: PacketTime(nanoseconds: gw_realtime_ns()))
-        out.append(", \"resources\": {")
-        for resource in Resource.allCases {
-            if resource != .calls { out.append(", ") }
-            out.append("\"")
-            out.append(resource.name)
-            out.append("\": {\"in_use\": ")
-            out.append(fixed: workload.inUse(resource), decimals: 1)
-            out.append(", \"capacity\": ")
-            out.append(workload.capacity(resource))
-            out.append("}")
-        }
+        out.append(", ")
+        out.appendResources(of: workload, decimals: 1)
         let calls = meter.calls
         let registrations = meter.registrations.counters
-        out.append("}},\n  \"meter\": {\"capturing\": ")
+        out.append("},\n  \"meter\": {\"capturing\": ")
         out.append(capture == nil ? "false" : "true")
         out.append(", \"calls_active\": "); out.append(calls.active)
         out.append(", \"calls_peak\": "); out.append(calls.peakActive)
