@@ -185,8 +185,8 @@ void gw_zeroed_free(void *pointer, size_t bytes) {
 #include <stdio.h>
 #include <syslog.h>
 
-void gw_syslog_open(void) {
-    openlog("gatewayd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+void gw_syslog_open(int facility) {
+    openlog("gatewayd", LOG_PID | LOG_NDELAY, facility);
 }
 
 void gw_syslog(int priority, const char *text, size_t length) {
@@ -272,4 +272,44 @@ int gw_process_alive(long pid) {
 
 int64_t gw_unix_seconds(void) {
     return (int64_t)time(NULL);
+}
+
+#include <grp.h>
+#include <pwd.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <linux/capability.h>
+
+int gw_user_lookup(const char *user, long *uid, long *gid) {
+    struct passwd *entry = getpwnam(user);
+    if (!entry) return -ENOENT;
+    *uid = (long)entry->pw_uid;
+    *gid = (long)entry->pw_gid;
+    return 0;
+}
+
+int gw_drop_privileges(long uid, long gid, const char **step) {
+    // Keep the permitted set across setuid, then cut it down to CAP_NET_RAW alone.
+    *step = "prctl(PR_SET_KEEPCAPS)";
+    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) return -errno;
+    *step = "setgroups";
+    if (setgroups(0, NULL) < 0) return -errno;
+    *step = "setgid";
+    if (setgid((gid_t)gid) < 0) return -errno;
+    *step = "setuid";
+    if (setuid((uid_t)uid) < 0) return -errno;
+    struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    data[0].permitted = data[0].effective = 1u << CAP_NET_RAW;
+    *step = "capset(CAP_NET_RAW)";
+    if (syscall(SYS_capset, &header, data) < 0) return -errno;
+    *step = "prctl(PR_SET_KEEPCAPS, 0)";
+    if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0) return -errno;
+    // Hooks the agent runs get no capability: nothing is inheritable or ambient.
+    return 0;
+}
+
+int gw_chown(const char *path, long uid, long gid) {
+    return chown(path, (uid_t)uid, (gid_t)gid) < 0 ? -errno : 0;
 }

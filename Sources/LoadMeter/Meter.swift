@@ -66,6 +66,10 @@ public final class Meter {
     public private(set) var peakWorkloadTime = PacketTime.zero
     /// The highest of each rate, sampled once a second of packet time.
     public private(set) var peakRates = Rates()
+    /// Spells when a live capture was lost (interface down or gone): what passed then is
+    /// missing from every figure. Counted so the status file can say so.
+    public private(set) var captureGaps = 0
+    public private(set) var captureGapNanoseconds: Int64 = 0
     /// The second of packet time being measured, and where it starts, in nanoseconds.
     var lastEvaluatedSecond = Int64.min
     var secondStart = Int64.max
@@ -83,6 +87,12 @@ public final class Meter {
         attemptRate = SlidingRate(windowSeconds: configuration.rateWindowSeconds)
         rtpRate = SlidingRate(windowSeconds: configuration.rateWindowSeconds)
         rtpByteRate = SlidingRate(windowSeconds: configuration.rateWindowSeconds)
+    }
+
+    /// Records a spell of `nanoseconds` without capture.
+    public func noteCaptureGap(nanoseconds: Int64) {
+        captureGaps += 1
+        captureGapNanoseconds += max(nanoseconds, 0)
     }
 
     // MARK: Input

@@ -10,7 +10,8 @@ import LoadMeter
 ///
 ///     [node]      listen, identity, threshold, hysteresis, drain, retry_after,
 ///                 contact_expires, forward_timeout_ms, reservation_seconds, rate_limit, rate_burst,
-///                 transactions (held at once each way), status_file, status_interval
+///                 transactions (held at once each way), status_file, status_interval,
+///                 prometheus_file, user, log_facility
 ///     [capacity]  calls, streams, rtp_rate, sip_rate
 ///     [capture]   interface (a name, "any", or "none"), filter
 ///     [sequence]  NAME = HOST:PORT, one line per member, in order
@@ -30,6 +31,14 @@ final class NodeConfig {
     var transactions = 1024
     var statusFile: [UInt8] = Array("/run/gatewayd/status.json".utf8)
     var statusInterval = 5
+    /// node_exporter textfile collector output; empty: none.
+    var prometheusFile: [UInt8] = []
+    /// Run as this user after opening the capture and binding (empty: stay as started).
+    var user: [UInt8] = []
+    var userID = -1
+    var groupID = -1
+    /// syslog facility, `LOG_DAEMON` unless configured.
+    var logFacility: Int32 = 3 << 3
     var capacities = WorkloadCapacities()
     var captureInterface: [UInt8] = []
     var captureFilter: [UInt8] = []
@@ -258,6 +267,37 @@ final class NodeConfig {
                 statusFile = text.bytes
                 return true
             }
+            if Arguments.equals(name, "prometheus_file") {
+                var text = TextBuffer()
+                text.append(cString: value)
+                guard text.count == 0 || value[0] == 0x2F else { return fail(0, "prometheus_file: expected an absolute path") }
+                prometheusFile = text.bytes
+                return true
+            }
+            if Arguments.equals(name, "user") {
+                var text = TextBuffer()
+                text.append(cString: value)
+                user = text.bytes
+                var uid = 0, gid = 0
+                guard gw_user_lookup(value, &uid, &gid) == 0 else {
+                    if error.count == 0 {
+                        error.append("user: no such user '")
+                        error.append(cString: value)
+                        error.append("'")
+                    }
+                    return false
+                }
+                userID = uid
+                groupID = gid
+                return true
+            }
+            if Arguments.equals(name, "log_facility") {
+                guard let facility = NodeConfig.facility(value) else {
+                    return fail(0, "log_facility: expected daemon, user or local0 to local7")
+                }
+                logFacility = facility
+                return true
+            }
             if Arguments.equals(name, "name") { return true }
             return unknown(name, in: "node")
         }
@@ -348,6 +388,16 @@ final class NodeConfig {
             return fail(0, message)
         }
         return true
+    }
+
+    /// A syslog facility by name: `daemon`, `user`, `local0` ... `local7`.
+    static func facility(_ text: UnsafePointer<CChar>) -> Int32? {
+        if Arguments.equals(text, "daemon") { return 3 << 3 }
+        if Arguments.equals(text, "user") { return 1 << 3 }
+        guard Arguments.equals(text, "local0") || Arguments.equals(text, "local1") || Arguments.equals(text, "local2")
+            || Arguments.equals(text, "local3") || Arguments.equals(text, "local4") || Arguments.equals(text, "local5")
+            || Arguments.equals(text, "local6") || Arguments.equals(text, "local7") else { return nil }
+        return (16 + Int32(text[5] - 0x30)) << 3
     }
 
     /// `d.ddd` without exponent.

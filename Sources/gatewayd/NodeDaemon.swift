@@ -20,7 +20,7 @@ struct KernelEntropy: EntropySource {
 
 /// `gatewayd [-c FILE] [--check-config] [-f] [-d]`: runs a node of the group. One thread,
 /// one epoll loop over the SIP socket, the capture's descriptor and a signalfd; timers are
-/// the loop's timeout. Logs to standard error (syslog comes with issue #4).
+/// the loop's timeout. Logs to syslog and standard error.
 enum NodeDaemon {
     static let socketTag: UInt64 = 1
     static let signalTag: UInt64 = 2
@@ -72,7 +72,7 @@ enum NodeDaemon {
             Output.standardOutput(text)
             return 0
         }
-        gw_syslog_open()
+        gw_syslog_open(config.logFacility)
         if let pidFile {
             let claimed = gw_pidfile_claim(pidFile)
             if claimed != 0 {
@@ -121,37 +121,26 @@ enum NodeDaemon {
         _ = gw_epoll_add(loop, signals, signalTag)
 
         // The capture the load is measured from (optional).
-        var capture: CaptureSource?
-        var decoder: PacketDecoder?
+        var capture: LiveCapture?
         let meter = Meter(configuration: config.meterConfiguration())
         if !config.captureInterface.isEmpty {
-            var name = config.captureInterface
-            name.append(0)
-            var filter = config.captureFilter
-            filter.append(0)
+            let live = LiveCapture(interface: config.captureInterface, filter: config.captureFilter)
             do {
-                let source = try name.withUnsafeBufferPointer { buffer throws(CaptureError) -> CaptureSource in
-                    try buffer.withMemoryRebound(to: CChar.self) { chars throws(CaptureError) -> CaptureSource in
-                        try CaptureSource.open(interface: chars.baseAddress!, options: LiveCaptureOptions())
-                    }
-                }
-                if config.captureFilter.count > 0 {
-                    try filter.withUnsafeBufferPointer { buffer throws(CaptureError) in
-                        try buffer.withMemoryRebound(to: CChar.self) { chars throws(CaptureError) in
-                            try source.setFilter(chars.baseAddress!)
-                        }
-                    }
-                }
-                capture = source
-                decoder = PacketDecoder(linkType: source.linkType)
-                _ = gw_epoll_add(loop, source.selectableDescriptor, captureTag)
+                try live.open()
             } catch {
                 var message = TextBuffer()
                 error.describe(into: &message)
                 Output.error(message)
                 return 1
             }
+            capture = live
+            _ = gw_epoll_add(loop, live.source!.selectableDescriptor, captureTag)
         }
+        let status = StatusFile(config)
+        if config.userID >= 0 {
+            guard dropPrivileges(config, status: status) else { return 1 }
+        }
+        var entropy = KernelEntropy()
 
         var line = TextBuffer()
         line.append("node #")
@@ -163,14 +152,28 @@ enum NodeDaemon {
         line.append(", identity ")
         config.identity.withUnsafeBytes { line.append(bytes: $0) }
         line.append(config.drain ? ", draining" : "")
+        line.append("; capture ")
+        if config.captureInterface.isEmpty {
+            line.append("none")
+        } else {
+            config.captureInterface.withUnsafeBytes { line.append(bytes: $0) }
+            line.append(" filter '")
+            config.captureFilter.withUnsafeBytes { line.append(bytes: $0) }
+            line.append("'")
+        }
+        if config.userID >= 0 {
+            line.append("; running as ")
+            config.user.withUnsafeBytes { line.append(bytes: $0) }
+            line.append(" with CAP_NET_RAW only")
+        }
         log(line)
+        var floods = FloodLog()
 
         // The largest datagram; zeroed pages, so only the bytes datagrams reach are resident.
         let datagram = FixedArray<UInt8>(zeroedCount: 65_536)
         var source = [UInt8](repeating: 0, count: 16)
         var tags = [UInt64](repeating: 0, count: 16)
         var nextSample = gw_monotonic_ns()
-        var status = StatusFile(path: config.statusFile, intervalSeconds: config.statusInterval)
         var nextStatus = Int64.min
         var stateChanged = false
         var health = node.health.map { $0.isUp }
@@ -179,7 +182,7 @@ enum NodeDaemon {
         var stopBy = Int64.max
         while running {
             let now = gw_monotonic_ns()
-            let wake = min(node.nextDeadline, nextSample, nextStatus)
+            let wake = min(node.nextDeadline, nextSample, nextStatus, capture?.nextAttempt ?? Int64.max)
             let timeout = wake <= now ? 0 : Int32(min((wake - now + 999_999) / 1_000_000, 1000))
             let ready = tags.withUnsafeMutableBufferPointer { gw_epoll_wait(loop, $0.baseAddress, 16, timeout) }
             let after = gw_monotonic_ns()
@@ -216,10 +219,29 @@ enum NodeDaemon {
                         }
                     }
                 case captureTag:
-                    if let capture, let decoder { readCapture(capture, decoder, meter, node) }
+                    if let capture, !capture.isLost,
+                       !capture.read(into: meter, node: node, now: after, random: entropy.next()) {
+                        line.removeAll()
+                        line.append("capture lost: ")
+                        line.append(capture.lastError)
+                        line.append("; reopening with backoff, workload held at its last measure")
+                        log(line, priority: 4)
+                        stateChanged = true
+                    }
                 default:
                     break
                 }
+            }
+            if let capture, capture.isLost, capture.retry(now: after, random: entropy.next()) {
+                let gap = after - capture.lostAt
+                meter.noteCaptureGap(nanoseconds: gap)
+                _ = gw_epoll_add(loop, capture.source!.selectableDescriptor, captureTag)
+                line.removeAll()
+                line.append("capture regained after ")
+                line.append(fixed: Double(gap) / 1e9, decimals: 1)
+                line.append(" s")
+                log(line)
+                stateChanged = true
             }
             node.tick(now: after)
             flush(node.outbox, socket)
@@ -231,8 +253,13 @@ enum NodeDaemon {
             }
             if after >= nextSample {
                 nextSample = after + 1_000_000_000
-                let workload = meter.workload(at: PacketTime(nanoseconds: gw_realtime_ns()))
-                node.update(workload: workload, now: after)
+                floods.observe(node, meter, capture, now: after)
+                // Blind while the capture is lost: the last measure stands rather than an
+                // empty one that would take every request.
+                if capture?.isLost != true {
+                    let workload = meter.workload(at: PacketTime(nanoseconds: gw_realtime_ns()))
+                    node.update(workload: workload, now: after)
+                }
             }
             if node.admission.state != state {
                 state = node.admission.state
@@ -320,15 +347,6 @@ enum NodeDaemon {
         message.append(reloaded.drain ? ", draining" : "")
         log(message)
         return reloaded
-    }
-
-    static func readCapture(_ capture: CaptureSource, _ decoder: PacketDecoder, _ meter: Meter, _ node: Node<KernelEntropy>) {
-        for _ in 0..<1000 {
-            guard case .packet(let frame, let time, _) = (try? capture.next()) ?? .idle else { return }
-            meter.receive(decoder.decode(frame: frame, time: time), from: decoder)
-            while meter.hasClosedStream, meter.takeClosedStream() != nil {}
-            meter.forEachNewCall { node.callSeen($0) }
-        }
     }
 
     static func flush(_ outbox: Outbox, _ socket: Int32) {

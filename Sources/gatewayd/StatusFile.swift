@@ -8,48 +8,41 @@ import LoadMeter
 /// for the fields. A failed write is logged once, retried at the next turn, and never stops
 /// the node.
 struct StatusFile {
-    let path: [CChar]
+    let file: AtomicTextFile
+    /// The directory of `path`, NUL-terminated.
+    let directory: [CChar]
+    /// Whether gatewayd made the directory (then it may hand it to `user`).
+    let createdDirectory: Bool
+    let prometheus: AtomicTextFile?
     let intervalSeconds: Int
     let started: Int64
-    var failing = false
 
-    init(path: [UInt8], intervalSeconds: Int) {
-        self.path = path.map { CChar(bitPattern: $0) } + [0]
-        self.intervalSeconds = intervalSeconds
+    init(_ config: NodeConfig) {
+        file = AtomicTextFile(path: config.statusFile, what: "status file")
+        intervalSeconds = config.statusInterval
         started = gw_unix_seconds()
+        prometheus = config.prometheusFile.isEmpty ? nil : AtomicTextFile(path: config.prometheusFile, what: "Prometheus file")
         // The default directory under /run may not exist yet: make it (once; errors show
         // up as a failed write, logged).
-        var directory = self.path
+        var directory = file.path
+        var created = false
         if let slash = directory.lastIndex(of: 0x2F), slash > 0 {
             directory[slash] = 0
-            _ = directory.withUnsafeBufferPointer { mkdir($0.baseAddress!, 0o755) }
+            created = directory.withUnsafeBufferPointer { mkdir($0.baseAddress!, 0o755) } == 0
         }
+        self.directory = directory
+        createdDirectory = created
     }
 
-    mutating func write(_ config: NodeConfig, _ node: Node<KernelEntropy>, _ meter: Meter, capture: CaptureSource?,
+    func write(_ config: NodeConfig, _ node: Node<KernelEntropy>, _ meter: Meter, capture: LiveCapture?,
                         now: Int64, stopped: Bool = false) {
-        let text = render(config, node, meter, capture: capture, now: now, stopped: stopped)
-        let result = text.bytes.withUnsafeBytes { bytes in
-            path.withUnsafeBufferPointer { gw_write_file_atomic($0.baseAddress!, bytes.baseAddress, bytes.count) }
-        }
-        if result != 0 && !failing {
-            failing = true
-            var line = TextBuffer()
-            line.append("cannot write the status file ")
-            path.withUnsafeBufferPointer { line.append(cString: $0.baseAddress!) }
-            line.append(": ")
-            line.append(cString: strerror(-result))
-            line.append(" (retrying quietly)")
-            NodeDaemon.log(line, priority: 4)
-        } else if result == 0 && failing {
-            failing = false
-            var line = TextBuffer()
-            line.append("status file written again")
-            NodeDaemon.log(line)
+        file.write(render(config, node, meter, capture: capture, now: now, stopped: stopped))
+        if let prometheus {
+            prometheus.write(PrometheusText.render(config, node, meter, capture: capture, started: started, now: now, stopped: stopped))
         }
     }
 
-    func render(_ config: NodeConfig, _ node: Node<KernelEntropy>, _ meter: Meter, capture: CaptureSource?, now: Int64,
+    func render(_ config: NodeConfig, _ node: Node<KernelEntropy>, _ meter: Meter, capture: LiveCapture?, now: Int64,
                 stopped: Bool) -> TextBuffer {
         var out = TextBuffer(capacity: 2048)
         let state: StaticString = stopped ? "stopped"
@@ -86,7 +79,14 @@ struct StatusFile {
         let calls = meter.calls
         let registrations = meter.registrations.counters
         out.append("},\n  \"meter\": {\"capturing\": ")
-        out.append(capture == nil ? "false" : "true")
+        out.append(capture == nil || capture!.isLost ? "false" : "true")
+        out.append(", \"capture_state\": \"")
+        out.append(capture == nil ? "none" : capture!.isLost ? "lost" : "up")
+        out.append("\", \"capture_gaps\": "); out.append(meter.captureGaps)
+        out.append(", \"capture_gap_s\": "); out.append(fixed: Double(meter.captureGapNanoseconds) / 1e9, decimals: 1)
+        out.append(", \"capture_error\": \"")
+        if let capture, capture.isLost { capture.lastError.bytes.withUnsafeBytes { out.appendJSONEscaped($0) } }
+        out.append("\"")
         out.append(", \"calls_active\": "); out.append(calls.active)
         out.append(", \"calls_peak\": "); out.append(calls.peakActive)
         out.append(", \"calls_attempted\": "); out.append(calls.attempts)
@@ -99,6 +99,7 @@ struct StatusFile {
         out.append(", \"streams_open\": "); out.append(meter.openStreams)
         out.append(", \"sip_malformed\": "); out.append(meter.sip.malformed)
         let statistics = capture?.statistics() ?? CaptureStatistics()
+        out.append(", \"capture_received\": "); out.append(statistics.received)
         out.append(", \"capture_dropped\": "); out.append(statistics.dropped)
         out.append(", \"capture_dropped_by_interface\": "); out.append(statistics.droppedByInterface)
         out.append("},\n  \"peers\": [")

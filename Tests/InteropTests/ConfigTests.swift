@@ -27,6 +27,9 @@ struct ConfigTests {
         ("probe interval range", "[health]\nprobe_interval_ms = 1\n", 2,
          "probe_interval_ms: expected a whole number from 50 to 600000"),
         ("status file relative", "[node]\nstatus_file = status.json\n", 2, "status_file: expected an absolute path"),
+        ("prometheus file relative", "[node]\n\nprometheus_file = g.prom\n", 3, "prometheus_file: expected an absolute path"),
+        ("no such user", "[node]\nuser = gatewayd-nobody-here\n", 2, "user: no such user 'gatewayd-nobody-here'"),
+        ("facility", "[node]\nlog_facility = kern\n", 2, "log_facility: expected daemon, user or local0 to local7"),
         ("syntax section", "[node\nlisten = 127.0.0.1:5060\n", 1, "syntax error: expected [SECTION] or NAME = VALUE"),
         // libinih also takes ':' between name and value, so this reads as a key "listen 127.0.0.1".
         ("missing equals", "[node]\nlisten 127.0.0.1:5060\n", 2, "unknown key 'listen 127.0.0.1' in [node]"),

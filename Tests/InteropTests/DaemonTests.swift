@@ -154,4 +154,36 @@ struct DaemonTests {
         Thread.sleep(forTimeInterval: 0.5)
         #expect(FileManager.default.fileExists(atPath: statusPath))
     }
+
+    /// A flood is summarised: one line when it starts, not one per request.
+    @Test func aFloodOfRateLimitedRequestsIsOneLogLineNotOnePerRequest() throws {
+        let config = directory.appendingPathComponent("flood.conf")
+        try "[node]\nlisten = 127.0.0.1:5197\nrate_limit = 5\nrate_burst = 5\nstatus_file = \(directory.path)/flood.json\n"
+            .write(to: config, atomically: true, encoding: .utf8)
+        let log = directory.appendingPathComponent("flood.log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let process = Process()
+        process.executableURL = Interop.binary
+        process.arguments = ["-c", config.path]
+        process.standardError = try FileHandle(forWritingTo: log)
+        try process.run()
+        Thread.sleep(forTimeInterval: 0.5)
+        let client = try UDPSocket(bind: "127.0.0.100", port: 5198)
+        for i in 0..<400 {
+            try client.send("OPTIONS sip:127.0.0.1:5197 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.100:5198;branch=z9hG4bKf\(i)\r\n"
+                + "Max-Forwards: 70\r\nFrom: <sip:c@h>;tag=1\r\nTo: <sip:n@h>\r\nCall-ID: flood-\(i)\r\nCSeq: 1 OPTIONS\r\n"
+                + "Content-Length: 0\r\n\r\n", to: "127.0.0.1", port: 5197)
+        }
+        Thread.sleep(forTimeInterval: 2.5)
+        process.terminate()
+        process.waitUntilExit()
+        let text = try String(contentsOf: log, encoding: .utf8)
+        let lines = text.split(separator: "\n").filter { $0.contains("requests rate limited") }
+        #expect(lines.count == 1, "\(text)")
+        // ... while the node refused over a hundred (the last status, written at exit, counts them).
+        let data = try Data(contentsOf: directory.appendingPathComponent("flood.json"))
+        let status = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let limited = try #require((status["counters"] as? [String: Any])?["rate_limited"] as? Int)
+        #expect(limited > 100)  // of 400 sent at once; the socket buffer holds about 160
+    }
 }

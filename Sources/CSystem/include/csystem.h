@@ -60,8 +60,9 @@ void gw_log_stderr(const char *text, size_t length);
 void *gw_zeroed_alloc(size_t bytes);
 void gw_zeroed_free(void *pointer, size_t bytes);
 
-/// Opens syslog once, facility daemon, ident "gatewayd", with the pid.
-void gw_syslog_open(void);
+/// Opens syslog once, ident "gatewayd", with the pid, at `facility` (LOG_DAEMON = 3 << 3,
+/// LOG_LOCAL0..7 = 16..23 << 3). The socket is opened at once, before privileges are dropped.
+void gw_syslog_open(int facility);
 /// One line at `priority` (LOG_NOTICE = 5, LOG_WARNING = 4, LOG_ERR = 3, LOG_DEBUG = 7);
 /// the text goes through "%s", never as a format.
 void gw_syslog(int priority, const char *text, size_t length);
@@ -80,3 +81,13 @@ long gw_read_file(const char *path, void *buffer, size_t capacity);
 int gw_process_alive(long pid);
 /// CLOCK_REALTIME in whole seconds.
 int64_t gw_unix_seconds(void);
+
+/// Looks up `user`: fills its uid and primary gid. Returns 0, or -ENOENT when there is none.
+int gw_user_lookup(const char *user, long *uid, long *gid);
+/// Runs the rest of the process as `uid`:`gid` with no supplementary groups, keeping only
+/// CAP_NET_RAW (permitted and effective) so a lost capture can be reopened. Call as root,
+/// after the capture is open and the sockets are bound. Returns 0, or -errno; `step` names
+/// what failed.
+int gw_drop_privileges(long uid, long gid, const char **step);
+/// Makes `path` (a directory gatewayd created) owned by `uid`:`gid`. Returns 0, or -errno.
+int gw_chown(const char *path, long uid, long gid);

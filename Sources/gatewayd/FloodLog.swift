@@ -1,0 +1,50 @@
+import Capture
+import GatewayCore
+import LoadMeter
+
+/// The log lines for things that happen per packet: requests rate limited, malformed SIP
+/// sent to the node, malformed SIP seen by the meter, packets the capture dropped. Each is
+/// one line when it starts, one summary a minute while it goes on, one when it stops.
+struct FloodLog {
+    var rateLimited = RepeatedEvent()
+    var malformed = RepeatedEvent()
+    var meterMalformed = RepeatedEvent()
+    var captureDropped = RepeatedEvent()
+
+    mutating func observe(_ node: Node<KernelEntropy>, _ meter: Meter, _ capture: LiveCapture?, now: Int64) {
+        let counters = node.counters
+        FloodLog.report(rateLimited.observe(counters.rateLimited, now: now), "requests rate limited (answered 503)")
+        FloodLog.report(malformed.observe(counters.malformed, now: now), "malformed requests dropped")
+        FloodLog.report(meterMalformed.observe(meter.sip.malformed, now: now), "malformed SIP messages seen by the meter")
+        if let capture {
+            let dropped = capture.statistics()
+            FloodLog.report(captureDropped.observe(Int(truncatingIfNeeded: dropped.dropped + dropped.droppedByInterface), now: now),
+                            "packets dropped by the capture")
+        }
+    }
+
+    static func report(_ report: RepeatedEvent.Report?, _ what: StaticString) {
+        guard let report else { return }
+        var line = TextBuffer()
+        switch report {
+        case .started(let count):
+            line.append(what)
+            line.append(": ")
+            line.append(count)
+            line.append(" (further ones summarised once a minute)")
+        case .continuing(let count, let seconds):
+            line.append(what)
+            line.append(": ")
+            line.append(count)
+            line.append(" in the last ")
+            line.append(seconds)
+            line.append(" s")
+        case .stopped(let total):
+            line.append(what)
+            line.append(": stopped, ")
+            line.append(total)
+            line.append(" in all")
+        }
+        NodeDaemon.log(line, priority: 4)
+    }
+}
