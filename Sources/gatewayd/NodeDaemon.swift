@@ -143,6 +143,13 @@ enum NodeDaemon {
         var entropy = KernelEntropy()
 
         var line = TextBuffer()
+        line.append("gatewayd ")
+        line.append(Usage.version)
+        line.append(" starting: config ")
+        if let path { line.append(cString: path) } else { line.append("built-in defaults") }
+        line.append(", roles: node")
+        log(line)
+        line.removeAll()
         line.append("node #")
         line.append(config.selfIndex + 1)
         line.append(" of ")
