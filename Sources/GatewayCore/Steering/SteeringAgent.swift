@@ -1,0 +1,345 @@
+import Capture
+import LoadMeter
+
+/// An endpoint as configured: `[endpoint NAME]` with its kind and identity.
+public struct SteeringEndpoint: Sendable {
+    public var name: [UInt8]
+    public var kind: EndpointKind
+    /// As configured: a line name, a SIP address of record, an H.323 alias.
+    public var identity: [UInt8]
+    /// The URI the agent asks with (From and To of its OPTIONS).
+    public var uri: [UInt8]
+    /// `user@host` a SIP endpoint's requests are matched by.
+    public var addressOfRecord: [UInt8]
+
+    public init(name: [UInt8], kind: EndpointKind, identity: [UInt8], uri: [UInt8], addressOfRecord: [UInt8]) {
+        self.name = name
+        self.kind = kind
+        self.identity = identity
+        self.uri = uri
+        self.addressOfRecord = addressOfRecord
+    }
+}
+
+public struct SteeringSettings: Sendable {
+    /// Where local SIP phones send (their outbound proxy), and the agent's own address.
+    public var listen: Endpoint
+    /// The group's entry points: primary first, then fallbacks.
+    public var entryPoints: [Endpoint]
+    /// How long an entry point may stay silent before the next one is asked.
+    public var entryTimeoutNanoseconds: Int64 = 2_000_000_000
+    /// Serve SIP phones that are not configured as endpoints.
+    public var open = false
+    public var timers = SteeringTimers()
+    /// Relayed requests held at once.
+    public var transactions = 256
+
+    public init(listen: Endpoint, entryPoints: [Endpoint]) {
+        self.listen = listen
+        self.entryPoints = entryPoints
+    }
+}
+
+public struct SteeringCounters: Equatable, Sendable {
+    /// INVITEs and REGISTERs of SIP phones handed to the group.
+    public var relayed = 0
+    /// Requests of phones that are not configured (403).
+    public var refusedUnknown = 0
+    /// OPTIONS sent to obtain assignments for analog lines and H.323 endpoints.
+    public var asks = 0
+    /// Asks no entry point answered.
+    public var entryPointsSilent = 0
+    public var probesSent = 0
+    public var probesAnswered = 0
+
+    public init() {}
+}
+
+/// The steering agent (DESIGN §5) as pure logic: datagrams and time in, datagrams out, and
+/// hooks to run. SIP phones' INVITEs and REGISTERs are relayed through a `Node` that never
+/// answers itself (drain) and whose sequence is the agent followed by the entry points: its
+/// transactions, entry point health and fallback are the node's own. Analog lines and H.323
+/// endpoints are asked for by OPTIONS the agent hands that same node as if received from
+/// an address no datagram can come from (`::`, port = endpoint + 1); their answers are
+/// taken out of the node's outbox instead of being sent.
+public final class SteeringAgent<Entropy: EntropySource> {
+    public let settings: SteeringSettings
+    public let endpoints: [SteeringEndpoint]
+    public private(set) var states: [SteeredEndpoint]
+    public private(set) var counters = SteeringCounters()
+    public let relay: Node<Entropy>
+    public let outbox = Outbox()
+    var entropy: Entropy
+    /// Hooks waiting to run, per endpoint (latest event wins): `HookEvent` raw values, 0 for none.
+    var pendingHooks: [UInt8]
+    var hookCursor = 0
+    var out = TextBuffer(capacity: 2048)
+    /// The branch of each endpoint's outstanding probe.
+    let probeBranches: FixedArray<UInt8>
+    static var probeBranchLength: Int { 32 }
+    /// Probe branches begin so (matched in lower case), and never reach the relay.
+    static var probePrefix: StaticString { "z9hG4bKgwsp" }
+
+    public init(settings: SteeringSettings, endpoints: [SteeringEndpoint], relayEntropy: Entropy, entropy: Entropy, now: Int64) {
+        self.settings = settings
+        self.endpoints = endpoints
+        self.entropy = entropy
+        var node = NodeSettings(identity: [])
+        node.drain = true
+        node.retryAfterSeconds = Int(settings.timers.retry / 1_000_000_000)
+        node.timers.forwardTimeout = settings.entryTimeoutNanoseconds
+        node.rateLimitPerSecond = 0
+        node.serverTransactions = settings.transactions
+        node.clientTransactions = settings.transactions
+        node.probeIntervalNanoseconds = settings.timers.probeInterval
+        node.failuresToDown = settings.timers.failuresToLost
+        node.successesToUp = 1
+        node.reservationCapacity = 16
+        node.rateLimitSources = 16
+        let members = [Member(address: settings.listen, identity: [])]
+            + settings.entryPoints.map { Member(address: $0, identity: []) }
+        relay = Node(settings: node, sequence: GroupSequence(members: members, selfIndex: 0), entropy: relayEntropy)
+        // Endpoints start a tenth of a second apart: a gateway with 24 lines does not ask 24 times at once.
+        states = (0..<endpoints.count).map { SteeredEndpoint(now: now, stagger: Int64($0) * 100_000_000) }
+        pendingHooks = [UInt8](repeating: 0, count: endpoints.count)
+        probeBranches = FixedArray(repeating: 0, count: max(endpoints.count, 1) * SteeringAgent.probeBranchLength)
+    }
+
+    /// The earliest time `tick` has something to do.
+    public var nextDeadline: Int64 {
+        var earliest = relay.nextDeadline
+        for index in 0..<states.count where endpoints[index].kind != .sip {
+            earliest = min(earliest, states[index].nextDeadline)
+        }
+        return earliest
+    }
+
+    // MARK: Input
+
+    /// A datagram arrived at the agent's socket.
+    public func receive(_ bytes: UnsafeRawBufferPointer, from source: Endpoint, now: Int64) {
+        defer { collect(now: now) }
+        guard let line = SIPScanner.startLine(bytes),
+              let message = try? SIPScanner.scan(bytes, startLine: line, framing: .datagram) else {
+            relay.receive(bytes, from: source, now: now)  // counted and answered (400) there
+            return
+        }
+        if !message.isRequest {
+            if probeAnswered(message, bytes, from: source) { return }
+            relay.receive(bytes, from: source, now: now)
+            return
+        }
+        if message.method == .invite || message.method == .register, relay.sequence.index(of: source) == nil {
+            let header = message.method == .register ? message.to : message.from
+            if endpoint(matching: header, in: bytes) == nil && !settings.open {
+                counters.refusedUnknown += 1
+                refuse(message, bytes, to: source)
+                return
+            }
+            counters.relayed += 1
+        }
+        relay.receive(bytes, from: source, now: now)
+    }
+
+    /// Runs what is due: the relay's timers, asks, probes.
+    public func tick(now: Int64) {
+        relay.tick(now: now)
+        for index in 0..<states.count where endpoints[index].kind != .sip {
+            if let event = states[index].askTimedOut(now: now, timers: settings.timers) {
+                counters.entryPointsSilent += 1
+                queue(event, for: index)
+            }
+            if let sequence = states[index].takeAsk(now: now, timers: settings.timers) { ask(index, sequence: sequence, now: now) }
+            let probe = states[index].takeProbe(now: now, timers: settings.timers)
+            if let event = probe.event { queue(event, for: index) }
+            if probe.probe { sendProbe(index) }
+        }
+        collect(now: now)
+    }
+
+    /// The next hook to run, oldest endpoint first after the last one served.
+    public func takeHook() -> (endpoint: Int, event: HookEvent)? {
+        for step in 0..<pendingHooks.count {
+            let index = (hookCursor + step) % pendingHooks.count
+            guard pendingHooks[index] != 0, let event = HookEvent(rawValue: pendingHooks[index]) else { continue }
+            pendingHooks[index] = 0
+            hookCursor = index + 1
+            return (index, event)
+        }
+        return nil
+    }
+
+    /// Whether a hook is waiting.
+    public var hasPendingHook: Bool { pendingHooks.contains { $0 != 0 } }
+
+    // MARK: SIP phones
+
+    /// The configured SIP endpoint whose address of record is in `header`.
+    func endpoint(matching header: ByteRange, in buffer: UnsafeRawBufferPointer) -> Int? {
+        guard let key = AddressOfRecord.key(buffer, header: header) else { return nil }
+        for index in 0..<endpoints.count where endpoints[index].kind == .sip {
+            if AddressOfRecord.matches(buffer, key, endpoints[index].addressOfRecord) { return index }
+        }
+        return nil
+    }
+
+    /// 403 without a transaction: a phone nobody configured.
+    func refuse(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, to source: Endpoint) {
+        let tag: StaticString = "gatewayd-403"
+        let tagBytes = UnsafeRawBufferPointer(start: tag.utf8Start, count: tag.utf8CodeUnitCount)
+        ResponseWriter.begin(403, for: message, buffer, toTag: ByteRange(0, tagBytes.count), tagBuffer: tagBytes, into: &out)
+        ResponseWriter.end(into: &out)
+        outbox.send(out, to: source)
+    }
+
+    // MARK: Asking for analog lines and H.323 endpoints
+
+    static func virtualSource(_ index: Int) -> Endpoint { Endpoint(address: .unspecified, port: UInt16(index + 1)) }
+
+    /// OPTIONS to connect, From and To the endpoint's identity, into the relay.
+    func ask(_ index: Int, sequence: UInt32, now: Int64) {
+        counters.asks += 1
+        out.removeAll()
+        out.append("OPTIONS sip:")
+        out.append(settings.entryPoints[0])
+        out.append(" SIP/2.0\r\nVia: SIP/2.0/UDP steering.invalid;branch=z9hG4bK")
+        appendRandomHex(32)
+        out.append("\r\nMax-Forwards: 70\r\nFrom: <")
+        endpoints[index].uri.withUnsafeBytes { out.append(bytes: $0) }
+        out.append(">;tag=")
+        appendRandomHex(16)
+        out.append("\r\nTo: <")
+        endpoints[index].uri.withUnsafeBytes { out.append(bytes: $0) }
+        out.append(">\r\nCall-ID: ")
+        appendRandomHex(24)
+        out.append("@steering\r\nCSeq: ")
+        out.append(UInt64(sequence))
+        out.append(" OPTIONS\r\nContent-Length: 0\r\n\r\n")
+        out.bytes.withUnsafeBytes { relay.receive($0, from: SteeringAgent.virtualSource(index), now: now) }
+    }
+
+    /// The relay's answer to an ask.
+    func answered(_ index: Int, _ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, locallyBusy: Bool, now: Int64) {
+        guard message.statusCode >= 200, states[index].isAsking, message.cseqNumber == states[index].askSequence else { return }
+        var event: HookEvent?
+        if message.statusCode == 302, let assignment = Assignment(message, buffer, defaultExpires: 60) {
+            event = states[index].assigned(assignment, now: now, timers: settings.timers, jitter: jitter())
+        } else if message.statusCode == 503 && !locallyBusy && message.retryAfter > 0 {
+            event = states[index].busy(retryAfterSeconds: message.retryAfter, now: now)
+        } else {
+            // No entry point answered (the relay's own 503), or an answer that assigns nothing.
+            if locallyBusy { counters.entryPointsSilent += 1 }
+            event = states[index].busy(retryAfterSeconds: Int(settings.timers.retry / 1_000_000_000), now: now)
+        }
+        if let event { queue(event, for: index) }
+    }
+
+    /// A 302 or 503 the relay sends a SIP phone: its assignment, for the status.
+    func recordPhone(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, now: Int64) {
+        guard message.cseqMethod == .invite || message.cseqMethod == .register,
+              let index = endpoint(matching: message.cseqMethod == .register ? message.to : message.from, in: buffer) else { return }
+        if message.statusCode == 302, let assignment = Assignment(message, buffer, defaultExpires: 60) {
+            _ = states[index].assigned(assignment, now: now, timers: settings.timers, jitter: 0)
+        } else if message.statusCode == 503 {
+            _ = states[index].busy(retryAfterSeconds: max(message.retryAfter, 0), now: now)
+        }
+    }
+
+    // MARK: Probes of assigned proxies
+
+    func sendProbe(_ index: Int) {
+        guard let address = states[index].assignment?.address else { return }
+        let base = index * SteeringAgent.probeBranchLength
+        let prefix = SteeringAgent.probePrefix
+        for i in 0..<prefix.utf8CodeUnitCount { probeBranches[base + i] = prefix.utf8Start[i] }
+        let digits: StaticString = "0123456789abcdef"
+        var bits = entropy.next()
+        for i in prefix.utf8CodeUnitCount..<SteeringAgent.probeBranchLength {
+            probeBranches[base + i] = digits.utf8Start[Int(bits & 0xF)]
+            bits >>= 4
+        }
+        out.removeAll()
+        out.append("OPTIONS sip:")
+        out.append(address)
+        out.append(" SIP/2.0\r\nVia: SIP/2.0/UDP ")
+        out.append(settings.listen)
+        out.append(";branch=")
+        out.append(bytes: probeBranches.bytes(base, SteeringAgent.probeBranchLength))
+        out.append("\r\nMax-Forwards: 0\r\nFrom: <sip:steering@")
+        out.append(settings.listen)
+        out.append(">;tag=")
+        appendRandomHex(16)
+        out.append("\r\nTo: <sip:")
+        out.append(address)
+        out.append(">\r\nCall-ID: ")
+        out.append(bytes: probeBranches.bytes(base + prefix.utf8CodeUnitCount, SteeringAgent.probeBranchLength - prefix.utf8CodeUnitCount))
+        out.append("@steering\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
+        outbox.send(out, to: address)
+        counters.probesSent += 1
+    }
+
+    /// Whether a response answers one of the agent's probes (any status will do).
+    func probeAnswered(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, from source: Endpoint) -> Bool {
+        let branch = message.topViaBranch.slice(of: buffer)
+        guard message.cseqMethod == .options, branch.count == SteeringAgent.probeBranchLength,
+              ASCII.hasPrefix(buffer, message.topViaBranch, "z9hg4bkgwsp") else { return false }
+        for index in 0..<states.count where states[index].probeOutstanding && states[index].assignment?.address == source {
+            let base = index * SteeringAgent.probeBranchLength
+            var same = true
+            for i in 0..<branch.count where probeBranches[base + i] != branch[i] { same = false }
+            if same {
+                states[index].probeAnswered()
+                counters.probesAnswered += 1
+            }
+        }
+        return true
+    }
+
+    // MARK: Pieces
+
+    /// Moves what the relay wants sent into the agent's outbox; answers to asks are taken
+    /// here, answers to phones are read for their assignment on the way.
+    func collect(now: Int64) {
+        let box = relay.outbox
+        let busyBefore = lastAnsweredBusy
+        lastAnsweredBusy = relay.counters.answeredBusy
+        let locallyBusy = lastAnsweredBusy > busyBefore
+        for item in 0..<box.count {
+            let datagram = box.datagram(item)
+            let bytes = box.bytes(datagram)
+            let isVirtual = datagram.destination.address == .unspecified
+            let toPhone = !isVirtual && relay.sequence.index(of: datagram.destination) == nil
+            if isVirtual || toPhone, let line = SIPScanner.startLine(bytes), !line.isRequest,
+               let message = try? SIPScanner.scan(bytes, startLine: line, framing: .datagram) {
+                if isVirtual {
+                    let index = Int(datagram.destination.port) - 1
+                    if index >= 0 && index < states.count {
+                        answered(index, message, bytes, locallyBusy: locallyBusy && message.statusCode == 503, now: now)
+                    }
+                    continue
+                }
+                recordPhone(message, bytes, now: now)
+            }
+            if !isVirtual { outbox.send(bytes, to: datagram.destination) }
+        }
+        box.removeAll()
+    }
+    var lastAnsweredBusy = 0
+
+    func queue(_ event: HookEvent, for index: Int) {
+        pendingHooks[index] = event.rawValue
+    }
+
+    /// A number from 0 to 1 to spread refreshes.
+    func jitter() -> Double { Double(entropy.next() >> 11) / Double(1 << 53) }
+
+    func appendRandomHex(_ count: Int) {
+        let digits: StaticString = "0123456789abcdef"
+        var bits = entropy.next()
+        for i in 0..<count {
+            if i > 0 && i % 16 == 0 { bits = entropy.next() }
+            out.append(byte: digits.utf8Start[Int(bits & 0xF)])
+            bits >>= 4
+        }
+    }
+}
