@@ -1,3 +1,4 @@
+#define _GNU_SOURCE  // pipe2
 #include "csystem.h"
 
 int gw_write_all(int fd, const void *bytes, size_t count) {
@@ -130,6 +131,7 @@ int gw_signalfd_open(void) {
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGHUP);
     sigaddset(&mask, SIGUSR1);
+    sigaddset(&mask, SIGCHLD);  // hooks the steering agent runs
     if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0) return -errno;
     int fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
     return fd < 0 ? -errno : fd;
@@ -312,4 +314,94 @@ int gw_drop_privileges(long uid, long gid, const char **step) {
 
 int gw_chown(const char *path, long uid, long gid) {
     return chown(path, (uid_t)uid, (gid_t)gid) < 0 ? -errno : 0;
+}
+
+#include <spawn.h>
+#include <sys/wait.h>
+
+extern char **environ;
+
+int gw_spawn(const char *path, const char *argument, const char *extra, int count, int *stderr_fd) {
+    int pipe_fds[2];
+    if (pipe2(pipe_fds, O_CLOEXEC) < 0) return -errno;
+    size_t inherited = 0;
+    while (environ && environ[inherited]) inherited++;
+    const char **env = calloc(inherited + (size_t)count + 1, sizeof *env);
+    if (!env) {
+        close(pipe_fds[0]);
+        close(pipe_fds[1]);
+        return -ENOMEM;
+    }
+    size_t used = 0;
+    // Ours first; inherited entries that set the same names are left out.
+    const char *entry = extra;
+    for (int i = 0; i < count; i++) {
+        env[used++] = entry;
+        entry += strlen(entry) + 1;
+    }
+    for (size_t i = 0; i < inherited; i++) {
+        const char *equals = strchr(environ[i], '=');
+        size_t name = equals ? (size_t)(equals - environ[i]) + 1 : strlen(environ[i]);
+        int shadowed = 0;
+        for (size_t k = 0; k < (size_t)count && !shadowed; k++) shadowed = strncmp(env[k], environ[i], name) == 0;
+        if (!shadowed) env[used++] = environ[i];
+    }
+    env[used] = NULL;
+
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attributes;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 2);
+    posix_spawnattr_init(&attributes);
+    sigset_t none, defaults;
+    sigemptyset(&none);
+    sigemptyset(&defaults);
+    sigaddset(&defaults, SIGINT);
+    sigaddset(&defaults, SIGTERM);
+    sigaddset(&defaults, SIGHUP);
+    sigaddset(&defaults, SIGUSR1);
+    sigaddset(&defaults, SIGCHLD);
+    sigaddset(&defaults, SIGPIPE);
+    posix_spawnattr_setsigmask(&attributes, &none);
+    posix_spawnattr_setsigdefault(&attributes, &defaults);
+    posix_spawnattr_setpgroup(&attributes, 0);
+    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+    char *const argv[] = {(char *)path, (char *)argument, NULL};
+    pid_t pid = 0;
+    int error = posix_spawn(&pid, path, &actions, &attributes, argv, (char *const *)env);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attributes);
+    free(env);
+    close(pipe_fds[1]);
+    if (error != 0) {
+        close(pipe_fds[0]);
+        return -error;
+    }
+    fcntl(pipe_fds[0], F_SETFL, fcntl(pipe_fds[0], F_GETFL) | O_NONBLOCK);
+    *stderr_fd = pipe_fds[0];
+    return (int)pid;
+}
+
+int gw_reap(int pid, int *code) {
+    int status = 0;
+    pid_t done = waitpid((pid_t)pid, &status, WNOHANG);
+    if (done < 0) return -errno;
+    if (done == 0) return 0;
+    *code = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? -WTERMSIG(status) : -1;
+    return 1;
+}
+
+void gw_kill_group(int pid, int signal) {
+    kill(-(pid_t)pid, signal);
+}
+
+long gw_read(int fd, void *buffer, size_t capacity) {
+    ssize_t n = read(fd, buffer, capacity);
+    return n < 0 ? -errno : (long)n;
+}
+
+void gw_close(int fd) {
+    close(fd);
 }

@@ -98,6 +98,12 @@ public final class Node<Entropy: EntropySource> {
         return admission.update(workload: effectiveWorkload(now: now))
     }
 
+    /// Takes `member` as down now (it was found silent by other means).
+    public func markDown(_ member: Int) {
+        guard member != sequence.selfIndex, member < health.count else { return }
+        health[member].markDown()
+    }
+
     /// The number of forwarded requests still waiting for an answer.
     public var openClientTransactions: Int { clients.index.count }
 

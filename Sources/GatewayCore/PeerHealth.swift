@@ -38,4 +38,12 @@ public struct PeerHealth: Equatable, Sendable {
         }
         return false
     }
+
+    /// Someone else found the peer silent (the steering agent's probes of a proxy that is
+    /// also an entry point): down at once, up again after `successesToUp` answered probes.
+    public mutating func markDown() {
+        successesInARow = 0
+        failuresInARow = max(failuresInARow, failuresToDown)
+        isUp = false
+    }
 }

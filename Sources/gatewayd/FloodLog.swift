@@ -4,19 +4,30 @@ import LoadMeter
 
 /// The log lines for things that happen per packet: requests rate limited, malformed SIP
 /// sent to the node, malformed SIP seen by the meter, packets the capture dropped. Each is
-/// one line when it starts, one summary a minute while it goes on, one when it stops.
+/// one line when it starts, one summary a minute while it goes on, one when it stops. The
+/// steering agent's refusals of unknown phones and asks nobody answered are logged so too.
 struct FloodLog {
     var rateLimited = RepeatedEvent()
     var malformed = RepeatedEvent()
     var meterMalformed = RepeatedEvent()
     var captureDropped = RepeatedEvent()
 
-    mutating func observe(_ node: Node<KernelEntropy>, _ meter: Meter, _ capture: LiveCapture?, now: Int64) {
+    var unknownPhones = RepeatedEvent()
+    var silentEntryPoints = RepeatedEvent()
+
+    mutating func observe(_ daemon: Daemon, now: Int64) {
+        if let agent = daemon.agent {
+            FloodLog.report(unknownPhones.observe(agent.counters.refusedUnknown, now: now),
+                            "requests from phones not configured as endpoints (answered 403)")
+            FloodLog.report(silentEntryPoints.observe(agent.counters.entryPointsSilent, now: now),
+                            "asks no entry point answered (endpoints told busy)")
+        }
+        guard let node = daemon.node, let meter = daemon.meter else { return }
         let counters = node.counters
         FloodLog.report(rateLimited.observe(counters.rateLimited, now: now), "requests rate limited (answered 503)")
         FloodLog.report(malformed.observe(counters.malformed, now: now), "malformed requests dropped")
         FloodLog.report(meterMalformed.observe(meter.sip.malformed, now: now), "malformed SIP messages seen by the meter")
-        if let capture {
+        if let capture = daemon.capture {
             let dropped = capture.statistics()
             FloodLog.report(captureDropped.observe(Int(truncatingIfNeeded: dropped.dropped + dropped.droppedByInterface), now: now),
                             "packets dropped by the capture")

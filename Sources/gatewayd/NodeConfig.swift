@@ -47,6 +47,15 @@ final class NodeConfig {
     var probeIntervalMilliseconds = 1000
     var failuresToDown = 3
     var successesToUp = 2
+    /// `[steering]` and `[endpoint NAME]`, when the file has them.
+    var steering: SteeringConfig?
+    var sawSteeringSection = false
+    /// Whether the file configures a node ([node], [sequence], [capture], [capacity], [health]).
+    var sawNodeSections = false
+    /// A node runs unless the file configures only the steering agent.
+    var runsNode: Bool { sawNodeSections || steering == nil }
+    /// The file being read, for checks that name a line after the parse.
+    var path: UnsafePointer<CChar>?
     /// The first error: its line and what is wrong.
     var errorLine = 0
     var error = TextBuffer()
@@ -64,6 +73,8 @@ final class NodeConfig {
     /// Reads `path`; on failure `message` holds `FILE:LINE: what is wrong`.
     static func load(_ path: UnsafePointer<CChar>, message: inout TextBuffer) -> NodeConfig? {
         let config = NodeConfig()
+        config.path = path
+        defer { config.path = nil }
         let context = Unmanaged.passUnretained(config).toOpaque()
         let result = ini_parse(path, { user, section, name, value in
             guard let user, let section, let name, let value else { return 0 }
@@ -125,6 +136,34 @@ final class NodeConfig {
         return false
     }
 
+    static func hasPrefix(_ text: UnsafePointer<CChar>, _ prefix: StaticString) -> Bool {
+        for i in 0..<prefix.utf8CodeUnitCount where UInt8(bitPattern: text[i]) != prefix.utf8Start[i] { return false }
+        return true
+    }
+
+    /// The number of the line of `path` that opens `[SECTION]` (or `[SECTION NAME]`); 0 when none does.
+    static func line(ofSection section: StaticString, name: [UInt8] = [], in path: UnsafePointer<CChar>) -> Int {
+        var text = [UInt8](repeating: 0, count: 1 << 16)
+        let length = text.withUnsafeMutableBytes { gw_read_file(path, $0.baseAddress, $0.count) }
+        guard length > 0 else { return 0 }
+        var wanted: [UInt8] = [0x5B]
+        for i in 0..<section.utf8CodeUnitCount { wanted.append(section.utf8Start[i]) }
+        wanted += name
+        var line = 1
+        var start = 0
+        for i in 0...Int(length) where i == Int(length) || text[i] == 0x0A {
+            var k = start
+            while k < i && (text[k] == 0x20 || text[k] == 0x09) { k += 1 }
+            if k + wanted.count <= i && Array(text[k..<(k + wanted.count)]) == wanted
+                && (name.isEmpty ? true : k + wanted.count < i && text[k + wanted.count] == 0x5D) {
+                return line
+            }
+            line += 1
+            start = i + 1
+        }
+        return 0
+    }
+
     /// The number of the first line of `path` that sets `key` (libinih reports lines only
     /// for the errors it sees itself); 0 when none does.
     static func line(of key: StaticString, in path: UnsafePointer<CChar>) -> Int {
@@ -160,6 +199,16 @@ final class NodeConfig {
         }
         guard members.contains(where: { $0 == listen }) else {
             return fail(0, "this node (listen in [node]) is not in [sequence]")
+        }
+        if let steering {
+            guard sawSteeringSection else {
+                return fail(path.map { NodeConfig.line(ofSection: "endpoint ", in: $0) } ?? 0, "[endpoint]: needs a [steering] section")
+            }
+            guard steering.finish(self, path: path) else { return false }
+            if runsNode && steering.listen == listen {
+                return fail(path.map { NodeConfig.line(ofSection: "steering", in: $0) } ?? 0,
+                            "[steering]: listen must differ from the node's listen")
+            }
         }
         if identity.isEmpty {
             var text = TextBuffer()
@@ -221,7 +270,7 @@ final class NodeConfig {
 
     // MARK: Keys
 
-    private func fail(_ line: Int, _ message: StaticString) -> Bool {
+    func fail(_ line: Int, _ message: StaticString) -> Bool {
         if error.count == 0 {
             errorLine = line
             error.append(message)
@@ -230,6 +279,20 @@ final class NodeConfig {
     }
 
     private func take(_ section: UnsafePointer<CChar>, _ name: UnsafePointer<CChar>, _ value: UnsafePointer<CChar>) -> Bool {
+        if Arguments.equals(section, "steering") {
+            sawSteeringSection = true
+            if steering == nil { steering = SteeringConfig() }
+            return steering!.take(self, name, value)
+        }
+        if NodeConfig.hasPrefix(section, "endpoint ") {
+            if steering == nil { steering = SteeringConfig() }
+            return steering!.take(self, endpoint: section + 9, name, value)
+        }
+        // Keys of the daemon as a whole do not make it a node; everything else does.
+        let daemonWide = Arguments.equals(section, "node") && (Arguments.equals(name, "status_file")
+            || Arguments.equals(name, "status_interval") || Arguments.equals(name, "prometheus_file")
+            || Arguments.equals(name, "user") || Arguments.equals(name, "log_facility"))
+        if !daemonWide { sawNodeSections = true }
         if Arguments.equals(section, "node") {
             if Arguments.equals(name, "listen") {
                 guard let endpoint = NodeConfig.endpoint(value) else { return fail(0, "listen: expected HOST:PORT") }
@@ -346,7 +409,7 @@ final class NodeConfig {
         return false
     }
 
-    private func integer(_ name: UnsafePointer<CChar>, _ value: UnsafePointer<CChar>, _ range: ClosedRange<Int>,
+    func integer(_ name: UnsafePointer<CChar>, _ value: UnsafePointer<CChar>, _ range: ClosedRange<Int>,
                          _ target: inout Int) -> Bool {
         guard let number = Arguments.number(value, in: range) else {
             if error.count == 0 {
@@ -362,7 +425,7 @@ final class NodeConfig {
         return true
     }
 
-    private func unknown(_ name: UnsafePointer<CChar>, in section: StaticString) -> Bool {
+    func unknown(_ name: UnsafePointer<CChar>, in section: StaticString) -> Bool {
         if error.count == 0 {
             error.append("unknown key '")
             error.append(cString: name)
@@ -379,7 +442,7 @@ final class NodeConfig {
         return true
     }
 
-    private func flag(_ value: UnsafePointer<CChar>, _ target: inout Bool, _ message: StaticString) -> Bool {
+    func flag(_ value: UnsafePointer<CChar>, _ target: inout Bool, _ message: StaticString) -> Bool {
         if Arguments.equals(value, "yes") || Arguments.equals(value, "true") || Arguments.equals(value, "1") {
             target = true
         } else if Arguments.equals(value, "no") || Arguments.equals(value, "false") || Arguments.equals(value, "0") {

@@ -7,9 +7,45 @@ import LoadMeter
 /// collector (`prometheus_file = /var/lib/node_exporter/textfile/gatewayd.prom`). Written
 /// on the status file's schedule, atomically, so the collector never reads half a file.
 enum PrometheusText {
-    static func render(_ config: NodeConfig, _ node: Node<KernelEntropy>, _ meter: Meter, capture: LiveCapture?,
-                       started: Int64, now: Int64, stopped: Bool) -> TextBuffer {
+    static func render(_ config: NodeConfig, _ daemon: Daemon, started: Int64, now: Int64, stopped: Bool) -> TextBuffer {
         var out = TextBuffer(capacity: 4096)
+        out.family("gatewayd_up", "gauge", "1 while the daemon runs; 0 in the last file it writes when it stops.")
+        out.sample("gatewayd_up", stopped ? 0 : 1)
+        out.family("gatewayd_start_time_seconds", "gauge", "When the daemon started, in Unix seconds.")
+        out.sample("gatewayd_start_time_seconds", Int(started))
+        if let node = daemon.node, let meter = daemon.meter {
+            renderNode(config, node, meter, capture: daemon.capture, now: now, stopped: stopped, into: &out)
+        }
+        if let agent = daemon.agent { renderSteering(agent, into: &out) }
+        return out
+    }
+
+    static func renderSteering(_ agent: SteeringAgent<KernelEntropy>, into out: inout TextBuffer) {
+        out.family("gatewayd_endpoint_state", "gauge", "1 for each steered endpoint's current state.")
+        let states: [SteeredEndpoint.State] = [.pending, .assigned, .busy, .lost]
+        for index in 0..<agent.endpoints.count {
+            for state in states {
+                out.append("gatewayd_endpoint_state{endpoint=\"")
+                agent.endpoints[index].name.withUnsafeBytes { out.appendLabelEscaped($0) }
+                out.append("\",kind=\"")
+                out.append(agent.endpoints[index].kind.name)
+                out.append("\",state=\"")
+                out.append(state.name)
+                out.append(agent.states[index].state == state ? "\"} 1\n" : "\"} 0\n")
+            }
+        }
+        let counters = agent.counters
+        out.family("gatewayd_steering_total", "counter", "The steering agent's work, by kind.")
+        out.labelled("gatewayd_steering_total", "kind", "relayed", Double(counters.relayed))
+        out.labelled("gatewayd_steering_total", "kind", "refused_unknown", Double(counters.refusedUnknown))
+        out.labelled("gatewayd_steering_total", "kind", "asks", Double(counters.asks))
+        out.labelled("gatewayd_steering_total", "kind", "asks_unanswered", Double(counters.entryPointsSilent))
+        out.labelled("gatewayd_steering_total", "kind", "probes_sent", Double(counters.probesSent))
+        out.labelled("gatewayd_steering_total", "kind", "probes_answered", Double(counters.probesAnswered))
+    }
+
+    static func renderNode(_ config: NodeConfig, _ node: Node<KernelEntropy>, _ meter: Meter, capture: LiveCapture?,
+                           now: Int64, stopped: Bool, into out: inout TextBuffer) {
         out.family("gatewayd_info", "gauge", "Constant 1; the node's name, identity and version as labels.")
         out.append("gatewayd_info{name=\"")
         config.memberNames[config.selfIndex].withUnsafeBytes { out.appendLabelEscaped($0) }
@@ -18,8 +54,6 @@ enum PrometheusText {
         out.append("\",version=\"")
         out.append(Usage.version)
         out.append("\"} 1\n")
-        out.family("gatewayd_start_time_seconds", "gauge", "When the daemon started, in Unix seconds.")
-        out.sample("gatewayd_start_time_seconds", Int(started))
 
         out.family("gatewayd_state", "gauge", "1 for the node's current admission state.")
         let state = stopped ? 3 : node.admission.state == .accepting ? 0 : node.admission.state == .forwarding ? 1 : 2
@@ -101,7 +135,6 @@ enum PrometheusText {
         out.labelled("gatewayd_requests_total", "outcome", "malformed", Double(counters.malformed))
         out.family("gatewayd_forward_timeouts_total", "counter", "Forwarded requests the next member did not answer in time.")
         out.sample("gatewayd_forward_timeouts_total", counters.forwardTimeouts)
-        return out
     }
 }
 

@@ -50,17 +50,25 @@ enum StatusCommand {
         out.append("gatewayd ")
         out.append(pid)
         out.append(": ")
-        let state = string(after: "\"state\": \"", in: json, from: 0)
-        out.append(bytes: state.map { UnsafeRawBufferPointer(rebasing: json[$0]) } ?? UnsafeRawBufferPointer(start: nil, count: 0))
-        out.append(", workload ")
-        if let workload = string(after: "\"workload\": ", in: json, from: 0, end: 0x2C) {
-            out.append(bytes: UnsafeRawBufferPointer(rebasing: json[workload]))
+        let hasNode = find("\"node\": {", in: json, from: 0) != nil
+        let state = hasNode ? string(after: "\"state\": \"", in: json, from: 0) : nil
+        if let state {
+            out.append(bytes: UnsafeRawBufferPointer(rebasing: json[state]))
+            out.append(", workload ")
+            if let workload = string(after: "\"workload\": ", in: json, from: 0, end: 0x2C) {
+                out.append(bytes: UnsafeRawBufferPointer(rebasing: json[workload]))
+            }
+        } else {
+            out.append("steering only")
         }
         let age = Int(gw_unix_seconds()) - updated
         out.append(", updated ")
         out.append(age)
         out.append(" s ago\n")
-        if let peers = find("\"peers\": [", in: json, from: 0) {
+        // Peers end where the counters begin; endpoints follow them.
+        let peersEnd = find("\"counters\": ", in: json, from: 0) ?? json.count
+        if let peers = find("\"peers\": [", in: UnsafeRawBufferPointer(rebasing: json[0..<peersEnd]), from: 0) {
+            let json = UnsafeRawBufferPointer(rebasing: json[0..<peersEnd])
             var position = peers
             while let name = string(after: "{\"name\": \"", in: json, from: position) {
                 out.append("  peer ")
@@ -78,8 +86,28 @@ enum StatusCommand {
                 }
             }
         }
+        if let endpoints = find("\"endpoints\": [", in: json, from: 0) {
+            let end = find("\"steering\": {", in: json, from: endpoints) ?? json.count
+            let json = UnsafeRawBufferPointer(rebasing: json[0..<end])
+            var position = endpoints
+            while let name = string(after: "{\"name\": \"", in: json, from: position) {
+                out.append("  endpoint ")
+                out.append(bytes: UnsafeRawBufferPointer(rebasing: json[name]))
+                position = name.upperBound
+                for (key, prefix) in [("\"kind\": \"" as StaticString, " (" as StaticString), ("\"state\": \"", ") "),
+                                      ("\"proxy\": \"", " "), ("\"last_hook\": \"", ", last hook ")] {
+                    guard let value = string(after: key, in: json, from: position),
+                          find("{\"name\": \"", in: json, from: position).map({ $0 > value.lowerBound }) ?? true else { continue }
+                    out.append(prefix)
+                    out.append(bytes: UnsafeRawBufferPointer(rebasing: json[value]))
+                }
+                out.append("\n")
+            }
+        }
         var verdict: StaticString = ""
-        if state.map({ equals(json, $0, "stopped") }) ?? false {
+        if let daemon = string(after: "\"daemon\": \"", in: json, from: 0), equals(json, daemon, "stopped") {
+            verdict = "the daemon stopped"
+        } else if state.map({ equals(json, $0, "stopped") }) ?? false {
             verdict = "the node stopped"
         } else if !(gw_process_alive(pid) != 0) {
             verdict = "its process is gone"

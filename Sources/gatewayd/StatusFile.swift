@@ -34,19 +34,15 @@ struct StatusFile {
         createdDirectory = created
     }
 
-    func write(_ config: NodeConfig, _ node: Node<KernelEntropy>, _ meter: Meter, capture: LiveCapture?,
-                        now: Int64, stopped: Bool = false) {
-        file.write(render(config, node, meter, capture: capture, now: now, stopped: stopped))
+    func write(_ config: NodeConfig, _ daemon: Daemon, now: Int64, stopped: Bool = false) {
+        file.write(render(config, daemon, now: now, stopped: stopped))
         if let prometheus {
-            prometheus.write(PrometheusText.render(config, node, meter, capture: capture, started: started, now: now, stopped: stopped))
+            prometheus.write(PrometheusText.render(config, daemon, started: started, now: now, stopped: stopped))
         }
     }
 
-    func render(_ config: NodeConfig, _ node: Node<KernelEntropy>, _ meter: Meter, capture: LiveCapture?, now: Int64,
-                stopped: Bool) -> TextBuffer {
+    func render(_ config: NodeConfig, _ daemon: Daemon, now: Int64, stopped: Bool) -> TextBuffer {
         var out = TextBuffer(capacity: 2048)
-        let state: StaticString = stopped ? "stopped"
-            : node.admission.state == .accepting ? "accepting" : node.admission.state == .forwarding ? "forwarding" : "draining"
         out.append("{\n  \"version\": 1,\n  \"pid\": ")
         out.append(Int(getpid()))
         out.append(",\n  \"started_unix\": ")
@@ -55,7 +51,33 @@ struct StatusFile {
         out.append(Int(gw_unix_seconds()))
         out.append(",\n  \"interval_s\": ")
         out.append(intervalSeconds)
-        out.append(",\n  \"node\": {\"name\": \"")
+        out.append(",\n  \"daemon\": \"")
+        out.append(stopped ? "stopped" : "running")
+        out.append("\",\n  \"roles\": [")
+        out.append(daemon.node == nil ? "" : daemon.agent == nil ? "\"node\"" : "\"node\", ")
+        out.append(daemon.agent == nil ? "" : "\"steering\"")
+        out.append("],\n")
+        if let node = daemon.node, let meter = daemon.meter {
+            renderNode(config, node, meter, capture: daemon.capture, now: now, stopped: stopped, into: &out)
+        }
+        out.append("  \"endpoints\": [")
+        if let agent = daemon.agent {
+            renderEndpoints(agent, hooks: daemon.hooks, now: now, into: &out)
+            out.append(agent.endpoints.isEmpty ? "],\n" : "\n  ],\n")
+            renderSteering(agent, into: &out)
+        } else {
+            out.append("]\n")
+        }
+        out.append("}\n")
+        return out
+    }
+
+    /// The node, its load, meter, peers and counters.
+    func renderNode(_ config: NodeConfig, _ node: Node<KernelEntropy>, _ meter: Meter, capture: LiveCapture?, now: Int64,
+                    stopped: Bool, into out: inout TextBuffer) {
+        let state: StaticString = stopped ? "stopped"
+            : node.admission.state == .accepting ? "accepting" : node.admission.state == .forwarding ? "forwarding" : "draining"
+        out.append("  \"node\": {\"name\": \"")
         config.memberNames[config.selfIndex].withUnsafeBytes { out.appendJSONEscaped($0) }
         out.append("\", \"roles\": [\"node\"], \"state\": \"")
         out.append(state)
@@ -130,7 +152,66 @@ struct StatusFile {
         out.append(", \"rate_limited\": "); out.append(counters.rateLimited)
         out.append(", \"malformed\": "); out.append(counters.malformed)
         out.append(", \"forward_timeouts\": "); out.append(counters.forwardTimeouts)
-        out.append("},\n  \"endpoints\": []\n}\n")
-        return out
+        out.append("},\n")
+    }
+
+    /// Each steered endpoint: its state, proxy, since and until when, the last hook's result.
+    func renderEndpoints(_ agent: SteeringAgent<KernelEntropy>, hooks: HookRunner?, now: Int64, into out: inout TextBuffer) {
+        let unixNow = gw_unix_seconds()
+        func unix(_ monotonic: Int64) -> Int { Int(unixNow - (now - monotonic) / 1_000_000_000) }
+        for index in 0..<agent.endpoints.count {
+            let endpoint = agent.endpoints[index]
+            let state = agent.states[index]
+            out.append(index == 0 ? "\n    {\"name\": \"" : ",\n    {\"name\": \"")
+            endpoint.name.withUnsafeBytes { out.appendJSONEscaped($0) }
+            out.append("\", \"kind\": \"")
+            out.append(endpoint.kind.name)
+            out.append("\", \"identity\": \"")
+            endpoint.identity.withUnsafeBytes { out.appendJSONEscaped($0) }
+            out.append("\", \"state\": \"")
+            out.append(state.state.name)
+            out.append("\", \"proxy\": ")
+            if let assignment = state.assignment, state.state == .assigned || state.state == .lost {
+                out.append("\"")
+                assignment.proxy.withUnsafeBytes { out.appendJSONEscaped($0) }
+                out.append("\", \"expires_unix\": ")
+                out.append(unix(state.expiresAt))
+            } else {
+                out.append("null, \"expires_unix\": null")
+            }
+            out.append(", \"since_unix\": ")
+            out.append(unix(state.since))
+            out.append(", \"retry_after_s\": ")
+            out.append(state.state == .busy ? state.retryAfterSeconds : 0)
+            out.append(", \"last_hook\": ")
+            if let hooks, index < hooks.lastResults.count, hooks.lastResults[index].count > 0 {
+                out.append("\"")
+                hooks.lastResults[index].bytes.withUnsafeBytes { out.appendJSONEscaped($0) }
+                out.append("\"}")
+            } else {
+                out.append("null}")
+            }
+        }
+    }
+
+    func renderSteering(_ agent: SteeringAgent<KernelEntropy>, into out: inout TextBuffer) {
+        out.append("  \"steering\": {\"listen\": \"")
+        out.append(agent.settings.listen)
+        out.append("\", \"entry_points\": [")
+        for (index, entry) in agent.settings.entryPoints.enumerated() {
+            out.append(index == 0 ? "{\"address\": \"" : ", {\"address\": \"")
+            out.append(entry)
+            out.append("\", \"up\": ")
+            out.append(agent.relay.health[index + 1].isUp ? "true" : "false")
+            out.append("}")
+        }
+        let counters = agent.counters
+        out.append("], \"relayed\": "); out.append(counters.relayed)
+        out.append(", \"refused_unknown\": "); out.append(counters.refusedUnknown)
+        out.append(", \"asks\": "); out.append(counters.asks)
+        out.append(", \"asks_unanswered\": "); out.append(counters.entryPointsSilent)
+        out.append(", \"probes_sent\": "); out.append(counters.probesSent)
+        out.append(", \"probes_answered\": "); out.append(counters.probesAnswered)
+        out.append("}\n")
     }
 }

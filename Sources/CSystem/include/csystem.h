@@ -41,7 +41,7 @@ int gw_epoll_add(int epoll_fd, int fd, uint64_t tag);
 /// 0 on timeout or EINTR, -errno on failure.
 int gw_epoll_wait(int epoll_fd, uint64_t *tags, int max, int timeout_ms);
 
-/// Blocks SIGINT, SIGTERM, SIGHUP and SIGUSR1 and returns a signalfd that reports them, or -errno.
+/// Blocks SIGINT, SIGTERM, SIGHUP, SIGUSR1 and SIGCHLD and returns a signalfd that reports them, or -errno.
 int gw_signalfd_open(void);
 /// The next pending signal number, or 0 when none.
 int gw_signalfd_read(int fd);
@@ -91,3 +91,17 @@ int gw_user_lookup(const char *user, long *uid, long *gid);
 int gw_drop_privileges(long uid, long gid, const char **step);
 /// Makes `path` (a directory gatewayd created) owned by `uid`:`gid`. Returns 0, or -errno.
 int gw_chown(const char *path, long uid, long gid);
+
+/// Starts `path argument` in its own process group, with the daemon's environment plus
+/// `count` entries of `extra` ("NAME=value\0NAME=value\0..."), standard input and output on
+/// /dev/null, standard error into a pipe whose non-blocking read end goes to `*stderr_fd`.
+/// Signals are unblocked and at their defaults in the child. Returns the pid, or -errno.
+int gw_spawn(const char *path, const char *argument, const char *extra, int count, int *stderr_fd);
+/// Reaps `pid` if it has ended: returns 1 and sets `*code` (exit status, or -signal),
+/// 0 while it runs, -errno on failure.
+int gw_reap(int pid, int *code);
+/// Sends `signal` to the process group `pid` leads.
+void gw_kill_group(int pid, int signal);
+/// Reads what is waiting on a non-blocking descriptor: length, 0 at end, -EAGAIN when none.
+long gw_read(int fd, void *buffer, size_t capacity);
+void gw_close(int fd);

@@ -151,7 +151,13 @@ public final class SteeringAgent<Entropy: EntropySource> {
             }
             if let sequence = states[index].takeAsk(now: now, timers: settings.timers) { ask(index, sequence: sequence, now: now) }
             let probe = states[index].takeProbe(now: now, timers: settings.timers)
-            if let event = probe.event { queue(event, for: index) }
+            if let event = probe.event {
+                // A lost proxy that is an entry point too is not asked next.
+                if let address = states[index].assignment?.address, let member = relay.sequence.index(of: address) {
+                    relay.markDown(member)
+                }
+                queue(event, for: index)
+            }
             if probe.probe { sendProbe(index) }
         }
         collect(now: now)

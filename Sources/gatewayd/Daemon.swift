@@ -1,0 +1,411 @@
+import CSystem
+import Capture
+import GatewayCore
+import LoadMeter
+
+/// The running daemon: one thread, one epoll loop over the node's SIP socket, the capture,
+/// the steering agent's socket, a hook's standard error and a signalfd; timers are the
+/// loop's timeout. Either role may be absent: a gateway that only steers its endpoints runs
+/// no node, and a proxy's node steers nothing.
+final class Daemon {
+    static let nodeSocketTag: UInt64 = 1
+    static let signalTag: UInt64 = 2
+    static let captureTag: UInt64 = 3
+    static let agentSocketTag: UInt64 = 4
+    static let hookTag: UInt64 = 5
+
+    var config: NodeConfig
+    let path: UnsafeMutablePointer<CChar>?
+    let debug: Bool
+    let loop: Int32
+    let signals: Int32
+    // The node role.
+    var node: Node<KernelEntropy>?
+    var nodeSocket: Int32 = -1
+    var meter: Meter?
+    var capture: LiveCapture?
+    // The steering role.
+    var agent: SteeringAgent<KernelEntropy>?
+    var agentSocket: Int32 = -1
+    var hooks: HookRunner?
+
+    var status: StatusFile
+    var floods = FloodLog()
+    var entropy = KernelEntropy()
+    var line = TextBuffer(capacity: 512)
+    // What was last logged, to log changes.
+    var health: [Bool] = []
+    var admission = AdmissionState.accepting
+    var endpointStates: [SteeredEndpoint.State] = []
+    var endpointProxies: [[UInt8]] = []
+    var stateChanged = false
+
+    /// Sets up every role: sockets bound, capture open, privileges dropped. Nil (reported)
+    /// when something cannot be opened.
+    init?(_ config: NodeConfig, path: UnsafeMutablePointer<CChar>?, debug: Bool) {
+        self.config = config
+        self.path = path
+        self.debug = debug
+        loop = gw_epoll_create()
+        signals = gw_signalfd_open()
+        status = StatusFile(config)
+        _ = gw_epoll_add(loop, signals, Daemon.signalTag)
+        let now = gw_monotonic_ns()
+        if config.runsNode {
+            let members = config.members.map { endpoint in
+                Member(address: endpoint, identity: endpoint == config.listen ? config.identity : [])
+            }
+            node = Node(settings: config.nodeSettings(), sequence: GroupSequence(members: members, selfIndex: config.selfIndex),
+                        entropy: KernelEntropy())
+            guard let socket = Daemon.bind(config.listen) else { return nil }
+            nodeSocket = socket
+            _ = gw_epoll_add(loop, socket, Daemon.nodeSocketTag)
+            meter = Meter(configuration: config.meterConfiguration())
+            if !config.captureInterface.isEmpty {
+                let live = LiveCapture(interface: config.captureInterface, filter: config.captureFilter)
+                do {
+                    try live.open()
+                } catch {
+                    var message = TextBuffer()
+                    error.describe(into: &message)
+                    Output.error(message)
+                    return nil
+                }
+                capture = live
+                _ = gw_epoll_add(loop, live.source!.selectableDescriptor, Daemon.captureTag)
+            }
+            health = node!.health.map { $0.isUp }
+            admission = node!.admission.state
+        }
+        if let steering = config.steering {
+            agent = SteeringAgent(settings: steering.settings(), endpoints: steering.endpoints, relayEntropy: KernelEntropy(),
+                                  entropy: KernelEntropy(), now: now)
+            guard let socket = Daemon.bind(steering.listen) else { return nil }
+            agentSocket = socket
+            _ = gw_epoll_add(loop, socket, Daemon.agentSocketTag)
+            if !steering.hook.isEmpty {
+                hooks = HookRunner(path: steering.hook, timeLimitSeconds: steering.hookTimeoutSeconds,
+                                   endpoints: steering.endpoints.count)
+            }
+            endpointStates = steering.endpoints.map { _ in .pending }
+            endpointProxies = steering.endpoints.map { _ in [] }
+        }
+        if config.userID >= 0 {
+            guard NodeDaemon.dropPrivileges(config, status: status) else { return nil }
+        }
+    }
+
+    static func bind(_ listen: Endpoint) -> Int32? {
+        var address = [UInt8](repeating: 0, count: 16)
+        NodeDaemon.store(listen.address, into: &address)
+        let socket = gw_udp_bind(address, listen.port)
+        guard socket < 0 else { return socket }
+        var message = TextBuffer()
+        message.append("cannot listen on ")
+        message.append(listen)
+        message.append(": ")
+        message.append(cString: strerror(-socket))
+        Output.error(message)
+        return nil
+    }
+
+    // MARK: The loop
+
+    func run() -> Int32 {
+        logStart()
+        // The largest datagram; zeroed pages, so only the bytes datagrams reach are resident.
+        let datagram = FixedArray<UInt8>(zeroedCount: 65_536)
+        var source = [UInt8](repeating: 0, count: 16)
+        var tags = [UInt64](repeating: 0, count: 16)
+        var nextSample = gw_monotonic_ns()
+        var nextStatus = Int64.min
+        var running = true
+        var stopBy = Int64.max
+        while running {
+            let now = gw_monotonic_ns()
+            var wake = min(nextSample, nextStatus)
+            if let node { wake = min(wake, node.nextDeadline) }
+            if let capture { wake = min(wake, capture.nextAttempt) }
+            if let agent { wake = min(wake, agent.nextDeadline) }
+            if let hooks { wake = min(wake, hooks.nextDeadline) }
+            let timeout = wake <= now ? 0 : Int32(min((wake - now + 999_999) / 1_000_000, 1000))
+            let ready = tags.withUnsafeMutableBufferPointer { gw_epoll_wait(loop, $0.baseAddress, 16, timeout) }
+            let after = gw_monotonic_ns()
+            for index in 0..<max(Int(ready), 0) {
+                switch tags[index] {
+                case Daemon.nodeSocketTag:
+                    guard let node else { break }
+                    receiveAll(nodeSocket, datagram, &source) { bytes, from in node.receive(bytes, from: from, now: after) }
+                    NodeDaemon.flush(node.outbox, nodeSocket)
+                case Daemon.agentSocketTag:
+                    guard let agent else { break }
+                    receiveAll(agentSocket, datagram, &source) { bytes, from in agent.receive(bytes, from: from, now: after) }
+                    NodeDaemon.flush(agent.outbox, agentSocket)
+                case Daemon.signalTag:
+                    while case let signal = gw_signalfd_read(signals), signal != 0 {
+                        if signal == 1 {
+                            reload(now: after)
+                            stateChanged = true
+                        } else if signal == 10 {
+                            stateChanged = true  // SIGUSR1: the status file now
+                        } else if signal == 17 {
+                            hookEnded(now: after)  // SIGCHLD
+                        } else if stopBy == Int64.max {
+                            // Stop taking requests; let forwarded ones get their answers.
+                            node?.refusingNew = true
+                            agent?.relay.refusingNew = true
+                            stopBy = after + 2 * config.nodeSettings().timers.forwardTimeout + 500_000_000
+                            line.removeAll()
+                            line.append("stopping: new requests get 503, open transactions may finish")
+                            NodeDaemon.log(line)
+                        }
+                    }
+                case Daemon.captureTag:
+                    if let capture, let meter, let node, !capture.isLost,
+                       !capture.read(into: meter, node: node, now: after, random: entropy.next()) {
+                        line.removeAll()
+                        line.append("capture lost: ")
+                        line.append(capture.lastError)
+                        line.append("; reopening with backoff, workload held at its last measure")
+                        NodeDaemon.log(line, priority: 4)
+                        stateChanged = true
+                    }
+                case Daemon.hookTag:
+                    hooks?.readOutput()
+                default:
+                    break
+                }
+            }
+            if let capture, let meter, capture.isLost, capture.retry(now: after, random: entropy.next()) {
+                let gap = after - capture.lostAt
+                meter.noteCaptureGap(nanoseconds: gap)
+                _ = gw_epoll_add(loop, capture.source!.selectableDescriptor, Daemon.captureTag)
+                line.removeAll()
+                line.append("capture regained after ")
+                line.append(fixed: Double(gap) / 1e9, decimals: 1)
+                line.append(" s")
+                NodeDaemon.log(line)
+                stateChanged = true
+            }
+            if let node {
+                node.tick(now: after)
+                NodeDaemon.flush(node.outbox, nodeSocket)
+            }
+            if let agent {
+                if stopBy == Int64.max { agent.tick(now: after) } else { agent.relay.tick(now: after) }
+                NodeDaemon.flush(agent.outbox, agentSocket)
+                hookEnded(now: after)
+                startHook(now: after)
+                logEndpointChanges(agent, now: after)
+            }
+            if stopBy != Int64.max {
+                let open = (node?.openClientTransactions ?? 0) + (agent?.relay.openClientTransactions ?? 0)
+                if (open == 0 && hooks?.isRunning != true) || after >= stopBy { running = false }
+            }
+            if stateChanged || after >= nextStatus {
+                status.write(config, self, now: after)
+                nextStatus = after + Int64(config.statusInterval) * 1_000_000_000
+                stateChanged = false
+            }
+            if after >= nextSample {
+                nextSample = after + 1_000_000_000
+                floods.observe(self, now: after)
+                // Blind while the capture is lost: the last measure stands rather than an
+                // empty one that would take every request.
+                if let node, let meter, capture?.isLost != true {
+                    node.update(workload: meter.workload(at: PacketTime(nanoseconds: gw_realtime_ns())), now: after)
+                }
+            }
+            if let node { logNodeChanges(node, now: after) }
+            if debug && ready > 0, let node {
+                line.removeAll()
+                line.append("requests ")
+                line.append(node.counters.requestsReceived)
+                line.append(", forwarded ")
+                line.append(node.counters.forwarded)
+                NodeDaemon.log(line, priority: 7)
+            }
+        }
+        if let hooks, hooks.isRunning { _ = hooks.check(now: Int64.max) }
+        status.write(config, self, now: gw_monotonic_ns(), stopped: true)
+        logStop()
+        return 0
+    }
+
+    func receiveAll(_ socket: Int32, _ datagram: FixedArray<UInt8>, _ source: inout [UInt8],
+                    _ deliver: (UnsafeRawBufferPointer, Endpoint) -> Void) {
+        while true {
+            var port: UInt16 = 0
+            let count = source.withUnsafeMutableBufferPointer {
+                gw_udp_receive(socket, datagram.pointer(at: 0), datagram.count, $0.baseAddress, &port)
+            }
+            guard count >= 0 else { return }
+            deliver(datagram.bytes(0, count), Endpoint(address: NodeDaemon.load(source), port: port))
+        }
+    }
+
+    // MARK: Hooks
+
+    func startHook(now: Int64) {
+        guard let agent, let hooks, !hooks.isRunning, let next = agent.takeHook() else { return }
+        if let pipe = hooks.start(next.event, for: next.endpoint, agent: agent, retrySeconds: config.steering?.retrySeconds ?? 30,
+                                  now: now) {
+            _ = gw_epoll_add(loop, pipe, Daemon.hookTag)
+        }
+        stateChanged = true
+    }
+
+    func hookEnded(now: Int64) {
+        guard let hooks, hooks.isRunning else { return }
+        if hooks.check(now: now) {
+            stateChanged = true
+            startHook(now: now)
+        }
+    }
+
+    // MARK: Logging what changed
+
+    func logStart() {
+        line.removeAll()
+        line.append("gatewayd ")
+        line.append(Usage.version)
+        line.append(" starting: config ")
+        if let path { line.append(cString: path) } else { line.append("built-in defaults") }
+        line.append(", roles: ")
+        line.append(node != nil && agent != nil ? "node, steering" : node != nil ? "node" : "steering")
+        if config.userID >= 0 {
+            line.append("; running as ")
+            config.user.withUnsafeBytes { line.append(bytes: $0) }
+            line.append(" with CAP_NET_RAW only")
+        }
+        NodeDaemon.log(line)
+        if node != nil {
+            line.removeAll()
+            line.append("node #")
+            line.append(config.selfIndex + 1)
+            line.append(" of ")
+            line.append(config.members.count)
+            line.append(" listening on ")
+            line.append(config.listen)
+            line.append(", identity ")
+            config.identity.withUnsafeBytes { line.append(bytes: $0) }
+            line.append(config.drain ? ", draining" : "")
+            line.append("; capture ")
+            if config.captureInterface.isEmpty {
+                line.append("none")
+            } else {
+                config.captureInterface.withUnsafeBytes { line.append(bytes: $0) }
+                line.append(" filter '")
+                config.captureFilter.withUnsafeBytes { line.append(bytes: $0) }
+                line.append("'")
+            }
+            NodeDaemon.log(line)
+        }
+        if let steering = config.steering {
+            line.removeAll()
+            line.append("steering ")
+            line.append(steering.endpoints.count)
+            line.append(" endpoints, listening on ")
+            line.append(steering.listen)
+            line.append(", entry points")
+            for entry in steering.entryPoints {
+                line.append(" ")
+                line.append(entry)
+            }
+            line.append(steering.open ? ", open to unconfigured phones" : "")
+            NodeDaemon.log(line)
+        }
+    }
+
+    func logStop() {
+        line.removeAll()
+        line.append("stopping: ")
+        if let node {
+            line.append(node.counters.requestsReceived)
+            line.append(" requests, ")
+            line.append(node.counters.answeredHere)
+            line.append(" answered here, ")
+            line.append(node.counters.forwarded)
+            line.append(" forwarded, ")
+            line.append(node.counters.answeredBusy)
+            line.append(" answered busy")
+        }
+        if let agent {
+            line.append(node != nil ? "; " : "")
+            line.append(agent.counters.relayed)
+            line.append(" phone requests relayed, ")
+            line.append(agent.counters.asks)
+            line.append(" asks for endpoints")
+        }
+        NodeDaemon.log(line)
+    }
+
+    func logNodeChanges(_ node: Node<KernelEntropy>, now: Int64) {
+        if node.admission.state != admission {
+            admission = node.admission.state
+            stateChanged = true
+            line.removeAll()
+            line.append("state: ")
+            line.append(admission == .accepting ? "accepting" : admission == .forwarding ? "forwarding" : "draining")
+            line.append(", workload ")
+            line.append(fixed: node.effectiveWorkload(now: now), decimals: 3)
+            NodeDaemon.log(line)
+        }
+        for member in 0..<health.count where node.health[member].isUp != health[member] {
+            health[member] = node.health[member].isUp
+            stateChanged = true
+            line.removeAll()
+            line.append("peer ")
+            config.memberNames[member].withUnsafeBytes { line.append(bytes: $0) }
+            line.append(" (")
+            line.append(config.members[member])
+            line.append(health[member] ? ") up" : ") down")
+            NodeDaemon.log(line)
+        }
+    }
+
+    func logEndpointChanges(_ agent: SteeringAgent<KernelEntropy>, now: Int64) {
+        for index in 0..<endpointStates.count {
+            let state = agent.states[index]
+            let proxy = state.assignment?.proxy ?? []
+            guard state.state != endpointStates[index] || (state.state == .assigned && proxy != endpointProxies[index]) else { continue }
+            endpointStates[index] = state.state
+            endpointProxies[index] = proxy
+            stateChanged = true
+            line.removeAll()
+            line.append("endpoint ")
+            agent.endpoints[index].name.withUnsafeBytes { line.append(bytes: $0) }
+            line.append(": ")
+            line.append(state.state.name)
+            switch state.state {
+            case .assigned:
+                line.append(" ")
+                proxy.withUnsafeBytes { line.append(bytes: $0) }
+            case .busy:
+                line.append(", asking again in ")
+                line.append(state.retryAfterSeconds)
+                line.append(" s")
+            case .lost:
+                line.append(": the proxy stopped answering probes; asking the group again")
+            case .pending:
+                break
+            }
+            NodeDaemon.log(line, priority: state.state == .lost ? 4 : 5)
+        }
+    }
+
+    // MARK: Reload
+
+    func reload(now: Int64) {
+        guard let node, let meter else {
+            line.removeAll()
+            line.append("SIGHUP: [steering] and [endpoint] are read at start only; nothing to reload")
+            NodeDaemon.log(line)
+            return
+        }
+        if let reloaded = NodeDaemon.reload(path, running: config, node: node, meter: meter, now: now) {
+            reloaded.steering = config.steering
+            config = reloaded
+        }
+    }
+}
