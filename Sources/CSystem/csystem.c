@@ -405,3 +405,8 @@ long gw_read(int fd, void *buffer, size_t capacity) {
 void gw_close(int fd) {
     close(fd);
 }
+
+int gw_is_executable_file(const char *path) {
+    struct stat info;
+    return stat(path, &info) == 0 && S_ISREG(info.st_mode) && access(path, X_OK) == 0;
+}

@@ -107,6 +107,17 @@ public final class Node<Entropy: EntropySource> {
     /// The number of forwarded requests still waiting for an answer.
     public var openClientTransactions: Int { clients.index.count }
 
+    /// Forwarded requests still waiting for their final answer (transactions that have it and
+    /// only linger for retransmissions are left out). A scan: for shutting down, not per packet.
+    public var clientTransactionsAwaitingAnswers: Int {
+        var waiting = 0
+        for slot in 0..<clients.index.capacity where clients.index.isInUse(slot) {
+            let state = clients.machines[slot].state
+            if state == .calling || state == .proceeding { waiting += 1 }
+        }
+        return waiting
+    }
+
     /// Puts the node in or out of drain.
     public func setDrain(_ drain: Bool, now: Int64) -> AdmissionState? {
         admission.drain = drain

@@ -154,7 +154,9 @@ final class Daemon {
                             // Stop taking requests; let forwarded ones get their answers.
                             node?.refusingNew = true
                             agent?.relay.refusingNew = true
-                            stopBy = after + 2 * config.nodeSettings().timers.forwardTimeout + 500_000_000
+                            let forwardTimeout = max(config.nodeSettings().timers.forwardTimeout,
+                                                     Int64(config.steering?.timeoutMilliseconds ?? 0) * 1_000_000)
+                            stopBy = after + 2 * forwardTimeout + 500_000_000
                             line.removeAll()
                             line.append("stopping: new requests get 503, open transactions may finish")
                             NodeDaemon.log(line)
@@ -199,7 +201,7 @@ final class Daemon {
                 logEndpointChanges(agent, now: after)
             }
             if stopBy != Int64.max {
-                let open = (node?.openClientTransactions ?? 0) + (agent?.relay.openClientTransactions ?? 0)
+                let open = (node?.clientTransactionsAwaitingAnswers ?? 0) + (agent?.relay.clientTransactionsAwaitingAnswers ?? 0)
                 if (open == 0 && hooks?.isRunning != true) || after >= stopBy { running = false }
             }
             if stateChanged || after >= nextStatus {

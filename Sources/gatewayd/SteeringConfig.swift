@@ -74,7 +74,7 @@ final class SteeringConfig {
             var text = TextBuffer()
             text.append(cString: value)
             guard value[0] == 0x2F else { return config.fail(0, "hook: expected an absolute path") }
-            guard access(value, X_OK) == 0 else { return config.fail(0, "hook: not an executable file") }
+            guard gw_is_executable_file(value) != 0 else { return config.fail(0, "hook: not an executable file") }
             hook = text.bytes
             return true
         }

@@ -11,6 +11,8 @@ final class SteeringWorld {
     static let agentAddress = endpoint(50, 5070)
     var phoneReceived: [(String, Endpoint)] = []
     var hooks: [(endpoint: String, event: String, proxy: String?)] = []
+    /// While set, hooks are left waiting (as while a slow hook runs).
+    var holdHooks = false
 
     init(nodes: Int, endpoints: [SteeringEndpoint], entryPoints: [Endpoint]? = nil,
          configureNodes: (inout NodeSettings) -> Void = { _ in }, configure: (inout SteeringSettings) -> Void = { _ in }) {
@@ -66,7 +68,7 @@ final class SteeringWorld {
                 }
             }
         }
-        while let hook = agent.takeHook() {
+        while !holdHooks, let hook = agent.takeHook() {
             let name = String(decoding: agent.endpoints[hook.endpoint].name, as: UTF8.self)
             let proxy = agent.states[hook.endpoint].assignment.map { String(decoding: $0.proxy, as: UTF8.self) }
             hooks.append((name, String(describing: hook.event), hook.event == .assigned ? proxy : nil))
@@ -245,6 +247,28 @@ struct SteeringAgentTests {
         // Three unanswered probes a second apart.
         let lost = (lostAt ?? .max) - killed
         #expect(lost <= 4_000_000_000, "lost after \(lost) ns")
+    }
+
+    @Test func aLostHookWaitingToRunIsNotSwallowedByTheNextAssignment() {
+        let world = SteeringWorld(nodes: 2, endpoints: [line("a"), line("b"), line("c")])
+        world.run(milliseconds: 500)
+        world.network.dead = [0]
+        // Hooks are taken only at the end: as if a slow hook held the others back.
+        world.holdHooks = true
+        let end = world.now + 8_000_000_000
+        while world.now < end {
+            world.network.now += 10_000_000
+            world.network.nodes[1].tick(now: world.now)
+            world.agent.tick(now: world.now)
+            world.deliver()
+        }
+        world.holdHooks = false
+        world.deliver()
+        let events = world.hooks.dropFirst(3).map { "\($0.endpoint) \($0.event)" }
+        #expect(events.sorted() == ["a assigned", "a lost", "b assigned", "b lost", "c assigned", "c lost"])
+        for name in ["a", "b", "c"] {
+            #expect(events.firstIndex(of: "\(name) lost")! < events.firstIndex(of: "\(name) assigned")!)
+        }
     }
 
     @Test func configuredPhonesAreRelayedAndTheirAssignmentRecordedUnknownOnesRefused() {

@@ -105,3 +105,5 @@ void gw_kill_group(int pid, int signal);
 /// Reads what is waiting on a non-blocking descriptor: length, 0 at end, -EAGAIN when none.
 long gw_read(int fd, void *buffer, size_t capacity);
 void gw_close(int fd);
+/// Whether `path` is a regular file this process may execute.
+int gw_is_executable_file(const char *path);

@@ -70,7 +70,9 @@ public final class SteeringAgent<Entropy: EntropySource> {
     public let relay: Node<Entropy>
     public let outbox = Outbox()
     var entropy: Entropy
-    /// Hooks waiting to run, per endpoint (latest event wins): `HookEvent` raw values, 0 for none.
+    /// Hooks waiting to run, two per endpoint in order (`HookEvent` raw values, 0 for none):
+    /// a `lost` is kept ahead of the `assigned` that follows it; otherwise the latest wins,
+    /// and the hook reads the endpoint's state when it runs.
     var pendingHooks: [UInt8]
     var hookCursor = 0
     var out = TextBuffer(capacity: 2048)
@@ -101,7 +103,7 @@ public final class SteeringAgent<Entropy: EntropySource> {
         relay = Node(settings: node, sequence: GroupSequence(members: members, selfIndex: 0), entropy: relayEntropy)
         // Endpoints start a tenth of a second apart: a gateway with 24 lines does not ask 24 times at once.
         states = (0..<endpoints.count).map { SteeredEndpoint(now: now, stagger: Int64($0) * 100_000_000) }
-        pendingHooks = [UInt8](repeating: 0, count: endpoints.count)
+        pendingHooks = [UInt8](repeating: 0, count: 2 * endpoints.count)
         probeBranches = FixedArray(repeating: 0, count: max(endpoints.count, 1) * SteeringAgent.probeBranchLength)
     }
 
@@ -165,10 +167,12 @@ public final class SteeringAgent<Entropy: EntropySource> {
 
     /// The next hook to run, oldest endpoint first after the last one served.
     public func takeHook() -> (endpoint: Int, event: HookEvent)? {
-        for step in 0..<pendingHooks.count {
-            let index = (hookCursor + step) % pendingHooks.count
-            guard pendingHooks[index] != 0, let event = HookEvent(rawValue: pendingHooks[index]) else { continue }
-            pendingHooks[index] = 0
+        let count = endpoints.count
+        for step in 0..<count {
+            let index = (hookCursor + step) % count
+            guard pendingHooks[2 * index] != 0, let event = HookEvent(rawValue: pendingHooks[2 * index]) else { continue }
+            pendingHooks[2 * index] = pendingHooks[2 * index + 1]
+            pendingHooks[2 * index + 1] = 0
             hookCursor = index + 1
             return (index, event)
         }
@@ -333,7 +337,15 @@ public final class SteeringAgent<Entropy: EntropySource> {
     var lastAnsweredBusy = 0
 
     func queue(_ event: HookEvent, for index: Int) {
-        pendingHooks[index] = event.rawValue
+        let first = 2 * index
+        if pendingHooks[first] == 0 {
+            pendingHooks[first] = event.rawValue
+        } else if pendingHooks[first] == HookEvent.lost.rawValue && event != .lost {
+            pendingHooks[first + 1] = event.rawValue
+        } else {
+            pendingHooks[first] = event.rawValue
+            pendingHooks[first + 1] = 0
+        }
     }
 
     /// A number from 0 to 1 to spread refreshes.
