@@ -62,9 +62,18 @@ enum NodeDaemon {
         if checkOnly {
             var text = TextBuffer()
             text.append("configuration ok: ")
-            text.append(config.members.count)
-            text.append(" members, this node is #")
-            text.append(config.selfIndex + 1)
+            if config.runsNode {
+                text.append(config.members.count)
+                text.append(" members, this node is #")
+                text.append(config.selfIndex + 1)
+            }
+            if let steering = config.steering {
+                text.append(config.runsNode ? "; steering " : "steering only, ")
+                text.append(steering.endpoints.count)
+                text.append(" endpoints, ")
+                text.append(steering.entryPoints.count)
+                text.append(" entry points")
+            }
             text.append("\n")
             Output.standardOutput(text)
             return 0

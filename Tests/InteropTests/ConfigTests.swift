@@ -71,6 +71,27 @@ struct ConfigTests {
         }
     }
 
+    /// The steering sections of the example, taken out of their comments, are valid too.
+    @Test func theExampleWithSteeringIsValid() throws {
+        let example = try String(contentsOf: Interop.root.appendingPathComponent("docs/gatewayd.conf"), encoding: .utf8)
+        var lines: [String] = []
+        var steering = false
+        for line in example.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix(";[steering]") { steering = true }
+            if steering && line.hasPrefix(";") && !line.hasPrefix("; ") && !line.hasPrefix(";;") {
+                lines.append(line.hasPrefix(";hook =") ? "hook = /bin/true" : String(line.dropFirst()))
+            } else {
+                lines.append(String(line))
+            }
+        }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("gatewayd-example-steering-\(getpid()).conf")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try lines.joined(separator: "\n").write(to: file, atomically: true, encoding: .utf8)
+        let result = try Interop.run(Interop.binary.path, ["--check-config", "-c", file.path])
+        #expect(result.status == 0, "\(result.error)")
+        #expect(result.output == "configuration ok: 1 members, this node is #1; steering 1 endpoints, 2 entry points\n")
+    }
+
     @Test func theCommentedExampleIsValid() throws {
         let example = Interop.root.appendingPathComponent("docs/gatewayd.conf")
         let result = try Interop.run(Interop.binary.path, ["--check-config", "-c", example.path])
