@@ -52,19 +52,20 @@ enum Usage {
                gatewayd --version | --help
 
         Without a sub-command gatewayd runs a node of the group, in the foreground, from
-        the INI file given with -c (without one: a one-node group on 127.0.0.1:5060).
+        the INI file given with -c (without one: a one-node group on 127.0.0.1:5060), and
+        the steering agent for the gateway's endpoints when the file has [steering].
           -c, --config FILE    the configuration file
           -p, --pidfile FILE   write the pid there; refuse to start while a live gatewayd holds it
           --check-config       check the configuration and exit (0 good, 2 bad)
+          -f, --foreground     accepted for init scripts; gatewayd never forks
+          -d, --debug          more log lines
         SIGHUP re-reads the file (a bad one is logged and the running one kept); SIGUSR1
         writes the status file at once; SIGTERM and
         SIGINT stop: new requests get 503, forwarded ones get their answers, then exit 0.
         Logs go to syslog (daemon, ident gatewayd) and to standard error.
 
         status: prints the status file (default /run/gatewayd/status.json); exit 1 when it is
-        stale, its process is gone or the node stopped, 2 when it cannot be read.
-          -f, --foreground     accepted for init scripts; gatewayd never forks
-          -d, --debug          more log lines
+        stale, its process is gone or the daemon stopped, 2 when it cannot be read.
 
         meter: measures the SIP and RTP load in a capture file (pcap or pcapng) and prints
         SIP messages by kind, calls, registrations, RTP streams and the peak workload.
