@@ -213,15 +213,7 @@ final class NodeConfig {
         if identity.isEmpty {
             var text = TextBuffer()
             text.append("sip:")
-            if listen.address.isIPv4 {
-                text.append(listen.address)
-            } else {
-                text.append("[")
-                text.append(listen.address)
-                text.append("]")
-            }
-            text.append(":")
-            text.append(Int(listen.port))
+            text.append(listen)  // IPv6 in brackets
             text.append(";transport=udp")
             identity = text.bytes
         }

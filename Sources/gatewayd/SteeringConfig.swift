@@ -164,15 +164,7 @@ final class SteeringConfig {
                     uri.append("sip:")
                     identity.withUnsafeBytes { uri.append(bytes: $0) }
                     uri.append("@")
-                    if listen.address.isIPv4 {
-                        uri.append(listen.address)
-                    } else {
-                        uri.append("[")
-                        uri.append(listen.address)
-                        uri.append("]")
-                    }
-                    uri.append(":")
-                    uri.append(Int(listen.port))
+                    uri.append(listen)
                 }
                 endpoints[index].uri = uri.bytes
                 if hook.isEmpty {

@@ -156,9 +156,7 @@ import Testing
         Thread.sleep(forTimeInterval: 0.5)
         let client = try UDPSocket(bind: "127.0.0.100", port: 5323)
         for i in 0..<7 {
-            try client.send("OPTIONS sip:127.0.0.1:5322 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.100:5323;branch=z9hG4bKp\(i)\r\n"
-                + "Max-Forwards: 70\r\nFrom: <sip:c@h>;tag=1\r\nTo: <sip:n@h>\r\nCall-ID: prom-\(i)\r\nCSeq: 1 OPTIONS\r\n"
-                + "Content-Length: 0\r\n\r\n", to: "127.0.0.1", port: 5322)
+            try client.send(Interop.options(to: 5322, from: 5323, id: "prom-\(i)"), to: "127.0.0.1", port: 5322)
             _ = client.receive(timeoutMilliseconds: 1000)
         }
         kill(node.processIdentifier, SIGUSR1)

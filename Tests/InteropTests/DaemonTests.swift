@@ -20,17 +20,8 @@ struct DaemonTests {
         return process
     }
 
-    /// One INVITE from a fresh socket; the final answer's status line.
     func ask(_ port: UInt16, clientPort: UInt16, callID: String) throws -> String? {
-        let client = try UDPSocket(bind: "127.0.0.100", port: clientPort)
-        let invite = "INVITE sip:alice@127.0.0.1:\(port) SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.100:\(clientPort);branch=z9hG4bK\(callID)\r\n"
-            + "Max-Forwards: 70\r\nFrom: <sip:c@h>;tag=1\r\nTo: <sip:alice@h>\r\nCall-ID: \(callID)\r\nCSeq: 1 INVITE\r\n"
-            + "Content-Length: 0\r\n\r\n"
-        try client.send(invite, to: "127.0.0.1", port: port)
-        while let answer = client.receive(timeoutMilliseconds: 2000) {
-            if !answer.hasPrefix("SIP/2.0 100") { return answer.components(separatedBy: "\r\n").first }
-        }
-        return nil
+        try Interop.ask(port, clientPort: clientPort, callID: callID)
     }
 
     @Test func sighupChangesTheRunningConfigurationAndABadFileIsNotTaken() throws {
@@ -170,9 +161,7 @@ struct DaemonTests {
         Thread.sleep(forTimeInterval: 0.5)
         let client = try UDPSocket(bind: "127.0.0.100", port: 5198)
         for i in 0..<400 {
-            try client.send("OPTIONS sip:127.0.0.1:5197 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.100:5198;branch=z9hG4bKf\(i)\r\n"
-                + "Max-Forwards: 70\r\nFrom: <sip:c@h>;tag=1\r\nTo: <sip:n@h>\r\nCall-ID: flood-\(i)\r\nCSeq: 1 OPTIONS\r\n"
-                + "Content-Length: 0\r\n\r\n", to: "127.0.0.1", port: 5197)
+            try client.send(Interop.options(to: 5197, from: 5198, id: "flood-\(i)"), to: "127.0.0.1", port: 5197)
         }
         Thread.sleep(forTimeInterval: 2.5)
         process.terminate()

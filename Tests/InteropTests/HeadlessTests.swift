@@ -86,18 +86,6 @@ struct HeadlessTests {
                               error: String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
     }
 
-    /// One INVITE from a fresh socket on 127.0.0.100; the final answer's status line.
-    static func ask(_ port: UInt16, clientPort: UInt16, callID: String) throws -> String? {
-        let client = try UDPSocket(bind: "127.0.0.100", port: clientPort)
-        let invite = "INVITE sip:alice@127.0.0.1:\(port) SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.100:\(clientPort);branch=z9hG4bK\(callID)\r\n"
-            + "Max-Forwards: 70\r\nFrom: <sip:c@h>;tag=1\r\nTo: <sip:alice@h>\r\nCall-ID: \(callID)\r\nCSeq: 1 INVITE\r\n"
-            + "Content-Length: 0\r\n\r\n"
-        try client.send(invite, to: "127.0.0.1", port: port)
-        while let answer = client.receive(timeoutMilliseconds: 2000) {
-            if !answer.hasPrefix("SIP/2.0 100") { return answer.components(separatedBy: "\r\n").first }
-        }
-        return nil
-    }
 
     /// The status file, parsed; nil while it is missing or unreadable.
     static func status(_ path: String) -> [String: Any]? {
@@ -235,7 +223,7 @@ struct HeadlessTests {
         #expect(process["CapPrm"] == "0000000000002000", "\(process)")
 
         for n in 0..<5 {
-            #expect(try HeadlessTests.ask(5305, clientPort: 5306, callID: "netraw-\(n)") == "SIP/2.0 302 Moved Temporarily")
+            #expect(try Interop.ask(5305, clientPort: 5306, callID: "netraw-\(n)") == "SIP/2.0 302 Moved Temporarily")
         }
         let meter = try #require(HeadlessTests.waitFor(5) { () -> [String: Any]? in
             guard let meter = HeadlessTests.status(statusPath)?["meter"] as? [String: Any],
@@ -281,7 +269,7 @@ struct HeadlessTests {
         var answers: [String?] = []
         for n in 0..<4 {
             Thread.sleep(until: started.addingTimeInterval(0.7 + Double(n)))
-            answers.append(try HeadlessTests.ask(5310, clientPort: 5311, callID: "readonly-\(n)"))
+            answers.append(try Interop.ask(5310, clientPort: 5311, callID: "readonly-\(n)"))
         }
         Thread.sleep(until: started.addingTimeInterval(4.2))
         #expect(answers == Array(repeating: "SIP/2.0 302 Moved Temporarily", count: 4))

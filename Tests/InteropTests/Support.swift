@@ -72,3 +72,25 @@ enum Interop {
         return try #require(object as? [String: Any])
     }
 }
+
+extension Interop {
+    /// One INVITE from a fresh socket on 127.0.0.100; the final answer's status line.
+    static func ask(_ port: UInt16, clientPort: UInt16, callID: String) throws -> String? {
+        let client = try UDPSocket(bind: "127.0.0.100", port: clientPort)
+        let invite = "INVITE sip:alice@127.0.0.1:\(port) SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.100:\(clientPort);branch=z9hG4bK\(callID)\r\n"
+            + "Max-Forwards: 70\r\nFrom: <sip:c@h>;tag=1\r\nTo: <sip:alice@h>\r\nCall-ID: \(callID)\r\nCSeq: 1 INVITE\r\n"
+            + "Content-Length: 0\r\n\r\n"
+        try client.send(invite, to: "127.0.0.1", port: port)
+        while let answer = client.receive(timeoutMilliseconds: 2000) {
+            if !answer.hasPrefix("SIP/2.0 100") { return answer.components(separatedBy: "\r\n").first }
+        }
+        return nil
+    }
+
+    /// An OPTIONS request to connect (Max-Forwards 70) from 127.0.0.100:`clientPort`.
+    static func options(to port: UInt16, from clientPort: UInt16, id: String) -> String {
+        "OPTIONS sip:127.0.0.1:\(port) SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.100:\(clientPort);branch=z9hG4bK\(id)\r\n"
+            + "Max-Forwards: 70\r\nFrom: <sip:c@h>;tag=1\r\nTo: <sip:n@h>\r\nCall-ID: \(id)\r\nCSeq: 1 OPTIONS\r\n"
+            + "Content-Length: 0\r\n\r\n"
+    }
+}
