@@ -146,6 +146,12 @@ public final class Node<Entropy: EntropySource> {
             }
             return
         }
+        receive(message, bytes, from: source, now: now)
+    }
+
+    /// A datagram its receiver has already scanned (the steering agent reads phones'
+    /// requests before handing them on): the same as `receive(_:from:now:)` without a second scan.
+    public func receive(_ message: SIPMessage, _ bytes: UnsafeRawBufferPointer, from source: Endpoint, now: Int64) {
         if message.isRequest {
             request(message, bytes, from: source, now: now)
         } else {

@@ -114,26 +114,33 @@ final class NodeConfig {
         return config
     }
 
-    /// Whether line `number` of `path` is neither a comment, a `[section]` nor `NAME = VALUE`.
-    static func isMalformed(line number: Int, in path: UnsafePointer<CChar>) -> Bool {
+    /// The number of the first line of `path` for which `match` holds, given the line without
+    /// its leading blanks and its number; 0 when none does. libinih reports lines only for
+    /// the errors it sees itself, so checks made later find theirs here.
+    static func firstLine(in path: UnsafePointer<CChar>, where match: (ArraySlice<UInt8>, Int) -> Bool) -> Int {
         var text = [UInt8](repeating: 0, count: 1 << 16)
         let length = text.withUnsafeMutableBytes { gw_read_file(path, $0.baseAddress, $0.count) }
-        guard length > 0 else { return false }
+        guard length > 0 else { return 0 }
         var line = 1
         var start = 0
         for i in 0...Int(length) where i == Int(length) || text[i] == 0x0A {
-            if line == number {
-                var k = start
-                while k < i && (text[k] == 0x20 || text[k] == 0x09) { k += 1 }
-                guard k < i else { return false }
-                if text[k] == 0x3B || text[k] == 0x23 { return false }  // ; or # comment
-                if text[k] == 0x5B { return !text[k..<i].contains(0x5D) }  // [section]
-                return !text[k..<i].contains(0x3D) && !text[k..<i].contains(0x3A)
-            }
+            var k = start
+            while k < i && (text[k] == 0x20 || text[k] == 0x09) { k += 1 }
+            if match(text[k..<i], line) { return line }
             line += 1
             start = i + 1
         }
-        return false
+        return 0
+    }
+
+    /// Whether line `number` of `path` is neither a comment, a `[section]` nor `NAME = VALUE`.
+    static func isMalformed(line number: Int, in path: UnsafePointer<CChar>) -> Bool {
+        firstLine(in: path) { line, at in
+            guard at == number, let first = line.first else { return false }
+            if first == 0x3B || first == 0x23 { return false }  // ; or # comment
+            if first == 0x5B { return !line.contains(0x5D) }  // [section]
+            return !line.contains(0x3D) && !line.contains(0x3A)
+        } > 0
     }
 
     static func hasPrefix(_ text: UnsafePointer<CChar>, _ prefix: StaticString) -> Bool {
@@ -143,51 +150,24 @@ final class NodeConfig {
 
     /// The number of the line of `path` that opens `[SECTION]` (or `[SECTION NAME]`); 0 when none does.
     static func line(ofSection section: StaticString, name: [UInt8] = [], in path: UnsafePointer<CChar>) -> Int {
-        var text = [UInt8](repeating: 0, count: 1 << 16)
-        let length = text.withUnsafeMutableBytes { gw_read_file(path, $0.baseAddress, $0.count) }
-        guard length > 0 else { return 0 }
         var wanted: [UInt8] = [0x5B]
         for i in 0..<section.utf8CodeUnitCount { wanted.append(section.utf8Start[i]) }
         wanted += name
-        var line = 1
-        var start = 0
-        for i in 0...Int(length) where i == Int(length) || text[i] == 0x0A {
-            var k = start
-            while k < i && (text[k] == 0x20 || text[k] == 0x09) { k += 1 }
-            if k + wanted.count <= i && Array(text[k..<(k + wanted.count)]) == wanted
-                && (name.isEmpty ? true : k + wanted.count < i && text[k + wanted.count] == 0x5D) {
-                return line
-            }
-            line += 1
-            start = i + 1
+        return firstLine(in: path) { line, _ in
+            guard line.count >= wanted.count && line.prefix(wanted.count).elementsEqual(wanted) else { return false }
+            return name.isEmpty || line.dropFirst(wanted.count).first == 0x5D
         }
-        return 0
     }
 
-    /// The number of the first line of `path` that sets `key` (libinih reports lines only
-    /// for the errors it sees itself); 0 when none does.
+    /// The number of the first line of `path` that sets `key`; 0 when none does.
     static func line(of key: StaticString, in path: UnsafePointer<CChar>) -> Int {
-        var text = [UInt8](repeating: 0, count: 1 << 16)
-        let length = text.withUnsafeMutableBytes { gw_read_file(path, $0.baseAddress, $0.count) }
-        guard length > 0 else { return 0 }
-        var line = 1
-        var start = 0
-        for i in 0...Int(length) where i == Int(length) || text[i] == 0x0A {
-            var k = start
-            while k < i && (text[k] == 0x20 || text[k] == 0x09) { k += 1 }
-            var matches = k + key.utf8CodeUnitCount <= i
-            if matches {
-                for j in 0..<key.utf8CodeUnitCount where text[k + j] != key.utf8Start[j] { matches = false }
-            }
-            if matches {
-                var after = k + key.utf8CodeUnitCount
-                while after < i && (text[after] == 0x20 || text[after] == 0x09) { after += 1 }
-                if after < i && (text[after] == 0x3D || text[after] == 0x3A) { return line }
-            }
-            line += 1
-            start = i + 1
+        let length = key.utf8CodeUnitCount
+        return firstLine(in: path) { line, _ in
+            guard line.count >= length else { return false }
+            for j in 0..<length where line[line.startIndex + j] != key.utf8Start[j] { return false }
+            let after = line.dropFirst(length).drop { $0 == 0x20 || $0 == 0x09 }
+            return after.first == 0x3D || after.first == 0x3A
         }
-        return 0
     }
 
     /// Checks what needs the whole file; false with `error` set when something is wrong.

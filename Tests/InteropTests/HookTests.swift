@@ -89,16 +89,7 @@ struct HookTests {
 
         /// Runs `hook action` with exactly this environment (and PATH).
         func run(_ hook: String, _ action: String?, _ environment: [String: String]) throws -> Interop.Result {
-            let process = process(hook, action, environment)
-            let out = Pipe(), err = Pipe()
-            process.standardOutput = out
-            process.standardError = err
-            try process.run()
-            let outData = out.fileHandleForReading.readDataToEndOfFile()
-            let errData = err.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            return Interop.Result(status: process.terminationStatus, output: String(decoding: outData, as: UTF8.self),
-                                  error: String(decoding: errData, as: UTF8.self))
+            try Interop.run(process(hook, action, environment))
         }
 
         /// The asterisk-pjsip environment for this sandbox, plus `extra`.

@@ -46,6 +46,11 @@ enum Interop {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        return try run(process)
+    }
+
+    /// Runs a prepared process to its end, with its output and error collected.
+    static func run(_ process: Process) throws -> Result {
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err

@@ -58,34 +58,14 @@ public struct Assignment: Equatable, Sendable {
         proxy = Array(uriRange.slice(of: buffer))
         host = Array(parts.host.slice(of: buffer))
         port = parts.port > 0 ? parts.port : secure ? 5061 : 5060
-        transport = Assignment.parameter("transport", in: buffer, uri.parameters).map { range in
-            range.slice(of: buffer).map { ASCII.lower($0) }
-        } ?? Array((secure ? "tls" : "udp").utf8)
-        expiresSeconds = Assignment.parameter("expires", in: buffer, parameters)
-            .flatMap { ASCII.decimal(buffer, $0, limit: 86_400 * 365) } ?? defaultExpires
+        let transportValue = SIPScanner.parameter("transport", in: uri.parameters, buffer)
+        transport = transportValue.isEmpty ? Array((secure ? "tls" : "udp").utf8)
+            : transportValue.slice(of: buffer).map { ASCII.lower($0) }
+        expiresSeconds = ASCII.decimal(buffer, SIPScanner.parameter("expires", in: parameters, buffer), limit: 86_400 * 365)
+            ?? defaultExpires
         address = IPAddress(text: parts.host.slice(of: buffer)).map { Endpoint(address: $0, port: UInt16(port)) }
     }
 
-    /// The value of `;name=value` in `range` (names compared without case).
-    static func parameter(_ name: StaticString, in buffer: UnsafeRawBufferPointer, _ range: ByteRange) -> ByteRange? {
-        var i = range.start
-        while i < range.end {
-            guard buffer[i] == ASCII.semicolon else {
-                i += 1
-                continue
-            }
-            let start = i + 1
-            var end = start
-            while end < range.end && buffer[end] != ASCII.semicolon { end += 1 }
-            let item = ASCII.trim(buffer, ByteRange(start, end))
-            if let equals = ASCII.find(0x3D, in: buffer, item),
-               ASCII.equals(buffer, ASCII.trim(buffer, ByteRange(item.start, equals)), name) {
-                return ASCII.trim(buffer, ByteRange(equals + 1, item.end))
-            }
-            i = end
-        }
-        return nil
-    }
 }
 
 /// An address of record as endpoints are matched by: `user@host` of a From or To URI,

@@ -127,8 +127,7 @@ public final class SteeringAgent<Entropy: EntropySource> {
             return
         }
         if !message.isRequest {
-            if probeAnswered(message, bytes, from: source) { return }
-            relay.receive(bytes, from: source, now: now)
+            if !probeAnswered(message, bytes, from: source) { relay.receive(message, bytes, from: source, now: now) }
             return
         }
         if message.method == .invite || message.method == .register, relay.sequence.index(of: source) == nil {
@@ -140,7 +139,7 @@ public final class SteeringAgent<Entropy: EntropySource> {
             }
             counters.relayed += 1
         }
-        relay.receive(bytes, from: source, now: now)
+        relay.receive(message, bytes, from: source, now: now)
     }
 
     /// Runs what is due: the relay's timers, asks, probes.
@@ -319,7 +318,8 @@ public final class SteeringAgent<Entropy: EntropySource> {
             let bytes = box.bytes(datagram)
             let isVirtual = datagram.destination.address == .unspecified
             let toPhone = !isVirtual && relay.sequence.index(of: datagram.destination) == nil
-            if isVirtual || toPhone, let line = SIPScanner.startLine(bytes), !line.isRequest,
+            // Only final answers are read: 100 Trying and requests (probes, ACKs) pass unscanned.
+            if isVirtual || toPhone, let line = SIPScanner.startLine(bytes), !line.isRequest, line.statusCode >= 200,
                let message = try? SIPScanner.scan(bytes, startLine: line, framing: .datagram) {
                 if isVirtual {
                     let index = Int(datagram.destination.port) - 1
