@@ -5,12 +5,16 @@
 /// to T2) until a response arrives. If nothing at all arrives within the forward timeout,
 /// the transaction reports `.timedOut` and the node tries the next member. A final response
 /// is passed up once; for INVITE a non-2xx final is ACKed here, hop by hop, and its
-/// retransmissions are ACKed again without being passed up (timer D).
+/// retransmissions are ACKed again without being passed up (timer D). A 2xx to an INVITE
+/// leaves it `accepted` (RFC 6026 §7.2, timer M = 64·T1): retransmitted 2xx responses are
+/// passed up too, since the ACK for a 2xx goes end to end and only the UAS stops them.
 public struct ClientTransaction: Sendable {
     public enum State: UInt8, Sendable {
         case calling
         case proceeding
         case completed
+        /// INVITE: a 2xx arrived; later 2xx responses are passed up until timer M.
+        case accepted
         case terminated
     }
 
@@ -72,8 +76,8 @@ public struct ClientTransaction: Sendable {
                 return .sendAckAndPassUp
             }
             if isInvite {
-                state = .terminated
-                deadline = nil
+                state = .accepted
+                deadline = now + timers.timeout  // timer M
                 return .passUp
             }
             state = .completed
@@ -81,6 +85,8 @@ public struct ClientTransaction: Sendable {
             return .passUp
         case .completed:
             return isInvite && status >= 300 ? .sendAck : .none
+        case .accepted:
+            return status >= 200 && status < 300 ? .passUp : .none
         case .terminated:
             return .none
         }
@@ -99,7 +105,7 @@ public struct ClientTransaction: Sendable {
             retransmitInterval = isInvite ? retransmitInterval * 2 : min(retransmitInterval * 2, timers.t2)
             deadline = min(now + retransmitInterval, giveUpAt)
             return .retransmitRequest
-        case .completed:
+        case .completed, .accepted:
             state = .terminated
             deadline = nil
             return .terminate

@@ -12,10 +12,16 @@ public final class Node<Entropy: EntropySource> {
     public var refusingNew = false
     public let sequence: GroupSequence
     public private(set) var admission: Admission
-    public private(set) var counters = NodeCounters()
+    public internal(set) var counters = NodeCounters()
     public private(set) var health: [PeerHealth]
     public let outbox = Outbox()
     public let reservations: Reservations
+    /// Proxies requests may go to directly: this node's own (its identity) and those the
+    /// group named in 302s this node relayed.
+    public let proxies: ProxyTargets
+    /// Client transactions opened by following a 302 since the owner last looked (the
+    /// steering agent records its phones' proxies from them); at most 32 are kept.
+    public internal(set) var recursions: [Int32] = []
     let limiter: SourceRateLimiter
     let servers: ServerTransactions
     let clients: ClientTransactions
@@ -23,6 +29,10 @@ public final class Node<Entropy: EntropySource> {
     var entropy: Entropy
     var out = TextBuffer(capacity: 4096)
     var ack = TextBuffer(capacity: 1024)
+    /// A received request amended by `ProxyPreparation` (rport, received, own Route gone).
+    var prepared = TextBuffer(capacity: 4096)
+    /// A Request-URI being retargeted for a forwarded request.
+    var target = TextBuffer(capacity: 256)
     /// Random hex written per response or request: tags and branches.
     let random = FixedArray<UInt8>(repeating: 0, count: 64)
     let identity: SIPURI?
@@ -49,6 +59,13 @@ public final class Node<Entropy: EntropySource> {
         clients = ClientTransactions(capacity: settings.clientTransactions, maxMessage: 2048, timers: settings.timers)
         deadlines = DeadlineHeap(capacity: 4 * (settings.serverTransactions + settings.clientTransactions))
         identity = settings.identity.withUnsafeBytes { SIPURI($0, ByteRange(0, $0.count)) }
+        // A node whose identity is its own listen address has no proxy behind it to send to.
+        let own = settings.identity.withUnsafeBytes { buffer in
+            SIPURI(buffer, ByteRange(0, buffer.count))?.endpoint(in: buffer)
+        }
+        let ownProxy = own.flatMap { sequence.index(of: $0) == nil ? [$0] : nil } ?? []
+        proxies = ProxyTargets(fixed: ownProxy, learned: 64)
+        recursions.reserveCapacity(32)
         probeBranches = FixedArray(repeating: 0, count: sequence.members.count * ClientTransactions.branchLength)
         probeSentAt = FixedArray(repeating: -1, count: sequence.members.count)
     }
@@ -126,11 +143,25 @@ public final class Node<Entropy: EntropySource> {
 
     // MARK: Input
 
+    /// What became of a datagram: the steering agent counts its phones' requests by it.
+    public enum Received: Equatable, Sendable {
+        /// A new request: a transaction was opened (or it was answered without one).
+        case newRequest
+        /// A retransmission or an ACK, absorbed by its transaction.
+        case absorbed
+        /// An ACK for a 2xx or another request sent on without a transaction.
+        case forwardedStateless
+        case response
+        /// Malformed, unroutable or unmatched: counted.
+        case dropped
+    }
+
     /// A datagram arrived from `source`.
-    public func receive(_ bytes: UnsafeRawBufferPointer, from source: Endpoint, now: Int64) {
+    @discardableResult
+    public func receive(_ bytes: UnsafeRawBufferPointer, from source: Endpoint, now: Int64) -> Received {
         guard let line = SIPScanner.startLine(bytes) else {
             counters.malformed += 1
-            return
+            return .dropped
         }
         let message: SIPMessage
         do {
@@ -144,19 +175,18 @@ public final class Node<Entropy: EntropySource> {
                 ResponseWriter.end(into: &out)
                 outbox.send(out, to: source)
             }
-            return
+            return .dropped
         }
-        receive(message, bytes, from: source, now: now)
+        return receive(message, bytes, from: source, now: now)
     }
 
     /// A datagram its receiver has already scanned (the steering agent reads phones'
     /// requests before handing them on): the same as `receive(_:from:now:)` without a second scan.
-    public func receive(_ message: SIPMessage, _ bytes: UnsafeRawBufferPointer, from source: Endpoint, now: Int64) {
-        if message.isRequest {
-            request(message, bytes, from: source, now: now)
-        } else {
-            response(message, bytes, from: source, now: now)
-        }
+    @discardableResult
+    public func receive(_ message: SIPMessage, _ bytes: UnsafeRawBufferPointer, from source: Endpoint, now: Int64) -> Received {
+        if message.isRequest { return request(message, bytes, from: source, now: now) }
+        response(message, bytes, from: source, now: now)
+        return .response
     }
 
     /// Runs what is due: retransmissions, timeouts, probes.
@@ -177,29 +207,62 @@ public final class Node<Entropy: EntropySource> {
         }
     }
 
+    /// Client transactions opened by recursion have been read.
+    public func clearRecursions() { recursions.removeAll(keepingCapacity: true) }
+
     // MARK: Requests
 
-    private func request(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, from source: Endpoint, now: Int64) {
+    /// ACKs and retransmissions are matched to their transactions as they came; a new
+    /// request is first prepared (RFC 3581 `received`/`rport`, §16.4 own Route removed) and
+    /// everything after reads the prepared copy.
+    private func request(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, from source: Endpoint, now: Int64) -> Received {
         let branch = message.topViaBranch.slice(of: buffer)
-        let method = message.method
-        if method == .ack {
-            // The ACK for a non-2xx final answer ends here, hop by hop (RFC 3261 §17.2.1).
+        if message.method == .ack {
+            // The ACK for a non-2xx final answer ends here, hop by hop (RFC 3261 §17.2.1);
+            // the ACK for a 2xx belongs to the dialog and goes on end to end.
             let slot = servers.find(branch, source: source, invite: true)
-            if slot >= 0 {
+            if slot >= 0, servers.machines[slot].state == .completed || servers.machines[slot].state == .confirmed {
                 _ = servers.machines.pointer(at: slot).pointee.ackReceived(now: now)
                 schedule(server: slot)
+                return .absorbed
             }
-            return
+        } else {
+            let existing = servers.find(branch, source: source, invite: message.method == .invite)
+            if existing >= 0 {
+                counters.retransmissionsAbsorbed += 1
+                if servers.machines.pointer(at: existing).pointee.requestRetransmitted() == .resendLastResponse {
+                    outbox.send(servers.response(existing), to: source)
+                }
+                return .absorbed
+            }
         }
-        let existing = servers.find(branch, source: source, invite: method == .invite)
-        if existing >= 0 {
-            counters.retransmissionsAbsorbed += 1
-            if servers.machines.pointer(at: existing).pointee.requestRetransmitted() == .resendLastResponse {
-                outbox.send(servers.response(existing), to: source)
+        let outcome = ProxyPreparation.prepare(message, buffer, source: source, isSelf: { $0 == selfAddress }, into: &prepared)
+        guard outcome.rewritten else { return route(message, buffer, from: source, insertedRoute: outcome.insertedRoute, now: now) }
+        return prepared.bytes.withUnsafeBytes { bytes in
+            guard let line = SIPScanner.startLine(bytes),
+                  let amended = try? SIPScanner.scan(bytes, startLine: line, framing: .datagram) else {
+                counters.malformed += 1
+                return .dropped
             }
-            return
+            return route(amended, bytes, from: source, insertedRoute: outcome.insertedRoute, now: now)
+        }
+    }
+
+    /// A new request, prepared: sent on statelessly (ACK), proxied to where it already
+    /// points, refused, or decided on as a request to connect (DESIGN §3).
+    private func route(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, from source: Endpoint, insertedRoute: Bool,
+                       now: Int64) -> Received {
+        let method = message.method
+        if method == .ack {
+            guard let hop = directHop(message, buffer, insertedRoute: insertedRoute) else {
+                counters.unroutable += 1
+                return .dropped
+            }
+            forwardStateless(message, buffer, to: hop)
+            return .forwardedStateless
         }
         counters.requestsReceived += 1
+        let branch = message.topViaBranch.slice(of: buffer)
         let fromMember = sequence.index(of: source) != nil
         let limited = !fromMember && settings.rateLimitPerSecond > 0 && !limiter.allow(source.address, now: now)
         if limited || refusingNew {
@@ -212,25 +275,46 @@ public final class Node<Entropy: EntropySource> {
             out.append("\r\n")
             ResponseWriter.end(into: &out)
             outbox.send(out, to: source)
-            return
+            return .newRequest
         }
         let inserted = servers.insert(branch, source: source, invite: method == .invite, request: buffer,
                                       timers: settings.timers)
         if inserted.evicted { counters.transactionsDropped += 1 }
         let slot = inserted.slot
         if method == .cancel {
-            // CANCEL of a request still being forwarded: acknowledged; the forwarded INVITE
-            // gets its final answer from the chain (which answers at once with 302 or 503).
-            let target = servers.find(branch, source: source, invite: true)
-            answer(slot, target >= 0 ? 200 : 481, message, buffer, now: now)
-            return
+            cancel(slot, message, buffer, from: source, now: now)
+            return .newRequest
+        }
+        if message.maxForwards == 0 && !(method == .options && message.toTag.isEmpty) {
+            counters.refused += 1
+            answer(slot, 483, message, buffer, now: now)
+            return .newRequest
+        }
+        if let hop = directHop(message, buffer, insertedRoute: insertedRoute) {
+            // Already assigned, in a dialog, or coming back along a Path: not a request to
+            // connect any more, and never redirected to where it already points.
+            guard Chain(message, buffer, sequence: sequence) != nil else {
+                counters.refused += 1
+                answer(slot, 482, message, buffer, now: now)
+                return .newRequest
+            }
+            counters.proxied += 1
+            forward(slot, to: hop, member: -1, now: now)
+            return .newRequest
+        }
+        if !message.toTag.isEmpty {
+            // In a dialog, towards somewhere that is neither the group nor a proxy it named.
+            counters.unroutable += 1
+            counters.refused += 1
+            answer(slot, 403, message, buffer, now: now)
+            return .newRequest
         }
         let decision = RequestDecider.decide(message, buffer, source: source, admission: admission, sequence: sequence,
                                              isUp: { health[$0].isUp })
         switch decision {
         case .redirect:
             counters.answeredHere += 1
-            redirect(slot, message, buffer, now: now)
+            if !acceptByProxying(slot, message, buffer, from: source, now: now) { redirect(slot, message, buffer, now: now) }
         case .forward(let member):
             if method == .invite { answer(slot, 100, message, buffer, now: now) }
             forward(slot, to: member, now: now)
@@ -243,6 +327,7 @@ public final class Node<Entropy: EntropySource> {
             counters.refused += 1
             answer(slot, decision.refusalStatus!, message, buffer, now: now)
         }
+        return .newRequest
     }
 
     /// 302 with this node's identity: the Request-URI retargeted for INVITE, the identity
@@ -263,14 +348,16 @@ public final class Node<Entropy: EntropySource> {
         out.append("\r\n")
         ResponseWriter.end(into: &out)
         send(slot, 302, now: now)
-        if message.method == .invite {
-            reservations.reserve(message.callID.slice(of: buffer), now: now)
-            _ = admission.update(workload: effectiveWorkload(now: now))
-        }
+        if message.method == .invite { reserve(message, buffer, now: now) }
+    }
+
+    func reserve(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, now: Int64) {
+        reservations.reserve(message.callID.slice(of: buffer), attempt: Reservations.attempt(message, buffer), now: now)
+        _ = admission.update(workload: effectiveWorkload(now: now))
     }
 
     /// A response made here: status line, copied headers, what the status needs.
-    private func answer(_ slot: Int, _ code: Int, _ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, now: Int64) {
+    func answer(_ slot: Int, _ code: Int, _ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, now: Int64) {
         writeResponse(code, message, buffer)
         switch code {
         case 503:
@@ -288,13 +375,13 @@ public final class Node<Entropy: EntropySource> {
         send(slot, code, now: now)
     }
 
-    private func writeResponse(_ code: Int, _ message: SIPMessage, _ buffer: UnsafeRawBufferPointer) {
+    func writeResponse(_ code: Int, _ message: SIPMessage, _ buffer: UnsafeRawBufferPointer) {
         let tag = randomHex(16)
         random.withBytes(0, tag) { ResponseWriter.begin(code, for: message, buffer, toTag: ByteRange(0, tag), tagBuffer: $0, into: &out) }
     }
 
     /// Sends what `out` holds as the server transaction's response.
-    private func send(_ slot: Int, _ code: Int, now: Int64) {
+    func send(_ slot: Int, _ code: Int, now: Int64) {
         servers.machines.pointer(at: slot).pointee.respond(code, now: now)
         out.bytes.withUnsafeBytes { servers.storeResponse(slot, $0) }
         outbox.send(out, to: servers.sources[slot])
@@ -303,8 +390,17 @@ public final class Node<Entropy: EntropySource> {
 
     // MARK: Forwarding
 
-    /// Forwards the request of server transaction `slot` to `member` in a new client transaction.
+    /// Forwards the request of server transaction `slot` to `member` of the sequence.
     private func forward(_ slot: Int, to member: Int, now: Int64) {
+        if member < 64 { servers.tried[slot] |= 1 << UInt64(member) }
+        counters.forwarded += 1
+        forward(slot, to: sequence.members[member].address, member: member, now: now)
+    }
+
+    /// Forwards the request of server transaction `slot` in a new client transaction, to a
+    /// member of the sequence or (`member` -1) to a proxy; retargeted to `requestURI` when given.
+    func forward(_ slot: Int, to destination: Endpoint, member: Int, requestURI: UnsafeRawBufferPointer? = nil,
+                 stayInPath: RequestForwarder.StayInPath = .none, now: Int64) {
         let request = servers.request(slot)
         guard let line = SIPScanner.startLine(request),
               let message = try? SIPScanner.scan(request, startLine: line, framing: .datagram) else { return }
@@ -314,23 +410,25 @@ public final class Node<Entropy: EntropySource> {
         writeBranch(into: clients.branches, at: client * ClientTransactions.branchLength)
         let branch = clients.branch(client)
         clients.index.rekey(client, hash: KeyHash.bytes(branch))
-        RequestForwarder.write(message, request, via: selfAddress, branch: branch, into: &out)
+        RequestForwarder.write(message, request, via: selfAddress, branch: branch, requestURI: requestURI,
+                               stayInPath: stayInPath, into: &out)
         out.bytes.withUnsafeBytes { bytes in
             let stored = min(bytes.count, clients.maxMessage)
             clients.requests.copy(UnsafeRawBufferPointer(rebasing: bytes[0..<stored]), to: client * clients.maxMessage)
             clients.requestLengths[client] = Int32(stored)
         }
-        let destination = sequence.members[member].address
+        // A member answers within the forward timeout or is skipped; a proxy gets the whole
+        // of timers B and F, as any UAS would.
+        var timers = settings.timers
+        if member < 0 { timers.forwardTimeout = timers.timeout }
         clients.members[client] = Int32(member)
         clients.destinations[client] = destination
-        clients.machines[client] = ClientTransaction(isInvite: message.method == .invite, timers: settings.timers, now: now)
+        clients.machines[client] = ClientTransaction(isInvite: message.method == .invite, timers: timers, now: now)
         clients.generations[client] &+= 1
         clients.servers[client] = Int32(slot)
         clients.serverGenerations[client] = servers.generations[slot]
         servers.clients[slot] = Int32(client)
-        if member < 64 { servers.tried[slot] |= 1 << UInt64(member) }
         outbox.send(out, to: destination)
-        counters.forwarded += 1
         schedule(client: client)
     }
 
@@ -339,14 +437,19 @@ public final class Node<Entropy: EntropySource> {
         case .retransmitRequest:
             outbox.send(clients.request(client), to: clients.destinations[client])
         case .timedOut:
-            // The member did not answer at all: mark it, and try the one after it.
             counters.forwardTimeouts += 1
             let member = Int(clients.members[client])
-            _ = health[member].unanswered()
             let slot = Int(clients.servers[client])
             let serverLive = servers.index.isInUse(slot) && servers.generations[slot] == clients.serverGenerations[client]
             clients.index.release(client)
-            if serverLive { retry(slot, now: now) }
+            guard serverLive else { return }
+            if member >= 0 {
+                // The member did not answer at all: mark it, and try the one after it.
+                _ = health[member].unanswered()
+                retry(slot, now: now)
+            } else {
+                proxyTimedOut(slot, now: now)
+            }
             return
         case .terminate:
             clients.index.release(client)
@@ -382,14 +485,18 @@ public final class Node<Entropy: EntropySource> {
             counters.responsesDropped += 1
             return
         }
+        // The answer to a CANCEL this node sent shares the INVITE's branch; nothing waits for it.
+        if message.cseqMethod == .cancel { return }
         let code = message.statusCode
         let action = clients.machines.pointer(at: client).pointee.responseReceived(code, now: now)
         schedule(client: client)
-        if action == .sendAck || action == .sendAckAndPassUp { sendAck(client, message, buffer) }
+        if action == .sendAck || action == .sendAckAndPassUp { sendHopRequest(.ack, client, response: message, buffer) }
         guard action == .passUp || action == .sendAckAndPassUp else { return }
         let slot = Int(clients.servers[client])
-        guard servers.index.isInUse(slot), servers.generations[slot] == clients.serverGenerations[client],
-              RequestForwarder.relay(message, buffer, ownBranch: branch, into: &out) else { return }
+        guard servers.index.isInUse(slot), servers.generations[slot] == clients.serverGenerations[client] else { return }
+        if code >= 300 && code < 400 && clients.members[client] >= 0
+            && redirected(slot, message, buffer, now: now) { return }
+        guard RequestForwarder.relay(message, buffer, ownBranch: branch, into: &out) else { return }
         let machine = servers.machines.pointer(at: slot)
         // The server transaction already sent its own 100 Trying.
         if code == 100 { return }
@@ -397,29 +504,6 @@ public final class Node<Entropy: EntropySource> {
         out.bytes.withUnsafeBytes { servers.storeResponse(slot, $0) }
         outbox.send(out, to: servers.sources[slot])
         schedule(server: slot)
-    }
-
-    /// ACK for a non-2xx final response to a forwarded INVITE (RFC 3261 §17.1.1.3): same
-    /// Request-URI, our Via only, From, Call-ID and CSeq number of the request, To of the response.
-    private func sendAck(_ client: Int, _ response: SIPMessage, _ responseBuffer: UnsafeRawBufferPointer) {
-        let request = clients.request(client)
-        guard let line = SIPScanner.startLine(request),
-              let sent = try? SIPScanner.scan(request, startLine: line, framing: .datagram) else { return }
-        ack.removeAll()
-        ack.append("ACK ")
-        ack.append(bytes: sent.startLine.requestURI.slice(of: request))
-        ack.append(" SIP/2.0\r\nVia: ")
-        ack.append(bytes: sent.topVia.slice(of: request))
-        ack.append("\r\nMax-Forwards: 70\r\nFrom: ")
-        ack.append(bytes: sent.from.slice(of: request))
-        ack.append("\r\nTo: ")
-        ack.append(bytes: response.to.slice(of: responseBuffer))
-        ack.append("\r\nCall-ID: ")
-        ack.append(bytes: sent.callID.slice(of: request))
-        ack.append("\r\nCSeq: ")
-        ack.append(UInt64(sent.cseqNumber))
-        ack.append(" ACK\r\nContent-Length: 0\r\n\r\n")
-        outbox.send(ack, to: clients.destinations[client])
     }
 
     private func serverTimer(_ slot: Int, now: Int64) {
@@ -484,7 +568,7 @@ public final class Node<Entropy: EntropySource> {
     // MARK: Pieces
 
     /// Whether a heap entry still stands for its slot's current deadline.
-    private func isLive(_ entry: DeadlineHeap.Entry) -> Bool {
+    func isLive(_ entry: DeadlineHeap.Entry) -> Bool {
         let slot = Int(entry.slot)
         if entry.kind == Node.serverKind {
             return servers.index.isInUse(slot) && servers.generations[slot] == entry.generation
@@ -494,18 +578,18 @@ public final class Node<Entropy: EntropySource> {
             && clients.machines[slot].deadline == entry.deadline
     }
 
-    private func makeRoom() {
+    func makeRoom() {
         if deadlines.isFull { deadlines.compact { isLive($0) } }
     }
 
-    private func schedule(server slot: Int) {
+    func schedule(server slot: Int) {
         guard let deadline = servers.machines[slot].deadline else { return }
         makeRoom()
         deadlines.push(DeadlineHeap.Entry(deadline: deadline, slot: Int32(slot), generation: servers.generations[slot],
                                           kind: Node.serverKind))
     }
 
-    private func schedule(client slot: Int) {
+    func schedule(client slot: Int) {
         guard let deadline = clients.machines[slot].deadline else { return }
         makeRoom()
         deadlines.push(DeadlineHeap.Entry(deadline: deadline, slot: Int32(slot), generation: clients.generations[slot],
@@ -513,19 +597,19 @@ public final class Node<Entropy: EntropySource> {
     }
 
     /// `z9hG4bK` and 128 random bits in hex.
-    private func writeBranch(into storage: FixedArray<UInt8>, at base: Int) {
+    func writeBranch(into storage: FixedArray<UInt8>, at base: Int) {
         let cookie: StaticString = "z9hG4bK"
         for i in 0..<7 { storage[base + i] = cookie.utf8Start[i] }
         writeRandomHex(into: storage, at: base + 7, count: 32)
     }
 
     /// `count` random hex digits at the start of `random`; returns `count`.
-    private func randomHex(_ count: Int) -> Int {
+    func randomHex(_ count: Int) -> Int {
         writeRandomHex(into: random, at: 0, count: count)
         return count
     }
 
-    private func writeRandomHex(into storage: FixedArray<UInt8>, at base: Int, count: Int) {
+    func writeRandomHex(into storage: FixedArray<UInt8>, at base: Int, count: Int) {
         let digits: StaticString = "0123456789abcdef"
         var bits = entropy.next()
         for i in 0..<count {

@@ -31,6 +31,21 @@ public struct NodeSettings: Sendable {
     public var probeIntervalNanoseconds: Int64 = 1_000_000_000
     public var failuresToDown = 3
     public var successesToUp = 2
+    /// Follow the group's answer instead of handing it back (RFC 3261 §16.5-16.6) for
+    /// INVITEs and REGISTERs from outside the group: a 302 from the chain is not passed to
+    /// the client, the request goes on to the proxy it names, and a node that accepts itself
+    /// forwards to its own proxy (its identity). The steering agent does this by default;
+    /// for a node it is the `recurse` key, for clients that do not follow 302s.
+    public var recurse = false
+    /// With `recurse`: stay in the path of what is recursed, a `Path` on REGISTER (RFC 3327)
+    /// and a `Record-Route` on INVITE, so incoming calls and in-dialog requests come back
+    /// through this element (phones the proxy cannot reach directly).
+    public var stayInPath = false
+    /// In-dialog requests, ACKs for 2xx and requests that came back along this element's
+    /// own Path or Record-Route may go to any address their Route or Request-URI names (the
+    /// steering agent, which phones use as outbound proxy). Off for a node: it proxies only
+    /// to the group's proxies.
+    public var routeAnywhere = false
 
     public init(identity: [UInt8]) { self.identity = identity }
 }
@@ -52,6 +67,14 @@ public struct NodeCounters: Equatable, Sendable {
     public var probesSent = 0
     public var probesAnswered = 0
     public var transactionsDropped = 0
+    /// Requests sent straight to a proxy (already assigned, in a dialog, or recursed).
+    public var proxied = 0
+    /// 302s from the chain followed here rather than handed back.
+    public var recursed = 0
+    /// ACKs for 2xx sent on without a transaction.
+    public var forwardedStateless = 0
+    /// In-dialog requests and ACKs whose next hop is neither the group nor a proxy it named.
+    public var unroutable = 0
 
     public init() {}
 }

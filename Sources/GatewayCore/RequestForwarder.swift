@@ -1,21 +1,52 @@
 import Capture
 import LoadMeter
 
-/// Builds the copy of a request that goes to the next member (RFC 3261 §16.6): this node's
+/// Builds the copy of a request that goes to the next hop (RFC 3261 §16.6): this element's
 /// Via on top with a fresh branch, Max-Forwards one lower (added as 69 when absent, as
-/// §16.6 step 3 says for 70), everything else (Request-URI included) byte for byte.
+/// §16.6 step 3 says for 70), everything else byte for byte; the Request-URI too, unless
+/// the request is retargeted (step 2: recursion on a 302 sends it to the Contact's URI).
 public enum RequestForwarder {
+    /// What the forwarding element adds to stay in the path of later requests (§16.6 step 4,
+    /// RFC 3327): a Record-Route or a Path with its own loose-routing URI.
+    public enum StayInPath {
+        case none
+        case recordRoute
+        case path
+    }
+
+    /// The URI parameter that marks a Path or Record-Route as this element's own, so a
+    /// request that comes back along it is told from one a phone routed here itself.
+    public static var insertedMark: StaticString { "gatewayd" }
+
     /// `branch` must start with the magic cookie `z9hG4bK` and carry at least 64 random bits.
     public static func write(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, via sentBy: Endpoint,
-                             branch: UnsafeRawBufferPointer, into out: inout TextBuffer) {
+                             branch: UnsafeRawBufferPointer, requestURI: UnsafeRawBufferPointer? = nil,
+                             stayInPath: StayInPath = .none, into out: inout TextBuffer) {
         out.removeAll()
-        // The request line as it was.
-        out.append(bytes: UnsafeRawBufferPointer(rebasing: buffer[0..<message.startLine.headersStart]))
+        if let requestURI {
+            let line = message.startLine
+            out.append(bytes: ByteRange(0, line.requestURI.start).slice(of: buffer))
+            out.append(bytes: requestURI)
+            out.append(bytes: ByteRange(line.requestURI.end, line.headersStart).slice(of: buffer))
+        } else {
+            // The request line as it was.
+            out.append(bytes: UnsafeRawBufferPointer(rebasing: buffer[0..<message.startLine.headersStart]))
+        }
         out.append("Via: SIP/2.0/UDP ")
         out.append(sentBy)
         out.append(";branch=")
         out.append(bytes: branch)
         out.append("\r\n")
+        switch stayInPath {
+        case .none:
+            break
+        case .recordRoute, .path:
+            out.append(stayInPath == .path ? "Path: <sip:" : "Record-Route: <sip:")
+            out.append(sentBy)
+            out.append(";lr;")
+            out.append(insertedMark)
+            out.append(">\r\n")
+        }
         var sawMaxForwards = false
         var headers = HeaderLines(buffer, message)
         while let header = headers.next() {

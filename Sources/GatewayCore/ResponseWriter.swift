@@ -13,9 +13,12 @@ public enum ResponseWriter {
         case 400: return "Bad Request"
         case 403: return "Forbidden"
         case 405: return "Method Not Allowed"
+        case 408: return "Request Timeout"
+        case 481: return "Call/Transaction Does Not Exist"
         case 482: return "Loop Detected"
         case 483: return "Too Many Hops"
         case 503: return "Service Unavailable"
+        case 513: return "Message Too Large"
         default: return "Unknown"
         }
     }

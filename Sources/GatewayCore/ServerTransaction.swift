@@ -5,7 +5,9 @@
 /// until the ACK arrives, which is absorbed here (timer I, T4, then gone), or timer H
 /// (64·T1) gives up. Non-INVITE (§17.2.2): the final response is kept for timer J (64·T1) to
 /// answer retransmitted requests. In both, a retransmitted request gets the last response
-/// again.
+/// again. A 2xx to an INVITE leaves it `accepted` (RFC 6026 §7.1, timer L = 64·T1): the
+/// request's retransmissions are absorbed, every 2xx the UAS retransmits is sent on, and
+/// the ACK for the 2xx is not this transaction's (it is forwarded end to end).
 public struct ServerTransaction: Sendable {
     public enum State: UInt8, Sendable {
         /// Non-INVITE: nothing sent yet.
@@ -16,6 +18,8 @@ public struct ServerTransaction: Sendable {
         case completed
         /// INVITE: the ACK arrived.
         case confirmed
+        /// INVITE: a 2xx was sent.
+        case accepted
         case terminated
     }
 
@@ -50,9 +54,8 @@ public struct ServerTransaction: Sendable {
         if status < 200 {
             state = .proceeding
         } else if isInvite && status < 300 {
-            // 2xx ends an INVITE server transaction at once (§17.2.1); the TU retransmits.
-            state = .terminated
-            deadline = nil
+            state = .accepted
+            deadline = now + timers.timeout  // timer L
         } else {
             state = .completed
             if isInvite {
@@ -69,7 +72,7 @@ public struct ServerTransaction: Sendable {
     public mutating func requestRetransmitted() -> Action {
         switch state {
         case .proceeding, .completed: return lastStatus > 0 ? .resendLastResponse : .none
-        case .trying, .confirmed, .terminated: return .none
+        case .trying, .confirmed, .accepted, .terminated: return .none
         }
     }
 
@@ -96,8 +99,8 @@ public struct ServerTransaction: Sendable {
             retransmitInterval = min(retransmitInterval * 2, timers.t2)
             deadline = min(now + retransmitInterval, giveUpAt)
             return .resendLastResponse
-        case .completed, .confirmed:
-            // Timer J (non-INVITE) or timer I (INVITE).
+        case .completed, .confirmed, .accepted:
+            // Timer J (non-INVITE), timer I or timer L (INVITE).
             state = .terminated
             deadline = nil
             return .terminate

@@ -22,6 +22,7 @@ final class NodeConfig {
     var threshold = 0.8
     var hysteresis = 0.1
     var drain = false
+    var recurse = false
     var retryAfter = 30
     var contactExpires = 60
     var forwardTimeoutMilliseconds = 1000
@@ -226,6 +227,7 @@ final class NodeConfig {
         settings.threshold = threshold
         settings.hysteresis = hysteresis
         settings.drain = drain
+        settings.recurse = recurse
         settings.retryAfterSeconds = retryAfter
         settings.contactExpiresSeconds = contactExpires
         settings.timers.forwardTimeout = Int64(forwardTimeoutMilliseconds) * 1_000_000
@@ -287,6 +289,7 @@ final class NodeConfig {
                 return true
             }
             if Arguments.equals(name, "drain") { return flag(value, &drain, "drain: expected yes or no") }
+            if Arguments.equals(name, "recurse") { return flag(value, &recurse, "recurse: expected yes or no") }
             if Arguments.equals(name, "retry_after") { return integer(name, value, 1...86_400, &retryAfter) }
             if Arguments.equals(name, "contact_expires") { return integer(name, value, 1...86_400, &contactExpires) }
             if Arguments.equals(name, "forward_timeout_ms") { return integer(name, value, 10...60_000, &forwardTimeoutMilliseconds) }

@@ -7,7 +7,8 @@ import LoadMeter
 /// endpoints. Present only when the file has a `[steering]` section.
 ///
 ///     [steering]  entry_points (HOST:PORT, ..., primary first), listen, hook, refresh_interval,
-///                 timeout_ms, retry, hook_timeout, probe_interval_ms, failures_to_lost, open
+///                 timeout_ms, retry, hook_timeout, probe_interval_ms, failures_to_lost, open,
+///                 mode (recurse, redirect), path
 ///     [endpoint NAME]  kind (analog, sip, h323), identity
 final class SteeringConfig {
     var listen = Endpoint(address: IPAddress(ipv4: 0x7F00_0001), port: 5070)
@@ -20,6 +21,8 @@ final class SteeringConfig {
     var probeIntervalMilliseconds = 1000
     var failuresToLost = 3
     var open = false
+    var recurse = true
+    var path = false
     var endpoints: [SteeringEndpoint] = []
     /// Which keys each endpoint set (1: kind, 2: identity), to find the incomplete ones.
     var endpointKeys: [UInt8] = []
@@ -28,6 +31,8 @@ final class SteeringConfig {
         var settings = SteeringSettings(listen: listen, entryPoints: entryPoints)
         settings.entryTimeoutNanoseconds = Int64(timeoutMilliseconds) * 1_000_000
         settings.open = open
+        settings.recurse = recurse
+        settings.path = path
         settings.timers.refresh = Int64(refreshSeconds) * 1_000_000_000
         settings.timers.retry = Int64(retrySeconds) * 1_000_000_000
         settings.timers.probeInterval = Int64(probeIntervalMilliseconds) * 1_000_000
@@ -85,6 +90,14 @@ final class SteeringConfig {
         if Arguments.equals(name, "probe_interval_ms") { return config.integer(name, value, 50...600_000, &probeIntervalMilliseconds) }
         if Arguments.equals(name, "failures_to_lost") { return config.integer(name, value, 1...100, &failuresToLost) }
         if Arguments.equals(name, "open") { return config.flag(value, &open, "open: expected yes or no") }
+        if Arguments.equals(name, "mode") {
+            if Arguments.equals(value, "recurse") || Arguments.equals(value, "redirect") {
+                recurse = Arguments.equals(value, "recurse")
+                return true
+            }
+            return config.fail(0, "mode: expected recurse or redirect")
+        }
+        if Arguments.equals(name, "path") { return config.flag(value, &path, "path: expected yes or no") }
         return config.unknown(name, in: "steering")
     }
 

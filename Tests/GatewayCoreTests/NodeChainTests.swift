@@ -198,7 +198,10 @@ struct NodeChainTests {
     @Test func reservationsSpreadABurst() {
         let network = Network(3) { $0.threshold = 1.0 }
         network.setWorkload(0, calls: 80)  // room for 20 more calls of 100
-        for i in 0..<200 { network.send(invite("burst-\(i)")) }
+        // Two hundred callers at once (one caller asking again is one attempt: see below).
+        for i in 0..<200 {
+            network.send(invite("burst-\(i)").replacingOccurrences(of: "From: <sip:a@h>", with: "From: <sip:caller\(i)@h>"))
+        }
         let finals = network.finalResponses
         #expect(finals.count == 200)
         let onFirst = finals.filter { contact($0)?.contains("127.0.0.1:5060") == true }.count
@@ -206,6 +209,23 @@ struct NodeChainTests {
         #expect(onFirst == 20)
         #expect(onSecond > 0 && onFirst + onSecond <= 200)
         #expect(network.nodes[0].reservations.made == 20)
+    }
+
+    @Test func aClientAskingAgainWithNewCallIDsHoldsOneReservation() {
+        let network = Network(3)
+        // liblinphone takes a new Call-ID on each round; the caller and callee stay.
+        for i in 0..<80 { network.send(invite("round-\(i)")) }
+        #expect(network.finalResponses.count == 80)
+        let reservations = network.nodes[0].reservations
+        #expect(reservations.count(at: network.now) == 1)
+        #expect(reservations.made == 1 && reservations.moved == 79)
+        // The latest Call-ID is the one the capture honours.
+        Array("round-79".utf8).withUnsafeBytes { network.nodes[0].callSeen($0) }
+        #expect(reservations.count(at: network.now) == 0 && reservations.honoured == 1)
+        // Another caller is another attempt.
+        network.send(invite("other").replacingOccurrences(of: "From: <sip:a@h>", with: "From: <sip:B@H>"))
+        network.send(invite("other-again").replacingOccurrences(of: "From: <sip:a@h>", with: "From: <sip:b@h>"))
+        #expect(reservations.count(at: network.now) == 1 && reservations.made == 2)
     }
 
     @Test func loopsAndHopLimitsEndInErrorsNotStorms() {

@@ -50,10 +50,15 @@ struct ServerTransactionTests {
         #expect(transaction.timerFired(now: 32_000 * ms) == .terminate)
     }
 
-    @Test func twoHundredEndsAnInviteServerTransaction() {
+    @Test func twoHundredLeavesAnInviteServerTransactionAcceptedForTimerL() {
         var transaction = ServerTransaction(isInvite: true, timers: timers)
         transaction.respond(200, now: 0)
-        #expect(transaction.state == .terminated && transaction.deadline == nil)
+        #expect(transaction.state == .accepted)
+        // Retransmitted INVITEs are absorbed; the UAS's own 2xx retransmissions go through.
+        #expect(transaction.requestRetransmitted() == .none)
+        #expect(transaction.ackReceived(now: 1) == .none && transaction.state == .accepted)
+        #expect(transaction.timerFired(now: 31_999 * ms) == .none)
+        #expect(transaction.timerFired(now: 32_000 * ms) == .terminate)
     }
 }
 
@@ -90,6 +95,18 @@ struct ClientTransactionTests {
         #expect(transaction.responseReceived(302, now: 600 * ms) == .passUp)
         #expect(transaction.responseReceived(302, now: 700 * ms) == .none)
         #expect(transaction.timerFired(now: 5600 * ms) == .terminate)  // timer K = T4
+    }
+
+    @Test func inviteTwoHundredsArePassedUpUntilTimerM() {
+        var transaction = ClientTransaction(isInvite: true, timers: timers, now: 0)
+        #expect(transaction.responseReceived(180, now: 10 * ms) == .passUp)
+        #expect(transaction.responseReceived(200, now: 20 * ms) == .passUp)
+        #expect(transaction.state == .accepted)
+        // The UAS retransmits its 2xx until the ACK reaches it: each goes up, none is ACKed here.
+        #expect(transaction.responseReceived(200, now: 520 * ms) == .passUp)
+        #expect(transaction.responseReceived(486, now: 530 * ms) == .none)
+        #expect(transaction.timerFired(now: 32_019 * ms) == .none)
+        #expect(transaction.timerFired(now: 32_020 * ms) == .terminate)
     }
 
     @Test func nonInviteProvisionalKeepsTimerFFromTheStart() {

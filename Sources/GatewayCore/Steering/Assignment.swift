@@ -29,19 +29,42 @@ public struct Assignment: Equatable, Sendable {
     /// From a 302's first Contact: `<URI>;expires=N` or a bare URI. `defaultExpires` when it
     /// names no expiry. Nil when there is no Contact or its URI is not sip:/sips:.
     public init?(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, defaultExpires: Int) {
-        var contact = ASCII.trim(buffer, message.contact)
-        guard !contact.isEmpty else { return nil }
-        // The first of several contacts.
-        var i = contact.start, quoted = false, angled = false
-        while i < contact.end {
-            let byte = buffer[i]
-            if byte == 0x22 { quoted.toggle() }
-            if !quoted && byte == 0x3C { angled = true }
-            if !quoted && byte == 0x3E { angled = false }
-            if !quoted && !angled && byte == 0x2C { break }
-            i += 1
+        guard let contact = Contact.first(message, buffer) else { return nil }
+        let expires = ASCII.decimal(buffer, SIPScanner.parameter("expires", in: contact.parameters, buffer), limit: 86_400 * 365)
+        self.init(uri: contact.uri, buffer, expiresSeconds: expires ?? defaultExpires)
+    }
+
+    /// The proxy a URI names: `proxy` is the URI without its user part and with only its
+    /// transport parameter (`sip:bob@10.0.0.2:5060;transport=udp;x=y` names the proxy
+    /// `sip:10.0.0.2:5060;transport=udp`): where to connect, not whom to call.
+    public init?(uri: SIPURI, _ buffer: UnsafeRawBufferPointer, expiresSeconds: Int) {
+        guard let parts = HostPort.split(buffer, uri.hostPort) else { return nil }
+        let secure = ASCII.equals(buffer, uri.scheme, "sips")
+        var text = TextBuffer(capacity: 64)
+        text.append(bytes: uri.scheme.slice(of: buffer))
+        text.append(":")
+        text.append(bytes: uri.hostPort.slice(of: buffer))
+        let transportValue = SIPScanner.parameter("transport", in: uri.parameters, buffer)
+        if !transportValue.isEmpty {
+            text.append(";transport=")
+            text.append(bytes: transportValue.slice(of: buffer))
         }
-        contact = ByteRange(contact.start, i)
+        proxy = text.bytes
+        host = Array(parts.host.slice(of: buffer))
+        port = parts.port > 0 ? parts.port : secure ? 5061 : 5060
+        transport = transportValue.isEmpty ? Array((secure ? "tls" : "udp").utf8)
+            : transportValue.slice(of: buffer).map { ASCII.lower($0) }
+        self.expiresSeconds = expiresSeconds
+        address = uri.endpoint(in: buffer)
+    }
+}
+
+/// The first Contact of a message, split into its URI and the header's parameters.
+public enum Contact {
+    public static func first(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer) -> (uri: SIPURI, parameters: ByteRange)? {
+        guard !message.contact.isEmpty else { return nil }
+        var values = HeaderValues.commaSeparated(buffer, message.contact)
+        guard let contact = values.next() else { return nil }
         let uriRange: ByteRange
         let parameters: ByteRange
         if let open = ASCII.find(0x3C, in: buffer, contact), let close = ASCII.find(0x3E, in: buffer, ByteRange(open, contact.end)) {
@@ -53,19 +76,9 @@ public struct Assignment: Equatable, Sendable {
             uriRange = ByteRange(contact.start, semicolon)
             parameters = ByteRange(semicolon, contact.end)
         }
-        guard let uri = SIPURI(buffer, uriRange), let parts = HostPort.split(buffer, uri.hostPort) else { return nil }
-        let secure = ASCII.equals(buffer, uri.scheme, "sips")
-        proxy = Array(uriRange.slice(of: buffer))
-        host = Array(parts.host.slice(of: buffer))
-        port = parts.port > 0 ? parts.port : secure ? 5061 : 5060
-        let transportValue = SIPScanner.parameter("transport", in: uri.parameters, buffer)
-        transport = transportValue.isEmpty ? Array((secure ? "tls" : "udp").utf8)
-            : transportValue.slice(of: buffer).map { ASCII.lower($0) }
-        expiresSeconds = ASCII.decimal(buffer, SIPScanner.parameter("expires", in: parameters, buffer), limit: 86_400 * 365)
-            ?? defaultExpires
-        address = IPAddress(text: parts.host.slice(of: buffer)).map { Endpoint(address: $0, port: UInt16(port)) }
+        guard let uri = SIPURI(buffer, uriRange) else { return nil }
+        return (uri, parameters)
     }
-
 }
 
 /// An address of record as endpoints are matched by: `user@host` of a From or To URI,

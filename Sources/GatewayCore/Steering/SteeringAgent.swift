@@ -30,6 +30,14 @@ public struct SteeringSettings: Sendable {
     public var entryTimeoutNanoseconds: Int64 = 2_000_000_000
     /// Serve SIP phones that are not configured as endpoints.
     public var open = false
+    /// Recurse on the group's 302 (RFC 3261 §16.5-16.6): the agent forwards a phone's
+    /// INVITE or REGISTER to the proxy the group named, so the phone never sees the 302.
+    /// Off: the 302 (or 503) is handed back for phones that follow redirects themselves.
+    public var recurse = true
+    /// With `recurse`: Path on REGISTER and Record-Route on INVITE, so the proxy sends
+    /// incoming calls and in-dialog requests through the agent (phones the proxy cannot
+    /// reach directly).
+    public var path = false
     public var timers = SteeringTimers()
     /// Relayed requests held at once.
     public var transactions = 256
@@ -58,7 +66,9 @@ public struct SteeringCounters: Equatable, Sendable {
 /// The steering agent (DESIGN §5) as pure logic: datagrams and time in, datagrams out, and
 /// hooks to run. SIP phones' INVITEs and REGISTERs are relayed through a `Node` that never
 /// answers itself (drain) and whose sequence is the agent followed by the entry points: its
-/// transactions, entry point health and fallback are the node's own. Analog lines and H.323
+/// transactions, entry point health and fallback are the node's own. By default that node
+/// recurses on the group's 302 and proxies the phone's request on to the proxy named, and
+/// routes the phones' in-dialog requests: the agent is the phones' outbound proxy. Analog lines and H.323
 /// endpoints are asked for by OPTIONS the agent hands that same node as if received from
 /// an address no datagram can come from (`::`, port = endpoint + 1); their answers are
 /// taken out of the node's outbox instead of being sent.
@@ -98,6 +108,9 @@ public final class SteeringAgent<Entropy: EntropySource> {
         node.successesToUp = 1
         node.reservationCapacity = 16
         node.rateLimitSources = 16
+        node.recurse = settings.recurse
+        node.stayInPath = settings.recurse && settings.path
+        node.routeAnywhere = true
         let members = [Member(address: settings.listen, identity: [])]
             + settings.entryPoints.map { Member(address: $0, identity: []) }
         relay = Node(settings: node, sequence: GroupSequence(members: members, selfIndex: 0), entropy: relayEntropy)
@@ -130,16 +143,26 @@ public final class SteeringAgent<Entropy: EntropySource> {
             if !probeAnswered(message, bytes, from: source) { relay.receive(message, bytes, from: source, now: now) }
             return
         }
-        if message.method == .invite || message.method == .register, relay.sequence.index(of: source) == nil {
+        let toConnect = isRequestToConnect(message, bytes) && relay.sequence.index(of: source) == nil
+        if toConnect {
             let header = message.method == .register ? message.to : message.from
             if endpoint(matching: header, in: bytes) == nil && !settings.open {
                 counters.refusedUnknown += 1
                 refuse(message, bytes, to: source)
                 return
             }
-            counters.relayed += 1
         }
-        relay.receive(message, bytes, from: source, now: now)
+        // One phone request, one count: retransmissions and the rounds of recursion are not.
+        if relay.receive(message, bytes, from: source, now: now) == .newRequest && toConnect { counters.relayed += 1 }
+    }
+
+    /// A phone's own INVITE or REGISTER outside a dialog: asked of the group, and so only
+    /// taken from configured phones. In-dialog requests and requests that come back along
+    /// the agent's own Path or Record-Route (incoming calls) are routed as they are.
+    func isRequestToConnect(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer) -> Bool {
+        guard message.method == .invite || message.method == .register, message.toTag.isEmpty else { return false }
+        guard let hop = NextHop(message, buffer), hop.fromRoute, hop.address == settings.listen else { return true }
+        return !SIPScanner.hasParameter(RequestForwarder.insertedMark, in: hop.uri.parameters, buffer)
     }
 
     /// Runs what is due: the relay's timers, asks, probes.
@@ -243,6 +266,21 @@ public final class SteeringAgent<Entropy: EntropySource> {
         if let event { queue(event, for: index) }
     }
 
+    /// The proxies the relay recursed to: the phones' assignments, for the status.
+    func recordRecursions(now: Int64) {
+        for client in relay.recursions {
+            let request = relay.clients.request(Int(client))
+            guard let line = SIPScanner.startLine(request),
+                  let message = try? SIPScanner.scan(request, startLine: line, framing: .datagram),
+                  let index = endpoint(matching: message.method == .register ? message.to : message.from, in: request),
+                  let uri = SIPURI(request, message.startLine.requestURI),
+                  let assignment = Assignment(uri: uri, request, expiresSeconds: relay.settings.contactExpiresSeconds)
+            else { continue }
+            _ = states[index].assigned(assignment, now: now, timers: settings.timers, jitter: 0)
+        }
+        relay.clearRecursions()
+    }
+
     /// A 302 or 503 the relay sends a SIP phone: its assignment, for the status.
     func recordPhone(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, now: Int64) {
         guard message.cseqMethod == .invite || message.cseqMethod == .register,
@@ -309,6 +347,7 @@ public final class SteeringAgent<Entropy: EntropySource> {
     /// Moves what the relay wants sent into the agent's outbox; answers to asks are taken
     /// here, answers to phones are read for their assignment on the way.
     func collect(now: Int64) {
+        recordRecursions(now: now)
         let box = relay.outbox
         let busyBefore = lastAnsweredBusy
         lastAnsweredBusy = relay.counters.answeredBusy

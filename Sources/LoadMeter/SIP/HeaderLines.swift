@@ -65,26 +65,34 @@ public struct HeaderLines {
     }
 }
 
-/// The values of every Via header in order, comma-separated values split.
-public struct ViaValues {
+/// The values of every header of one name in order (Via by default; Route, Record-Route,
+/// Path the same way), comma-separated values split outside quotes.
+public struct HeaderValues {
     var headers: HeaderLines
     var pending = ByteRange.empty
     let buffer: UnsafeRawBufferPointer
+    let long: StaticString
+    let compact: StaticString?
 
-    public init(_ buffer: UnsafeRawBufferPointer, _ message: SIPMessage) {
+    public init(_ buffer: UnsafeRawBufferPointer, _ message: SIPMessage, named long: StaticString = "via",
+                compact: StaticString? = "v") {
         self.buffer = buffer
+        self.long = long
+        self.compact = compact
         headers = HeaderLines(buffer, message)
     }
 
     /// The comma-separated values of one header value only.
-    public static func commaSeparated(_ buffer: UnsafeRawBufferPointer, _ value: ByteRange) -> ViaValues {
-        var values = ViaValues(buffer: buffer)
+    public static func commaSeparated(_ buffer: UnsafeRawBufferPointer, _ value: ByteRange) -> HeaderValues {
+        var values = HeaderValues(buffer: buffer)
         values.pending = value
         return values
     }
 
     init(buffer: UnsafeRawBufferPointer) {
         self.buffer = buffer
+        long = "via"
+        compact = "v"
         headers = HeaderLines(buffer: buffer)
     }
 
@@ -93,9 +101,14 @@ public struct ViaValues {
             if !pending.isEmpty {
                 var i = pending.start
                 var inQuotes = false
+                var inAngles = false
                 while i < pending.end {
-                    if buffer[i] == ASCII.quote { inQuotes.toggle() }
-                    if buffer[i] == ASCII.comma && !inQuotes { break }
+                    let byte = buffer[i]
+                    if byte == ASCII.quote { inQuotes.toggle() }
+                    // A URI in angle brackets may hold a comma (in its headers part).
+                    if !inQuotes && byte == 0x3C { inAngles = true }
+                    if !inQuotes && byte == 0x3E { inAngles = false }
+                    if byte == ASCII.comma && !inQuotes && !inAngles { break }
                     i += 1
                 }
                 let value = ASCII.trim(buffer, ByteRange(pending.start, i))
@@ -104,7 +117,7 @@ public struct ViaValues {
                 continue
             }
             guard let header = headers.next() else { return nil }
-            if headers.named(header, "via", compact: "v") { pending = header.value }
+            if headers.named(header, long, compact: compact) { pending = header.value }
         }
     }
 
@@ -128,6 +141,9 @@ public struct ViaValues {
         return HostPort.split(buffer, ByteRange(i, end))
     }
 }
+
+/// The Via values of a message: `HeaderValues` with its default name.
+public typealias ViaValues = HeaderValues
 
 /// host[:port], with IPv6 references in brackets.
 public enum HostPort {

@@ -383,6 +383,36 @@ public enum SIPScanner {
         return .empty
     }
 
+    /// Whether `;name` (valueless, or with a value) is among the ';'-separated parameters in
+    /// `range`: `lr` of a Route URI, `rport` of a Via.
+    public static func hasParameter(_ name: StaticString, in range: ByteRange, _ buffer: UnsafeRawBufferPointer) -> Bool {
+        parameterName(name, in: range, buffer) != nil
+    }
+
+    /// The range of `;name` itself (without the ';'), value excluded, or nil.
+    public static func parameterName(_ name: StaticString, in range: ByteRange, _ buffer: UnsafeRawBufferPointer) -> ByteRange? {
+        var i = range.start
+        var inQuotes = false
+        while i < range.end {
+            let byte = buffer[i]
+            if byte == ASCII.quote { inQuotes.toggle() }
+            guard byte == ASCII.semicolon && !inQuotes else {
+                i += 1
+                continue
+            }
+            var nameStart = i + 1
+            while nameStart < range.end && ASCII.isWhitespace(buffer[nameStart]) { nameStart += 1 }
+            var nameEnd = nameStart
+            while nameEnd < range.end && buffer[nameEnd] != ASCII.equals && buffer[nameEnd] != ASCII.semicolon
+                && !ASCII.isWhitespace(buffer[nameEnd]) && buffer[nameEnd] != ASCII.comma {
+                nameEnd += 1
+            }
+            if ASCII.equals(buffer, ByteRange(nameStart, nameEnd), name) { return ByteRange(nameStart, nameEnd) }
+            i = max(nameEnd, i + 1)
+        }
+        return nil
+    }
+
     // MARK: Start-line pieces
 
     private static func isVersion(_ buffer: UnsafeRawBufferPointer, _ offset: Int) -> Bool {
