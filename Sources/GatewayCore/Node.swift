@@ -299,6 +299,7 @@ public final class Node<Entropy: EntropySource> {
                 return .newRequest
             }
             counters.proxied += 1
+            if method == .invite { answer(slot, 100, message, buffer, now: now) }
             forward(slot, to: hop, member: -1, now: now)
             return .newRequest
         }

@@ -24,10 +24,16 @@ final class Network {
     var now: Int64 = 1_000_000_000
     var dead: Set<Int> = []
     var forged: [(bytes: [UInt8], from: Endpoint, to: Int)] = []
+    /// Datagrams to addresses that are neither a node nor the client (the proxies behind
+    /// the nodes), oldest first.
+    var elsewhere: [(text: String, to: Endpoint)] = []
 
-    init(_ count: Int, configure: (inout NodeSettings) -> Void = { _ in }) {
+    /// With `proxies`, member k's identity is a proxy of its own at 127.0.0.(k+11):5460;
+    /// otherwise it is the node's own listen address.
+    init(_ count: Int, proxies: Bool = false, configure: (inout NodeSettings) -> Void = { _ in }) {
         for me in 0..<count {
-            var settings = NodeSettings(identity: Array("sip:127.0.0.\(me + 1):5060;transport=udp".utf8))
+            let identity = proxies ? "sip:127.0.0.\(me + 11):5460;transport=udp" : "sip:127.0.0.\(me + 1):5060;transport=udp"
+            var settings = NodeSettings(identity: Array(identity.utf8))
             settings.timers.forwardTimeout = 1_000_000_000
             configure(&settings)
             nodes.append(Node(settings: settings, sequence: group(count, me: me), entropy: SeededEntropy(state: UInt64(me + 1))))
@@ -40,8 +46,8 @@ final class Network {
         nodes[node].update(workload: workload, now: now)
     }
 
-    func send(_ text: String, to node: Int = 0) {
-        Array(text.utf8).withUnsafeBytes { nodes[node].receive($0, from: client, now: now) }
+    func send(_ text: String, to node: Int = 0, from source: Endpoint? = nil) {
+        Array(text.utf8).withUnsafeBytes { nodes[node].receive($0, from: source ?? client, now: now) }
         deliver()
     }
 
@@ -66,6 +72,8 @@ final class Network {
                     } else if let target = nodes.firstIndex(where: { $0.sequence.members[$0.sequence.selfIndex].address == destination }),
                               !dead.contains(target) {
                         bytes.withUnsafeBytes { nodes[target].receive($0, from: nodes[index].sequence.members[index].address, now: now) }
+                    } else if nodes.firstIndex(where: { $0.sequence.members[$0.sequence.selfIndex].address == destination }) == nil {
+                        elsewhere.append((String(decoding: bytes, as: UTF8.self), destination))
                     }
                 }
             }

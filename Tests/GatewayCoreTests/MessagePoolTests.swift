@@ -1,0 +1,204 @@
+import Foundation  // memcmp: the random test compares many megabytes, debug-built == is slow
+@testable import GatewayCore
+import Testing
+
+/// SplitMix64: a seeded generator, so a failing random run can be repeated.
+private struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// `count` bytes that differ from message to message (and from a zeroed block): a
+/// congruential sequence seeded by `tag`.
+private func message(_ count: Int, tag: Int) -> [UInt8] {
+    [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+        var state = UInt32(truncatingIfNeeded: tag) &* 2_654_435_761 &+ 1
+        for i in 0..<count {
+            state = state &* 1_103_515_245 &+ 12_345
+            buffer[i] = UInt8(truncatingIfNeeded: state >> 16)
+        }
+        initialized = count
+    }
+}
+
+/// Stores and checks messages by length and tag, so a failed expectation prints two numbers
+/// rather than 64 KB of bytes.
+private extension MessagePool {
+    func store(_ length: Int, tag: Int) -> MessageHandle? {
+        message(length, tag: tag).withUnsafeBytes { store($0) }
+    }
+    /// Whether `handle` reads back exactly the message `length` and `tag` stand for.
+    func holds(_ handle: MessageHandle, _ length: Int, tag: Int) -> Bool {
+        holds(handle, message(length, tag: tag))
+    }
+    func holds(_ handle: MessageHandle, _ expected: [UInt8]) -> Bool {
+        let held = bytes(handle)
+        guard held.count == expected.count && handle.length == expected.count else { return false }
+        return expected.isEmpty || expected.withUnsafeBytes {
+            memcmp($0.baseAddress!, held.baseAddress!, expected.count) == 0
+        }
+    }
+}
+
+/// The size of the block a message of `length` bytes takes.
+private func blockSize(_ length: Int) -> Int {
+    var size = 256
+    while size < length { size <<= 1 }
+    return size
+}
+
+struct MessagePoolTests {
+    @Test func messagesOfEverySizeReadBackExactly() throws {
+        let pool = MessagePool(bytes: 300_000)
+        #expect(pool.capacity == 5 * 65_536)
+        let sizes = [1, 256, 257, 1000, 2100, 8000, 60000, 65535]
+        var handles: [MessageHandle] = []
+        for (tag, size) in sizes.enumerated() {
+            let handle = try #require(pool.store(size, tag: tag))
+            #expect(handle.length == size && !handle.isNone)
+            handles.append(handle)
+        }
+        for (tag, (handle, size)) in zip(handles, sizes).enumerated() {
+            #expect(pool.holds(handle, size, tag: tag))
+        }
+        #expect(pool.used == 256 + 256 + 512 + 1024 + 4096 + 8192 + 65536 + 65536)
+        #expect(pool.used == sizes.reduce(0) { $0 + blockSize($1) } && pool.failures == 0)
+    }
+
+    @Test func emptyAndOversizedMessages() {
+        let pool = MessagePool(bytes: 65_536)
+        #expect(pool.store(0, tag: 0) == MessageHandle.none)  // no block taken, no failure
+        #expect(pool.bytes(.none).count == 0 && pool.used == 0 && pool.failures == 0)
+        #expect(pool.store(65_537, tag: 0) == nil)
+        #expect(pool.store(200_000, tag: 0) == nil)
+        #expect(pool.failures == 2 && pool.used == 0)
+        let largest = pool.store(65_536, tag: 1)
+        #expect(largest != nil && pool.used == 65_536 && pool.failures == 2)
+    }
+
+    @Test func aFullPoolRefusesAndTakesTheSameAgainAfterReleases() throws {
+        let pool = MessagePool(bytes: 2 * 65_536)
+        for round in 0..<2 {
+            var handles: [MessageHandle] = []
+            for tag in 0..<512 { handles.append(try #require(pool.store(200, tag: tag))) }
+            #expect(pool.used == pool.capacity)
+            #expect(pool.store(1, tag: 0) == nil)
+            #expect(pool.store(65_536, tag: 0) == nil)
+            #expect(pool.failures == 2 * (round + 1))
+            for (tag, handle) in handles.enumerated() { #expect(pool.holds(handle, 200, tag: tag)) }
+            for handle in handles { pool.release(handle) }
+            #expect(pool.used == 0)
+        }
+        #expect(pool.peakUsed == pool.capacity)
+    }
+
+    @Test func buddiesMergeBackIntoTheLargestBlock() throws {
+        let pool = MessagePool(bytes: 65_536)
+        let sizes = [100, 3000, 300, 20000, 1, 700, 256, 9000, 5000]
+        var handles = try sizes.map { try #require(pool.store($0, tag: $0)) }
+        #expect(pool.store(65_536, tag: 0) == nil)
+        var generator = SeededGenerator(state: 7)
+        handles.shuffle(using: &generator)
+        for handle in handles { pool.release(handle) }
+        #expect(pool.used == 0)
+        let whole = try #require(pool.store(65_536, tag: 3))
+        #expect(pool.holds(whole, 65_536, tag: 3))
+    }
+
+    @Test func freedBlocksAreReusedFirst() throws {
+        // A large pool: if one message at a time stays within the first 64 KiB, only those
+        // pages ever become resident.
+        let pool = MessagePool(bytes: 64 << 20)
+        let first = try #require(pool.store(10, tag: 0))
+        let base = try #require(pool.bytes(first).baseAddress)
+        pool.release(first)
+        var generator = SeededGenerator(state: 11)
+        for tag in 0..<300 {
+            let size = Int.random(in: 1...65_536, using: &generator)
+            let handle = try #require(pool.store(size, tag: tag))
+            let start = try #require(pool.bytes(handle).baseAddress)
+            #expect(start >= base && start + size <= base + 65_536)
+            pool.release(handle)
+        }
+        #expect(pool.peakUsed == 65_536)
+    }
+
+    @Test func releasingNoneOrTwiceIsHarmless() throws {
+        let pool = MessagePool(bytes: 65_536)
+        pool.release(.none)
+        let first = try #require(pool.store(1000, tag: 1))
+        let address = pool.bytes(first).baseAddress
+        pool.release(first)
+        pool.release(first)
+        #expect(pool.used == 0)
+        // The same block, stored again: the stale handle neither frees nor reads it.
+        let second = try #require(pool.store(1000, tag: 2))
+        #expect(pool.bytes(second).baseAddress == address)
+        pool.release(first)
+        #expect(pool.used == 1024 && pool.bytes(first).count == 0)
+        let other = try #require(pool.store(1000, tag: 3))
+        #expect(pool.holds(second, 1000, tag: 2) && pool.holds(other, 1000, tag: 3))
+        pool.release(second)
+        pool.release(other)
+        pool.release(.none)
+        #expect(pool.used == 0 && pool.store(65_536, tag: 4) != nil)
+    }
+
+    @Test func zeroedHandlesAreNone() {
+        let zero = MessageHandle(blockPlusOne: 0, order: 0, stamp: 0, count: 0)
+        #expect(zero == .none && zero.isNone && zero.length == 0)
+    }
+
+    @Test(arguments: [1, 2, 3] as [UInt64])
+    func randomStoresAndReleasesMatchAModel(seed: UInt64) {
+        let pool = MessagePool(bytes: 1 << 20)
+        var generator = SeededGenerator(state: seed)
+        var live: [(handle: MessageHandle, bytes: [UInt8], tag: Int)] = []  // the model
+        var refused = 0, oversized = 0, peak = 0
+        for step in 0..<5000 {
+            if live.isEmpty || Int.random(in: 0..<100, using: &generator) < 55 {
+                // Mostly small messages, now and then one near or past the largest block.
+                let scale = 1 << Int.random(in: 0...16, using: &generator)
+                var length = Int.random(in: 1...scale, using: &generator)
+                if Int.random(in: 0..<200, using: &generator) == 0 {
+                    length = 65_536 + Int.random(in: 1...9, using: &generator)
+                }
+                let bytes = message(length, tag: step)
+                if let handle = bytes.withUnsafeBytes({ pool.store($0) }) {
+                    live.append((handle, bytes, step))
+                } else if length > 65_536 {
+                    oversized += 1
+                } else {
+                    refused += 1
+                    // Refused only when no free block is large enough (and none is unused).
+                    let order = blockSize(length).trailingZeroBitCount - 8
+                    #expect((order...8).allSatisfy { pool.heads[$0] == 0 } && pool.nextUnused == 16)
+                }
+            } else {
+                let victim = live.remove(at: Int.random(in: 0..<live.count, using: &generator))
+                #expect(pool.holds(victim.handle, victim.bytes), "message \(victim.tag)")
+                pool.release(victim.handle)
+                if Int.random(in: 0..<10, using: &generator) == 0 { pool.release(victim.handle) }
+            }
+            let used = live.reduce(0) { $0 + blockSize($1.bytes.count) }
+            peak = max(peak, used)
+            #expect(pool.used == used && pool.peakUsed == peak)
+            #expect(pool.failures == refused + oversized)
+            if step % 10 == 0 {
+                for entry in live { #expect(pool.holds(entry.handle, entry.bytes), "message \(entry.tag)") }
+            }
+        }
+        #expect(refused > 0 && oversized > 0)  // the run did reach a full pool
+        for entry in live { #expect(pool.holds(entry.handle, entry.bytes), "message \(entry.tag)") }
+        for entry in live { pool.release(entry.handle) }
+        #expect(pool.used == 0)
+        for _ in 0..<16 { #expect(pool.store(65_536, tag: 0) != nil) }
+        #expect(pool.used == pool.capacity)
+    }
+}
