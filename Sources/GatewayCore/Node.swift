@@ -16,6 +16,8 @@ public final class Node<Entropy: EntropySource> {
     public private(set) var health: [PeerHealth]
     public let outbox = Outbox()
     public let reservations: Reservations
+    /// Every message a transaction holds, at its own size.
+    public let messages: MessagePool
     /// Proxies requests may go to directly: this node's own (its identity) and those the
     /// group named in 302s this node relayed.
     public let proxies: ProxyTargets
@@ -42,6 +44,8 @@ public final class Node<Entropy: EntropySource> {
     let probeSentAt: FixedArray<Int64>
     var nextProbeAt: Int64 = 0
 
+    /// The largest UDP payload over IPv4 (65,535 less the IP and UDP headers).
+    static var largestDatagram: Int { 65_507 }
     static var serverKind: UInt8 { 0 }
     static var clientKind: UInt8 { 1 }
 
@@ -55,8 +59,11 @@ public final class Node<Entropy: EntropySource> {
         reservations = Reservations(capacity: settings.reservationCapacity, lifetimeSeconds: settings.reservationSeconds)
         limiter = SourceRateLimiter(sources: settings.rateLimitSources, perSecond: settings.rateLimitPerSecond,
                                     burst: settings.rateLimitBurst)
-        servers = ServerTransactions(capacity: settings.serverTransactions, maxMessage: 2048, timers: settings.timers)
-        clients = ClientTransactions(capacity: settings.clientTransactions, maxMessage: 2048, timers: settings.timers)
+        let poolBytes = settings.messagePoolBytes > 0 ? settings.messagePoolBytes
+            : max(4096 * (settings.serverTransactions + settings.clientTransactions), 1 << 20)
+        messages = MessagePool(bytes: poolBytes)
+        servers = ServerTransactions(capacity: settings.serverTransactions, pool: messages)
+        clients = ClientTransactions(capacity: settings.clientTransactions, pool: messages)
         deadlines = DeadlineHeap(capacity: 4 * (settings.serverTransactions + settings.clientTransactions))
         identity = settings.identity.withUnsafeBytes { SIPURI($0, ByteRange(0, $0.count)) }
         // A node whose identity is its own listen address has no proxy behind it to send to.
@@ -106,6 +113,7 @@ public final class Node<Entropy: EntropySource> {
         var kept = new
         kept.serverTransactions = settings.serverTransactions
         kept.clientTransactions = settings.clientTransactions
+        kept.messagePoolBytes = settings.messagePoolBytes
         kept.reservationCapacity = settings.reservationCapacity
         kept.rateLimitSources = settings.rateLimitSources
         settings = kept
@@ -277,8 +285,18 @@ public final class Node<Entropy: EntropySource> {
             outbox.send(out, to: source)
             return .newRequest
         }
-        let inserted = servers.insert(branch, source: source, invite: method == .invite, request: buffer,
-                                      timers: settings.timers)
+        guard let inserted = servers.insert(branch, source: source, invite: method == .invite, request: buffer,
+                                            timers: settings.timers) else {
+            // Nowhere to keep it: answered at once, without a transaction, and counted.
+            counters.messagesRefused += 1
+            writeResponse(503, message, buffer)
+            out.append("Retry-After: ")
+            out.append(settings.retryAfterSeconds)
+            out.append("\r\n")
+            ResponseWriter.end(into: &out)
+            outbox.send(out, to: source)
+            return .newRequest
+        }
         if inserted.evicted { counters.transactionsDropped += 1 }
         let slot = inserted.slot
         if method == .cancel {
@@ -384,9 +402,14 @@ public final class Node<Entropy: EntropySource> {
     /// Sends what `out` holds as the server transaction's response.
     func send(_ slot: Int, _ code: Int, now: Int64) {
         servers.machines.pointer(at: slot).pointee.respond(code, now: now)
-        out.bytes.withUnsafeBytes { servers.storeResponse(slot, $0) }
+        keepResponse(slot)
         outbox.send(out, to: servers.sources[slot])
         schedule(server: slot)
+    }
+
+    /// What `out` holds, kept as the response `slot` retransmits.
+    func keepResponse(_ slot: Int) {
+        if !out.bytes.withUnsafeBytes({ servers.storeResponse(slot, $0) }) { counters.responsesUnheld += 1 }
     }
 
     // MARK: Forwarding
@@ -413,10 +436,14 @@ public final class Node<Entropy: EntropySource> {
         clients.index.rekey(client, hash: KeyHash.bytes(branch))
         RequestForwarder.write(message, request, via: selfAddress, branch: branch, requestURI: requestURI,
                                stayInPath: stayInPath, into: &out)
-        out.bytes.withUnsafeBytes { bytes in
-            let stored = min(bytes.count, clients.maxMessage)
-            clients.requests.copy(UnsafeRawBufferPointer(rebasing: bytes[0..<stored]), to: client * clients.maxMessage)
-            clients.requestLengths[client] = Int32(stored)
+        // With this node's Via it may no longer fit a datagram, or the pool may be full:
+        // answered and counted, never sent cut or left without a timer.
+        let fits = out.count <= Node.largestDatagram
+        guard fits, out.bytes.withUnsafeBytes({ clients.storeRequest(client, $0) }) else {
+            clients.release(client)
+            counters.messagesRefused += 1
+            answer(slot, fits ? 503 : 513, message, request, now: now)
+            return
         }
         // A member answers within the forward timeout or is skipped; a proxy gets the whole
         // of timers B and F, as any UAS would.
@@ -442,7 +469,7 @@ public final class Node<Entropy: EntropySource> {
             let member = Int(clients.members[client])
             let slot = Int(clients.servers[client])
             let serverLive = servers.index.isInUse(slot) && servers.generations[slot] == clients.serverGenerations[client]
-            clients.index.release(client)
+            clients.release(client)
             guard serverLive else { return }
             if member >= 0 {
                 // The member did not answer at all: mark it, and try the one after it.
@@ -453,7 +480,7 @@ public final class Node<Entropy: EntropySource> {
             }
             return
         case .terminate:
-            clients.index.release(client)
+            clients.release(client)
             return
         default:
             break
@@ -502,7 +529,7 @@ public final class Node<Entropy: EntropySource> {
         // The server transaction already sent its own 100 Trying.
         if code == 100 { return }
         machine.pointee.respond(code, now: now)
-        out.bytes.withUnsafeBytes { servers.storeResponse(slot, $0) }
+        keepResponse(slot)
         outbox.send(out, to: servers.sources[slot])
         schedule(server: slot)
     }
@@ -512,7 +539,7 @@ public final class Node<Entropy: EntropySource> {
         case .resendLastResponse:
             outbox.send(servers.response(slot), to: servers.sources[slot])
         case .terminate:
-            servers.index.release(slot)
+            servers.release(slot)
             return
         case .none:
             break

@@ -22,6 +22,10 @@ public struct NodeSettings: Sendable {
     /// Transactions held at once, each way; the oldest is dropped when full.
     public var serverTransactions = 1024
     public var clientTransactions = 1024
+    /// Bytes for the messages transactions hold (requests to forward again, responses to
+    /// retransmit), at any size a datagram holds; 0: 4 KiB per transaction, at least 1 MiB.
+    /// Zeroed pages: only what is in use becomes resident.
+    public var messagePoolBytes = 0
     public var timers = TransactionTimers()
     /// Requests per second and burst allowed from one source outside the group; 0 = no limit.
     public var rateLimitPerSecond: Double = 50
@@ -75,6 +79,11 @@ public struct NodeCounters: Equatable, Sendable {
     public var forwardedStateless = 0
     /// In-dialog requests and ACKs whose next hop is neither the group nor a proxy it named.
     public var unroutable = 0
+    /// Requests answered 503 because the message pool could not hold them, or 513 because
+    /// with this node's Via they no longer fit in a datagram.
+    public var messagesRefused = 0
+    /// Responses sent once but not kept for retransmission (the pool was full).
+    public var responsesUnheld = 0
 
     public init() {}
 }

@@ -3,10 +3,11 @@ import LoadMeter
 
 /// Server transactions by (branch, source, INVITE or not), each with the last response it
 /// sent (to retransmit) and the request itself (to forward it again when a member does not
-/// answer). Preallocated; when full the oldest transaction is dropped.
+/// answer), both held in the node's message pool at whatever size they are. Preallocated;
+/// when full the oldest transaction is dropped.
 final class ServerTransactions {
     static let maxBranch = 64
-    let maxMessage: Int
+    let pool: MessagePool
     let index: SlotIndex
     let branches: FixedArray<UInt8>
     let branchLengths: FixedArray<UInt8>
@@ -14,17 +15,15 @@ final class ServerTransactions {
     let invites: FixedArray<Bool>
     let machines: FixedArray<ServerTransaction>
     let generations: FixedArray<UInt32>
-    let responses: FixedArray<UInt8>
-    let responseLengths: FixedArray<Int32>
-    let requests: FixedArray<UInt8>
-    let requestLengths: FixedArray<Int32>
+    let responses: FixedArray<MessageHandle>
+    let requests: FixedArray<MessageHandle>
     /// Members already tried for a forwarded request (bit i = member i), and the client
     /// transaction now serving it (-1 for none).
     let tried: FixedArray<UInt64>
     let clients: FixedArray<Int32>
 
-    init(capacity: Int, maxMessage: Int, timers: TransactionTimers) {
-        self.maxMessage = maxMessage
+    init(capacity: Int, pool: MessagePool) {
+        self.pool = pool
         index = SlotIndex(capacity: capacity)
         branches = FixedArray(zeroedCount: capacity * ServerTransactions.maxBranch)
         branchLengths = FixedArray(repeating: 0, count: capacity)
@@ -33,10 +32,9 @@ final class ServerTransactions {
         // Zero bytes until `insert` writes a real transaction: a slot is never read before.
         machines = FixedArray(zeroedCount: capacity)
         generations = FixedArray(repeating: 0, count: capacity)
-        responses = FixedArray(zeroedCount: capacity * maxMessage)
-        responseLengths = FixedArray(repeating: 0, count: capacity)
-        requests = FixedArray(zeroedCount: capacity * maxMessage)
-        requestLengths = FixedArray(repeating: 0, count: capacity)
+        // Zero bytes are `.none` handles.
+        responses = FixedArray(zeroedCount: capacity)
+        requests = FixedArray(zeroedCount: capacity)
         tried = FixedArray(repeating: 0, count: capacity)
         clients = FixedArray(repeating: -1, count: capacity)
     }
@@ -54,11 +52,15 @@ final class ServerTransactions {
         }
     }
 
-    /// A new transaction for `request`; `evicted` when an old one had to make room.
+    /// A new transaction for `request`; `evicted` when an old one had to make room. Nil when
+    /// the pool cannot hold the request (nothing is claimed then).
     func insert(_ branch: UnsafeRawBufferPointer, source: Endpoint, invite: Bool, request: UnsafeRawBufferPointer,
-                timers: TransactionTimers) -> (slot: Int, evicted: Bool) {
+                timers: TransactionTimers) -> (slot: Int, evicted: Bool)? {
+        guard let stored = pool.store(request) else { return nil }
         let claimed = index.claim(hash: ServerTransactions.hash(branch, source, invite))
         let slot = claimed.slot
+        releaseMessages(slot)
+        requests[slot] = stored
         let length = min(branch.count, ServerTransactions.maxBranch)
         branches.copy(UnsafeRawBufferPointer(rebasing: branch[0..<length]), to: slot * ServerTransactions.maxBranch)
         branchLengths[slot] = UInt8(length)
@@ -66,31 +68,42 @@ final class ServerTransactions {
         invites[slot] = invite
         machines[slot] = ServerTransaction(isInvite: invite, timers: timers)
         generations[slot] &+= 1
-        responseLengths[slot] = 0
-        let stored = min(request.count, maxMessage)
-        requests.copy(UnsafeRawBufferPointer(rebasing: request[0..<stored]), to: slot * maxMessage)
-        requestLengths[slot] = Int32(stored == request.count ? stored : 0)
         tried[slot] = 0
         clients[slot] = -1
         return (slot, claimed.evicted)
     }
 
-    func storeResponse(_ slot: Int, _ bytes: UnsafeRawBufferPointer) {
-        let stored = min(bytes.count, maxMessage)
-        responses.copy(UnsafeRawBufferPointer(rebasing: bytes[0..<stored]), to: slot * maxMessage)
-        responseLengths[slot] = Int32(stored)
+    /// Keeps `bytes` as the response to retransmit; false when the pool cannot hold it
+    /// (then there is none to retransmit, rather than a cut one).
+    func storeResponse(_ slot: Int, _ bytes: UnsafeRawBufferPointer) -> Bool {
+        pool.release(responses[slot])
+        responses[slot] = pool.store(bytes) ?? .none
+        return !responses[slot].isNone || bytes.count == 0
     }
 
-    func response(_ slot: Int) -> UnsafeRawBufferPointer { responses.bytes(slot * maxMessage, Int(responseLengths[slot])) }
+    func response(_ slot: Int) -> UnsafeRawBufferPointer { pool.bytes(responses[slot]) }
 
-    func request(_ slot: Int) -> UnsafeRawBufferPointer { requests.bytes(slot * maxMessage, Int(requestLengths[slot])) }
+    func request(_ slot: Int) -> UnsafeRawBufferPointer { pool.bytes(requests[slot]) }
+
+    /// The transaction is over: its slot and its messages are free.
+    func release(_ slot: Int) {
+        index.release(slot)
+        releaseMessages(slot)
+    }
+
+    private func releaseMessages(_ slot: Int) {
+        pool.release(requests[slot])
+        pool.release(responses[slot])
+        requests[slot] = .none
+        responses[slot] = .none
+    }
 }
 
 /// Client transactions this node opened to forward requests, by the branch it made (and
 /// the member it sent to, checked on every response), with the request as sent.
 final class ClientTransactions {
     static let branchLength = 7 + 32  // z9hG4bK + 128 random bits in hex
-    let maxMessage: Int
+    let pool: MessagePool
     let index: SlotIndex
     let branches: FixedArray<UInt8>
     let members: FixedArray<Int32>
@@ -99,11 +112,10 @@ final class ClientTransactions {
     let generations: FixedArray<UInt32>
     let servers: FixedArray<Int32>
     let serverGenerations: FixedArray<UInt32>
-    let requests: FixedArray<UInt8>
-    let requestLengths: FixedArray<Int32>
+    let requests: FixedArray<MessageHandle>
 
-    init(capacity: Int, maxMessage: Int, timers: TransactionTimers) {
-        self.maxMessage = maxMessage
+    init(capacity: Int, pool: MessagePool) {
+        self.pool = pool
         index = SlotIndex(capacity: capacity)
         branches = FixedArray(zeroedCount: capacity * ClientTransactions.branchLength)
         members = FixedArray(repeating: -1, count: capacity)
@@ -113,8 +125,7 @@ final class ClientTransactions {
         generations = FixedArray(repeating: 0, count: capacity)
         servers = FixedArray(repeating: -1, count: capacity)
         serverGenerations = FixedArray(repeating: 0, count: capacity)
-        requests = FixedArray(zeroedCount: capacity * maxMessage)
-        requestLengths = FixedArray(repeating: 0, count: capacity)
+        requests = FixedArray(zeroedCount: capacity)
     }
 
     func branch(_ slot: Int) -> UnsafeRawBufferPointer {
@@ -130,5 +141,18 @@ final class ClientTransactions {
         }
     }
 
-    func request(_ slot: Int) -> UnsafeRawBufferPointer { requests.bytes(slot * maxMessage, Int(requestLengths[slot])) }
+    func request(_ slot: Int) -> UnsafeRawBufferPointer { pool.bytes(requests[slot]) }
+
+    /// Keeps the request as sent in `slot` (claimed for it); false when the pool cannot.
+    func storeRequest(_ slot: Int, _ bytes: UnsafeRawBufferPointer) -> Bool {
+        pool.release(requests[slot])
+        requests[slot] = pool.store(bytes) ?? .none
+        return !requests[slot].isNone
+    }
+
+    func release(_ slot: Int) {
+        index.release(slot)
+        pool.release(requests[slot])
+        requests[slot] = .none
+    }
 }

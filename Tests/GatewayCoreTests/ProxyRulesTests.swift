@@ -239,3 +239,79 @@ struct RecursionTests {
         #expect(network.finalResponses.map { requestLine($0) } == ["SIP/2.0 302 Moved Temporarily"])
     }
 }
+
+/// Messages of any size a datagram holds (RFC 3261 §18.1.1 leaves UDP up to 65,507 bytes).
+struct MessageSizeTests {
+    /// An INVITE of exactly `size` bytes (its SDP-like body padded).
+    func sized(_ callID: String, size: Int) -> String {
+        let head = request("INVITE", vias: ["SIP/2.0/UDP 127.0.0.100:5070;branch=z9hG4bK\(callID)"])
+            .replacingOccurrences(of: "Call-ID: call-1", with: "Call-ID: \(callID)")
+            .replacingOccurrences(of: "Content-Length: 0\r\n\r\n", with: "Content-Type: application/sdp\r\n")
+        var bodyLength = size - head.utf8.count - "Content-Length: \r\n\r\n".utf8.count
+        bodyLength -= String(bodyLength).count
+        let body = "v=0\r\n" + String(repeating: "a", count: max(bodyLength - 7, 0)) + "\r\n"
+        let text = head + "Content-Length: \(body.utf8.count)\r\n\r\n" + body
+        return text
+    }
+
+    @Test(arguments: [1_000, 2_100, 8_000, 60_000])
+    func aLargeRequestCrossesAThreeNodeChainAndIsAcknowledgedHopByHop(size: Int) throws {
+        // Probes once only, so that their transactions are over too when the pool is checked.
+        let network = Network(3) { $0.probeIntervalNanoseconds = 3_600_000_000_000 }
+        network.setWorkload(0, calls: 100)
+        network.setWorkload(1, calls: 100)
+        let text = sized("big-\(size)", size: size)
+        #expect(text.utf8.count == size)
+        network.send(text)
+        let finals = network.finalResponses
+        #expect(finals.map { requestLine($0) } == ["SIP/2.0 302 Moved Temporarily"])
+        #expect(contact(finals[0])?.hasPrefix("<sip:alice@127.0.0.3:5060") == true)
+        #expect(network.nodes[0].counters.forwarded == 1 && network.nodes[1].counters.forwarded == 1)
+        // The client ACKs; every hop ACKs the one after it, so nothing is retransmitted.
+        let toTag = headers("To", in: finals[0])[0]
+        network.send("ACK sip:alice@primary.example;user=phone SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.100:5070;branch=z9hG4bKbig-\(size)\r\n"
+            + "Max-Forwards: 70\r\nFrom: <sip:a@h>;tag=f\r\nTo: \(toTag)\r\nCall-ID: big-\(size)\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n")
+        let before = network.received.count
+        network.run(milliseconds: 40_000)
+        #expect(network.received.count == before)
+        for node in network.nodes {
+            #expect(node.counters.messagesRefused == 0 && node.counters.responsesUnheld == 0)
+            #expect(node.messages.used == 0)  // every transaction over and its messages given back
+        }
+    }
+
+    @Test func aRequestThatWouldNoLongerFitWithOurViaGets513() {
+        let network = Network(2)
+        network.setWorkload(0, calls: 100)
+        network.send(sized("huge", size: 65_480))
+        #expect(network.finalResponses.map { requestLine($0) } == ["SIP/2.0 513 Message Too Large"])
+        #expect(network.nodes[0].counters.messagesRefused == 1)
+    }
+
+    @Test func aFullPoolAnswers503AndCounts() {
+        let network = Network(2) { $0.messagePoolBytes = 65_536 }
+        network.setWorkload(0, calls: 100)
+        network.setWorkload(1, calls: 100)
+        network.send(sized("one", size: 40_000))
+        network.send(sized("two", size: 40_000).replacingOccurrences(of: "From: <sip:a@h>", with: "From: <sip:z@h>"))
+        #expect(network.finalResponses.contains { requestLine($0) == "SIP/2.0 503 Service Unavailable" && $0.contains("Call-ID: two") })
+        #expect(network.nodes[0].counters.messagesRefused >= 1)
+    }
+
+    @Test func aLargeResponseIsRetransmittedWhole() throws {
+        let network = Network(3, proxies: true)
+        network.setWorkload(0, calls: 100)
+        network.send(invite("first"))
+        network.received.removeAll()
+        network.send(invite("busy").replacingOccurrences(of: "sip:alice@primary.example;user=phone", with: "sip:alice@127.0.0.12:5460"))
+        let sent = try #require(network.elsewhere.last)
+        let padding = "Warning: 399 proxy \"" + String(repeating: "x", count: 9_000) + "\"\r\n"
+        Array(answer(sent.text, "486 Busy Here", extra: padding).utf8)
+            .withUnsafeBytes { network.nodes[0].receive($0, from: endpoint(12, 5460), now: network.now) }
+        network.deliver()
+        network.run(milliseconds: 1_600)
+        let busy = network.received.filter { $0.hasPrefix("SIP/2.0 486") }
+        #expect(busy.count >= 2)
+        #expect(busy.allSatisfy { $0 == busy[0] } && busy[0].utf8.count > 9_000)
+    }
+}
