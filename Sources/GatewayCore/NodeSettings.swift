@@ -86,4 +86,25 @@ public struct NodeCounters: Equatable, Sendable {
     public var responsesUnheld = 0
 
     public init() {}
+
+    /// Every counter with its name in the status file, in one place for every writer.
+    public func forEach(_ body: (_ name: StaticString, _ value: Int) -> Void) {
+        body("requests_received", requestsReceived)
+        body("answered_here", answeredHere)
+        body("forwarded", forwarded)
+        body("answered_busy", answeredBusy)
+        body("refused", refused)
+        body("rate_limited", rateLimited)
+        body("malformed", malformed)
+        body("forward_timeouts", forwardTimeouts)
+        body("proxied", proxied)
+        body("recursed", recursed)
+        body("forwarded_stateless", forwardedStateless)
+        body("unroutable", unroutable)
+        body("messages_refused", messagesRefused)
+        body("responses_unheld", responsesUnheld)
+        body("retransmissions_absorbed", retransmissionsAbsorbed)
+        body("responses_dropped", responsesDropped)
+        body("transactions_dropped", transactionsDropped)
+    }
 }

@@ -14,6 +14,9 @@ struct FloodLog {
 
     var unknownPhones = RepeatedEvent()
     var silentEntryPoints = RepeatedEvent()
+    var messagesRefused = RepeatedEvent()
+    var relayMessagesRefused = RepeatedEvent()
+    var unroutable = RepeatedEvent()
 
     mutating func observe(_ daemon: Daemon, now: Int64) {
         if let agent = daemon.agent {
@@ -21,11 +24,17 @@ struct FloodLog {
                             "requests from phones not configured as endpoints (answered 403)")
             FloodLog.report(silentEntryPoints.observe(agent.counters.entryPointsSilent, now: now),
                             "asks no entry point answered (endpoints told busy)")
+            FloodLog.report(relayMessagesRefused.observe(agent.relay.counters.messagesRefused, now: now),
+                            "phone requests the agent could not hold or send (answered 503 or 513)")
         }
         guard let node = daemon.node, let meter = daemon.meter else { return }
         let counters = node.counters
         FloodLog.report(rateLimited.observe(counters.rateLimited, now: now), "requests rate limited (answered 503)")
         FloodLog.report(malformed.observe(counters.malformed, now: now), "malformed requests dropped")
+        FloodLog.report(messagesRefused.observe(counters.messagesRefused, now: now),
+                        "requests the node could not hold or send (answered 503 or 513)")
+        FloodLog.report(unroutable.observe(counters.unroutable, now: now),
+                        "in-dialog requests towards no proxy of the group (answered 403, ACKs dropped)")
         FloodLog.report(meterMalformed.observe(meter.sip.malformed, now: now), "malformed SIP messages seen by the meter")
         if let capture = daemon.capture {
             let dropped = capture.statistics()

@@ -135,6 +135,8 @@ enum PrometheusText {
         out.labelled("gatewayd_requests_total", "outcome", "malformed", Double(counters.malformed))
         out.family("gatewayd_forward_timeouts_total", "counter", "Forwarded requests the next member did not answer in time.")
         out.sample("gatewayd_forward_timeouts_total", counters.forwardTimeouts)
+        out.family("gatewayd_node_counter_total", "counter", "Every counter of the status file's counters object, by name.")
+        counters.forEach { name, value in out.labelled("gatewayd_node_counter_total", "counter", name, Double(value)) }
     }
 }
 

@@ -144,15 +144,9 @@ struct StatusFile {
         }
         let counters = node.counters
         out.append(first ? "],\n" : "\n  ],\n")
-        out.append("  \"counters\": {\"requests_received\": "); out.append(counters.requestsReceived)
-        out.append(", \"answered_here\": "); out.append(counters.answeredHere)
-        out.append(", \"forwarded\": "); out.append(counters.forwarded)
-        out.append(", \"answered_busy\": "); out.append(counters.answeredBusy)
-        out.append(", \"refused\": "); out.append(counters.refused)
-        out.append(", \"rate_limited\": "); out.append(counters.rateLimited)
-        out.append(", \"malformed\": "); out.append(counters.malformed)
-        out.append(", \"forward_timeouts\": "); out.append(counters.forwardTimeouts)
-        out.append("},\n")
+        out.append("  \"counters\": ")
+        StatusFile.render(counters, into: &out)
+        out.append(",\n")
     }
 
     /// Each steered endpoint: its state, proxy, since and until when, the last hook's result.
@@ -212,6 +206,21 @@ struct StatusFile {
         out.append(", \"asks_unanswered\": "); out.append(counters.entryPointsSilent)
         out.append(", \"probes_sent\": "); out.append(counters.probesSent)
         out.append(", \"probes_answered\": "); out.append(counters.probesAnswered)
+        out.append(", \"relay\": ")
+        StatusFile.render(agent.relay.counters, into: &out)
         out.append("}\n")
+    }
+
+    /// `{"name": value, ...}` of every node counter.
+    static func render(_ counters: NodeCounters, into out: inout TextBuffer) {
+        var first = true
+        counters.forEach { name, value in
+            out.append(first ? "{\"" : ", \"")
+            out.append(name)
+            out.append("\": ")
+            out.append(value)
+            first = false
+        }
+        out.append("}")
     }
 }
