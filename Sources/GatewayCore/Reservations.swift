@@ -47,11 +47,11 @@ public final class Reservations {
     public static func attempt(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer) -> UInt64 {
         guard let from = AddressOfRecord.key(buffer, header: message.from),
               let to = AddressOfRecord.key(buffer, header: message.to) else { return 0 }
+        // FNV-1a over both, lower-cased, with a space between them.
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-        for range in [from, to] {
-            for i in range.start..<range.end { hash = (hash ^ UInt64(ASCII.lower(buffer[i]))) &* 0x0000_0100_0000_01B3 }
-            hash = (hash ^ 0x20) &* 0x0000_0100_0000_01B3  // between the two
-        }
+        for i in from.start..<from.end { hash = (hash ^ UInt64(ASCII.lower(buffer[i]))) &* 0x0000_0100_0000_01B3 }
+        hash = (hash ^ 0x20) &* 0x0000_0100_0000_01B3
+        for i in to.start..<to.end { hash = (hash ^ UInt64(ASCII.lower(buffer[i]))) &* 0x0000_0100_0000_01B3 }
         return max(KeyHash.mix(hash), 1)
     }
 

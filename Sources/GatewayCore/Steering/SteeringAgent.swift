@@ -247,7 +247,7 @@ public final class SteeringAgent<Entropy: EntropySource> {
         out.append("@steering\r\nCSeq: ")
         out.append(UInt64(sequence))
         out.append(" OPTIONS\r\nContent-Length: 0\r\n\r\n")
-        out.bytes.withUnsafeBytes { relay.receive($0, from: SteeringAgent.virtualSource(index), now: now) }
+        out.bytes.withUnsafeBytes { _ = relay.receive($0, from: SteeringAgent.virtualSource(index), now: now) }
     }
 
     /// The relay's answer to an ask.
