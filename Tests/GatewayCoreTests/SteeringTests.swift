@@ -14,9 +14,10 @@ final class SteeringWorld {
     /// While set, hooks are left waiting (as while a slow hook runs).
     var holdHooks = false
 
-    init(nodes: Int, endpoints: [SteeringEndpoint], entryPoints: [Endpoint]? = nil,
+    /// With `proxies`, node k's identity is a proxy of its own at 127.0.0.(k+11):5460.
+    init(nodes: Int, endpoints: [SteeringEndpoint], entryPoints: [Endpoint]? = nil, proxies: Bool = false,
          configureNodes: (inout NodeSettings) -> Void = { _ in }, configure: (inout SteeringSettings) -> Void = { _ in }) {
-        network = Network(nodes, configure: configureNodes)
+        network = Network(nodes, proxies: proxies, configure: configureNodes)
         var settings = SteeringSettings(listen: SteeringWorld.agentAddress,
                                         entryPoints: entryPoints ?? (0..<nodes).map { endpoint(UInt32($0 + 1)) })
         settings.entryTimeoutNanoseconds = 1_500_000_000
