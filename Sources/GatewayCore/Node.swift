@@ -66,12 +66,14 @@ public final class Node<Entropy: EntropySource> {
         clients = ClientTransactions(capacity: settings.clientTransactions, pool: messages)
         deadlines = DeadlineHeap(capacity: 4 * (settings.serverTransactions + settings.clientTransactions))
         identity = settings.identity.withUnsafeBytes { SIPURI($0, ByteRange(0, $0.count)) }
-        // A node whose identity is its own listen address has no proxy behind it to send to.
-        let own = settings.identity.withUnsafeBytes { buffer in
-            SIPURI(buffer, ByteRange(0, buffer.count))?.endpoint(in: buffer)
+        // The proxies behind the members: this node's own first. A node whose identity is its
+        // own listen address has no proxy behind it to send to.
+        func proxy(_ identity: [UInt8]) -> Endpoint? {
+            let address = identity.withUnsafeBytes { buffer in SIPURI(buffer, ByteRange(0, buffer.count))?.endpoint(in: buffer) }
+            return address.flatMap { sequence.index(of: $0) == nil ? $0 : nil }
         }
-        let ownProxy = own.flatMap { sequence.index(of: $0) == nil ? [$0] : nil } ?? []
-        proxies = ProxyTargets(fixed: ownProxy, learned: 64)
+        let others = sequence.members.indices.filter { $0 != sequence.selfIndex }.compactMap { proxy(sequence.members[$0].identity) }
+        proxies = ProxyTargets(own: proxy(settings.identity), fixed: others, learned: 64)
         recursions.reserveCapacity(32)
         probeBranches = FixedArray(repeating: 0, count: sequence.members.count * ClientTransactions.branchLength)
         probeSentAt = FixedArray(repeating: -1, count: sequence.members.count)

@@ -54,7 +54,7 @@ extension Node {
                           now: Int64) -> Bool {
         let method = message.method
         guard settings.recurse, method == .invite || method == .register, isClient(source), let identity,
-              let ownProxy = proxies.fixedEntry else { return false }
+              let ownProxy = proxies.own else { return false }
         target.removeAll()
         settings.identity.withUnsafeBytes { identityBuffer in
             if method == .invite, let requested = SIPURI(buffer, message.startLine.requestURI) {

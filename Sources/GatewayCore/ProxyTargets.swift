@@ -14,19 +14,21 @@ public final class ProxyTargets {
     var nextReplaced: Int
     let fixed: Int
 
-    /// `fixed` entries that are never replaced, room for `learned` more.
-    public init(fixed: [Endpoint], learned: Int) {
-        addresses = FixedArray(repeating: Endpoint(address: .unspecified, port: 0), count: max(fixed.count + learned, 1))
-        for endpoint in fixed where !ProxyTargets.contains(endpoint, in: addresses, count: count) {
+    /// The node's own proxy (its identity), when it has one behind it.
+    public let own: Endpoint?
+
+    /// `own` and `fixed` entries that are never replaced, room for `learned` more.
+    public init(own: Endpoint?, fixed: [Endpoint], learned: Int) {
+        self.own = own
+        let given = (own.map { [$0] } ?? []) + fixed
+        addresses = FixedArray(repeating: Endpoint(address: .unspecified, port: 0), count: max(given.count + learned, 1))
+        for endpoint in given where !ProxyTargets.contains(endpoint, in: addresses, count: count) {
             addresses[count] = endpoint
             count += 1
         }
         self.fixed = count
         nextReplaced = count
     }
-
-    /// The first entry given at start: a node's own proxy.
-    public var fixedEntry: Endpoint? { fixed > 0 ? addresses[0] : nil }
 
     public func contains(_ endpoint: Endpoint) -> Bool { ProxyTargets.contains(endpoint, in: addresses, count: count) }
 

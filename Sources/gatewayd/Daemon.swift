@@ -52,8 +52,9 @@ final class Daemon {
         _ = gw_epoll_add(loop, signals, Daemon.signalTag)
         let now = gw_monotonic_ns()
         if config.runsNode {
-            let members = config.members.map { endpoint in
-                Member(address: endpoint, identity: endpoint == config.listen ? config.identity : [])
+            let members = config.members.indices.map { index in
+                Member(address: config.members[index],
+                       identity: config.members[index] == config.listen ? config.identity : config.memberIdentities[index])
             }
             node = Node(settings: config.nodeSettings(), sequence: GroupSequence(members: members, selfIndex: config.selfIndex),
                         entropy: KernelEntropy())

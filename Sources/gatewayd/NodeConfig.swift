@@ -14,7 +14,7 @@ import LoadMeter
 ///                 prometheus_file, user, log_facility
 ///     [capacity]  calls, streams, rtp_rate, sip_rate
 ///     [capture]   interface (a name, "any", or "none"), filter
-///     [sequence]  NAME = HOST:PORT, one line per member, in order
+///     [sequence]  NAME = HOST:PORT [IDENTITY], one line per member, in order
 ///     [health]    probe_interval_ms, failures_to_down, successes_to_up
 final class NodeConfig {
     var listen = Endpoint(address: IPAddress(ipv4: 0x7F00_0001), port: 5060)
@@ -45,6 +45,8 @@ final class NodeConfig {
     var captureFilter: [UInt8] = []
     var members: [Endpoint] = []
     var memberNames: [[UInt8]] = []
+    /// Each member's identity when `[sequence]` names it (`NAME = HOST:PORT URI`), else empty.
+    var memberIdentities: [[UInt8]] = []
     var probeIntervalMilliseconds = 1000
     var failuresToDown = 3
     var successesToUp = 2
@@ -67,6 +69,7 @@ final class NodeConfig {
         let config = NodeConfig()
         config.members = [config.listen]
         config.memberNames = [Array("local".utf8)]
+        config.memberIdentities = [[]]
         config.finish()
         return config
     }
@@ -177,6 +180,7 @@ final class NodeConfig {
         if members.isEmpty {
             members = [listen]
             memberNames = [Array("local".utf8)]
+            memberIdentities = [[]]
         }
         guard members.contains(where: { $0 == listen }) else {
             return fail(0, "this node (listen in [node]) is not in [sequence]")
@@ -360,7 +364,23 @@ final class NodeConfig {
             return unknown(name, in: "capture")
         }
         if Arguments.equals(section, "sequence") {
-            guard let endpoint = NodeConfig.endpoint(value) else { return fail(0, "sequence: expected NAME = HOST:PORT") }
+            // HOST:PORT, then optionally the member's identity (the proxy its 302s name).
+            var address: [CChar] = []
+            var rest = 0
+            while value[rest] != 0 && value[rest] != 0x20 && value[rest] != 0x09 {
+                address.append(value[rest])
+                rest += 1
+            }
+            address.append(0)
+            while value[rest] == 0x20 || value[rest] == 0x09 { rest += 1 }
+            var memberIdentity = TextBuffer()
+            memberIdentity.append(cString: value + rest)
+            guard let endpoint = address.withUnsafeBufferPointer({ NodeConfig.endpoint($0.baseAddress!) }) else {
+                return fail(0, "sequence: expected NAME = HOST:PORT [IDENTITY]")
+            }
+            let identityValid = memberIdentity.bytes.isEmpty
+                || memberIdentity.bytes.withUnsafeBytes { SIPURI($0, ByteRange(0, $0.count)) != nil }
+            guard identityValid else { return fail(0, "sequence: the identity after HOST:PORT must be a sip: URI") }
             var text = TextBuffer()
             text.append(cString: name)
             guard !members.contains(where: { $0 == endpoint }) else { return fail(0, "sequence: this address is listed twice") }
@@ -368,6 +388,7 @@ final class NodeConfig {
             guard members.count < 64 else { return fail(0, "sequence: at most 64 members") }
             members.append(endpoint)
             memberNames.append(text.bytes)
+            memberIdentities.append(memberIdentity.bytes)
             return true
         }
         if Arguments.equals(section, "health") {

@@ -128,6 +128,7 @@ enum NodeDaemon {
             reloaded.listen = config.listen
             reloaded.members = config.members
             reloaded.memberNames = config.memberNames
+            reloaded.memberIdentities = config.memberIdentities
             reloaded.captureInterface = config.captureInterface
             reloaded.captureFilter = config.captureFilter
             reloaded.identity = config.identity

@@ -315,3 +315,26 @@ struct MessageSizeTests {
         #expect(busy.allSatisfy { $0 == busy[0] } && busy[0].utf8.count > 9_000)
     }
 }
+
+/// The proxies a node knows: its own, those `[sequence]` names, those it learned.
+struct ProxyTargetsTests {
+    @Test func configuredIdentitiesAreKnownBeforeAny302() {
+        let members = (0..<3).map { Member(address: endpoint(UInt32($0 + 1)), identity: Array("sip:127.0.0.\($0 + 11):5460".utf8)) }
+        let node = Node(settings: NodeSettings(identity: Array("sip:127.0.0.11:5460".utf8)),
+                        sequence: GroupSequence(members: members, selfIndex: 0), entropy: SeededEntropy(state: 5))
+        #expect(node.proxies.own == endpoint(11, 5460))
+        #expect(node.proxies.contains(endpoint(13, 5460)) && !node.proxies.contains(endpoint(2)))
+        let text = invite("x").replacingOccurrences(of: "sip:alice@primary.example;user=phone", with: "sip:alice@127.0.0.13:5460")
+        Array(text.utf8).withUnsafeBytes { _ = node.receive($0, from: endpoint(100, 5070), now: 1) }
+        #expect(node.counters.proxied == 1 && node.counters.answeredHere == 0)
+        #expect((0..<node.outbox.count).map { node.outbox.datagram($0).destination }.contains(endpoint(13, 5460)))
+    }
+
+    @Test func learnedProxiesReplaceTheOldestLearnedOnly() {
+        let targets = ProxyTargets(own: endpoint(11, 5460), fixed: [endpoint(12, 5460)], learned: 2)
+        for last in 20..<25 { targets.learn(endpoint(UInt32(last), 5460)) }
+        #expect(targets.contains(endpoint(11, 5460)) && targets.contains(endpoint(12, 5460)))
+        #expect(targets.contains(endpoint(24, 5460)) && targets.contains(endpoint(23, 5460)) && !targets.contains(endpoint(22, 5460)))
+        #expect(targets.count == 4)
+    }
+}
