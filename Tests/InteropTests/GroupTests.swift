@@ -124,6 +124,43 @@ struct GroupTests {
         #expect(group.counters(3)?.answeredHere == 10 && group.counters(3)?.forwarded == 0)
     }
 
+    /// INVITEs of 2,100, 8,000 and 60,000 bytes (video and ICE SDP, many Vias are that large)
+    /// through three real nodes: each gets 100 Trying and the 302 of the third node, whole,
+    /// and once ACKed nothing is retransmitted (every hop ACKed the next one).
+    @Test func largeRequestsCrossTheChainAndAreAcknowledgedHopByHop() throws {
+        let group = try Group(3, port: 5183, draining: [1, 2])
+        let client = try UDPSocket(bind: "127.0.0.100", port: 5184)
+        for size in [2_100, 8_000, 60_000] {
+            let callID = "large-\(size)"
+            let head = "INVITE sip:alice@127.0.0.1:5183 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.100:5184;branch=z9hG4bK\(callID)\r\n"
+                + "Max-Forwards: 70\r\nFrom: <sip:c\(size)@h>;tag=1\r\nTo: <sip:alice@h>\r\nCall-ID: \(callID)\r\nCSeq: 1 INVITE\r\n"
+                + "Content-Type: application/sdp\r\n"
+            let bodyLength = size - head.utf8.count - "Content-Length: \r\n\r\n".utf8.count - String(size).count
+            let body = "v=0\r\n" + String(repeating: "a", count: bodyLength - 7) + "\r\n"
+            let invite = head + "Content-Length: \(body.utf8.count)\r\n\r\n" + body
+            try client.send(invite, to: "127.0.0.1", port: 5183)
+            var statuses: [String] = []
+            var final = ""
+            while let answer = client.receive(timeoutMilliseconds: 3000) {
+                statuses.append(String(answer.prefix(12)))
+                if !answer.hasPrefix("SIP/2.0 100") {
+                    final = answer
+                    break
+                }
+            }
+            #expect(statuses == ["SIP/2.0 100 ", "SIP/2.0 302 "], "\(size) bytes: \(statuses)")
+            #expect(final.contains("Contact: <sip:alice@127.0.0.3:5183;transport=udp>"), "\(size) bytes: \(final)")
+            let toTag = final.components(separatedBy: "\r\n").first { $0.hasPrefix("To: ") }.map { String($0.dropFirst(4)) } ?? ""
+            try client.send("ACK sip:alice@127.0.0.1:5183 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.100:5184;branch=z9hG4bK\(callID)\r\n"
+                + "Max-Forwards: 70\r\nFrom: <sip:c\(size)@h>;tag=1\r\nTo: \(toTag)\r\nCall-ID: \(callID)\r\nCSeq: 1 ACK\r\n"
+                + "Content-Length: 0\r\n\r\n", to: "127.0.0.1", port: 5183)
+        }
+        // Timer G would resend an unacknowledged 302 after 0.5 s and again after 1.5 s.
+        #expect(client.receive(timeoutMilliseconds: 2000) == nil)
+        #expect(group.stop() == [0, 0, 0])
+        #expect(group.counters(1)?.forwarded == 3 && group.counters(2)?.forwarded == 3 && group.counters(3)?.answeredHere == 3)
+    }
+
     @Test func aMemberKilledDuringLoadLeavesNoRequestUnanswered() throws {
         let group = try Group(3, port: 5166, draining: [1])
         let log = group.directory.appendingPathComponent("sipp-load.log")
