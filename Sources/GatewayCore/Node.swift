@@ -312,12 +312,9 @@ public final class Node<Entropy: EntropySource> {
         }
         if let hop = directHop(message, buffer, insertedRoute: insertedRoute) {
             // Already assigned, in a dialog, or coming back along a Path: not a request to
-            // connect any more, and never redirected to where it already points.
-            guard Chain(message, buffer, sequence: sequence) != nil else {
-                counters.refused += 1
-                answer(slot, 482, message, buffer, now: now)
-                return .newRequest
-            }
+            // connect any more, and never redirected to where it already points. This
+            // element's own Via in it is a spiral, not a loop (a call between two phones
+            // behind one agent passes it twice, §16.3): Max-Forwards bounds real loops.
             counters.proxied += 1
             if method == .invite { answer(slot, 100, message, buffer, now: now) }
             forward(slot, to: hop, member: -1, now: now)

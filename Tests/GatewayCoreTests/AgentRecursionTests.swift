@@ -98,3 +98,22 @@ struct AgentRecursionTests {
         #expect(world.network.nodes[0].counters.requestsReceived == 1, "the group was asked once")
     }
 }
+
+extension AgentRecursionTests {
+    /// Alice calls Bob, both behind the agent with `path = yes`: the proxy sends Bob's leg
+    /// back through the agent, whose Via is already in it. A spiral, not a loop.
+    @Test func aCallBetweenTwoPhonesBehindTheAgentSpiralsThroughIt() throws {
+        let world = world(path: true)
+        let spiral = "INVITE sip:bob@127.0.0.102:5080 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.11:5460;branch=z9hG4bKk1\r\n"
+            + "Via: SIP/2.0/UDP 127.0.0.50:5070;branch=z9hG4bKfirstpass\r\nVia: SIP/2.0/UDP 127.0.0.101:5080;branch=z9hG4bKa1\r\n"
+            + "Route: <sip:127.0.0.50:5070;lr;gatewayd>\r\nRecord-Route: <sip:127.0.0.11:5460;lr>, <sip:127.0.0.50:5070;lr;gatewayd>\r\n"
+            + "Max-Forwards: 68\r\nFrom: <sip:alice@example.com>;tag=a\r\nTo: <sip:bob@example.com>\r\nCall-ID: spiral\r\n"
+            + "CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+        Array(spiral.utf8).withUnsafeBytes { world.agent.receive($0, from: AgentRecursionTests.proxy0, now: world.now) }
+        world.deliver()
+        let atBob = try #require(sent(world, to: endpoint(102, 5080)).first)
+        #expect(requestLine(atBob) == "INVITE sip:bob@127.0.0.102:5080 SIP/2.0")
+        #expect(headers("Via", in: atBob).count == 4)
+        #expect(headers("Max-Forwards", in: atBob) == ["67"])
+    }
+}
