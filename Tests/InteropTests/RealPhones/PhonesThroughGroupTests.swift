@@ -60,258 +60,260 @@ final class GatewaydProcess: LabMember {
 ///
 /// Loopback only. Nodes n1 127.0.0.1:5450 (the primary) and n2 127.0.0.2:5450, each in front
 /// of the Kamailio of its own address on port 5460 (its identity); the agent 127.0.0.1:5470.
-/// Phones as in `RealPhonesKamailioTests`.
-@Suite(.serialized)
-struct PhonesThroughGroupTests {
-    static let primary = "127.0.0.1:5450"
-    static let agent = "127.0.0.1:5470"
-    static let users = ["alice", "bob", "carol", "dave", "sam"]
+/// Phones as in `RealPhonesKamailioTests`, inside whose serialized suite this one runs: they
+/// share addresses and ports, so never at the same time.
+extension RealPhonesKamailioTests {
+    @Suite struct ThroughTheGroup {
+        static let primary = "127.0.0.1:5450"
+        static let agent = "127.0.0.1:5470"
+        static let users = ["alice", "bob", "carol", "dave", "sam"]
 
-    static func nodeConfig(_ member: Int, drain: Bool, recurse: Bool = false) -> String {
-        """
-        [node]
-        listen = 127.0.0.\(member):5450
-        identity = sip:127.0.0.\(member):5460;transport=udp
-        drain = \(drain ? "yes" : "no")
-        recurse = \(recurse ? "yes" : "no")
-        rate_limit = 0
-        [sequence]
-        n1 = 127.0.0.1:5450 sip:127.0.0.1:5460;transport=udp
-        n2 = 127.0.0.2:5450 sip:127.0.0.2:5460;transport=udp
-        [health]
-        probe_interval_ms = 200
+        static func nodeConfig(_ member: Int, drain: Bool, recurse: Bool = false) -> String {
+            """
+            [node]
+            listen = 127.0.0.\(member):5450
+            identity = sip:127.0.0.\(member):5460;transport=udp
+            drain = \(drain ? "yes" : "no")
+            recurse = \(recurse ? "yes" : "no")
+            rate_limit = 0
+            [sequence]
+            n1 = 127.0.0.1:5450 sip:127.0.0.1:5460;transport=udp
+            n2 = 127.0.0.2:5450 sip:127.0.0.2:5460;transport=udp
+            [health]
+            probe_interval_ms = 200
 
-        """
-    }
-
-    static func agentConfig(path: Bool = false) -> String {
-        var text = "[node]\n[steering]\nentry_points = 127.0.0.1:5450, 127.0.0.2:5450\nlisten = \(agent)\n"
-        text += "path = \(path ? "yes" : "no")\n"
-        for user in users { text += "[endpoint \(user)]\nkind = sip\nidentity = sip:\(user)@127.0.0.1\n" }
-        return text
-    }
-
-    /// Two Kamailios, the nodes (n1 draining unless told otherwise), the agent, a capture.
-    final class Bench {
-        let lab: PhoneLab
-        let k1: KamailioRegistrar
-        let k2: KamailioRegistrar
-        let capture: LoopbackCapture
-        var n1: GatewaydProcess!
-        var n2: GatewaydProcess!
-        var agent: GatewaydProcess?
-
-        init(_ name: String, n1Drains: Bool = true, n2Drains: Bool = false, recurse: Bool = false, agent: Bool = true,
-             path: Bool = false) throws {
-            lab = try PhoneLab(name)
-            k1 = try KamailioRegistrar(lab, name: "k1", address: "127.0.0.1", port: 5460, alias: PhonesThroughGroupTests.primary)
-            k2 = try KamailioRegistrar(lab, name: "k2", address: "127.0.0.2", port: 5460, alias: PhonesThroughGroupTests.primary)
-            capture = try LoopbackCapture(lab)
-            n1 = try GatewaydProcess(lab, name: "n1", config: nodeConfig(1, drain: n1Drains, recurse: recurse))
-            n2 = try GatewaydProcess(lab, name: "n2", config: nodeConfig(2, drain: n2Drains, recurse: recurse))
-            if agent { self.agent = try GatewaydProcess(lab, name: "agent", config: agentConfig(path: path)) }
+            """
         }
 
-        var logs: String { "n1: \(n1.logText)\nn2: \(n2.logText)\nagent: \(agent?.logText ?? "-")" }
-
-        func steering() -> [String: Any]? { agent?.status()?["steering"] as? [String: Any] }
-
-        func endpoint(_ name: String) -> [String: Any]? {
-            (agent?.status()?["endpoints"] as? [[String: Any]])?.first { $0["name"] as? String == name }
+        static func agentConfig(path: Bool = false) -> String {
+            var text = "[node]\n[steering]\nentry_points = 127.0.0.1:5450, 127.0.0.2:5450\nlisten = \(agent)\n"
+            text += "path = \(path ? "yes" : "no")\n"
+            for user in users { text += "[endpoint \(user)]\nkind = sip\nidentity = sip:\(user)@127.0.0.1\n" }
+            return text
         }
-    }
 
-    static func account(_ user: String, throughAgent: Bool) -> SIPAccount {
-        SIPAccount(user: user, registrar: primary, outboundProxy: throughAgent ? agent : nil)
-    }
+        /// Two Kamailios, the nodes (n1 draining unless told otherwise), the agent, a capture.
+        final class Bench {
+            let lab: PhoneLab
+            let k1: KamailioRegistrar
+            let k2: KamailioRegistrar
+            let capture: LoopbackCapture
+            var n1: GatewaydProcess!
+            var n2: GatewaydProcess!
+            var agent: GatewaydProcess?
 
-    /// `phone` registered at `expected` and not at `other`.
-    static func expectRegistered(_ user: String, at expected: KamailioRegistrar, not other: KamailioRegistrar, _ phone: RegisteringPhone,
-                                 sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let binding = expected.waitForBinding(of: user, within: 10)
-        try #require(binding != nil, "\(user) not at \(expected.name): \(expected.bindings()) \(phone.logText)",
-                     sourceLocation: sourceLocation)
-        #expect(binding?.contact.contains(phone.address) == true, "\(String(describing: binding))", sourceLocation: sourceLocation)
-        #expect(other.bindings(of: user).isEmpty, "\(user) also at \(other.name): \(other.bindings())", sourceLocation: sourceLocation)
-    }
+            init(_ name: String, n1Drains: Bool = true, n2Drains: Bool = false, recurse: Bool = false, agent: Bool = true,
+                 path: Bool = false) throws {
+                lab = try PhoneLab(name)
+                k1 = try KamailioRegistrar(lab, name: "k1", address: "127.0.0.1", port: 5460, alias: ThroughTheGroup.primary)
+                k2 = try KamailioRegistrar(lab, name: "k2", address: "127.0.0.2", port: 5460, alias: ThroughTheGroup.primary)
+                capture = try LoopbackCapture(lab)
+                n1 = try GatewaydProcess(lab, name: "n1", config: nodeConfig(1, drain: n1Drains, recurse: recurse))
+                n2 = try GatewaydProcess(lab, name: "n2", config: nodeConfig(2, drain: n2Drains, recurse: recurse))
+                if agent { self.agent = try GatewaydProcess(lab, name: "agent", config: agentConfig(path: path)) }
+            }
 
-    /// A call from `caller` to `user` at the group's domain (`callee` answers): set up, RTP both
-    /// ways, ended by the caller; each side sees the end; `kamailio` had one dialog. Then the
-    /// INVITEs of that call, counted in the capture: bounded by the hops (no loop).
-    static func call(_ bench: Bench, from caller: CallingPhone, to callee: CallingPhone, user: String, through kamailio: KamailioRegistrar,
-                     maximumInvites: Int, sourceLocation: SourceLocation = #_sourceLocation) throws {
-        (callee as? BaresipPhone)?.expectCall()
-        try caller.call("sip:\(user)@\(primary)")
-        try #require(caller.waitForEstablished(within: 15), "caller: \(caller.logText)\n\(bench.logs)", sourceLocation: sourceLocation)
-        try #require(callee.waitForEstablished(within: 10), "callee: \(callee.logText)", sourceLocation: sourceLocation)
-        #expect(RealPhones.waitUntil(5, every: 0.1) { kamailio.activeDialogs() == 1 }, "dialogs at \(kamailio.name)",
-                sourceLocation: sourceLocation)
-        let media = bench.capture.waitForMedia(between: caller.rtpPorts, and: callee.rtpPorts, atLeast: 100, within: 15)
-        #expect(media.0 >= 100 && media.1 >= 100, "RTP \(media.0), back \(media.1)", sourceLocation: sourceLocation)
-        try caller.hangup()
-        #expect(caller.waitForCallEnd(within: 10) && callee.waitForCallEnd(within: 10), "end of the call",
-                sourceLocation: sourceLocation)
-        #expect(RealPhones.waitUntil(10, every: 0.1) { kamailio.activeDialogs() == 0 }, "dialogs left at \(kamailio.name)",
-                sourceLocation: sourceLocation)
-        #expect(!bench.capture.waitForRequest("BYE", to: callee.address, port: callee.sipPort).isEmpty, "no BYE to the callee",
-                sourceLocation: sourceLocation)
-        let invites = try SIPCount.requests(in: bench.capture.file).filter { $0.method == "INVITE" }
-        let perCall = Dictionary(grouping: invites, by: \.callID).mapValues(\.count)
-        #expect(perCall.values.allSatisfy { $0 <= maximumInvites }, "INVITEs per call: \(perCall)", sourceLocation: sourceLocation)
-        #expect(invites.filter { $0.destination == callee.address && $0.destinationPort == callee.sipPort }.count == 1,
-                "INVITEs to the callee: \(invites.map { "\($0.source):\($0.sourcePort)->\($0.destination):\($0.destinationPort) \($0.requestURI)" })",
-                sourceLocation: sourceLocation)
-    }
+            var logs: String { "n1: \(n1.logText)\nn2: \(n2.logText)\nagent: \(agent?.logText ?? "-")" }
 
-    // MARK: (a) through the steering agent
+            func steering() -> [String: Any]? { agent?.status()?["steering"] as? [String: Any] }
 
-    /// baresip, with the agent as outbound proxy: REGISTER and INVITE go to the agent, which
-    /// asks the group (n1 drains, n2 accepts) and forwards them on to n2's Kamailio; baresip
-    /// never sees a 302. The agent records each phone's proxy as host and port.
-    @Test(RealPhones.needs(.kamailio, .kamcmd, .baresip, .tshark))
-    func baresipThroughTheAgentRegistersAndCallsAtTheAssignedProxy() throws {
-        try RealPhones.require(.kamailio, .kamcmd, .baresip, .tshark)
-        let bench = try Bench("agent-baresip")
-        let alice = try RealPhonesKamailioTests.alice(bench.lab), bob = try RealPhonesKamailioTests.bob(bench.lab)
-        try alice.register(Self.account("alice", throughAgent: true))
-        try bob.register(Self.account("bob", throughAgent: true))
-        try #require(alice.waitForRegistration(within: 15) && bob.waitForRegistration(within: 15),
-                     "\(alice.logText)\n\(bob.logText)\n\(bench.logs)")
-        try Self.expectRegistered("alice", at: bench.k2, not: bench.k1, alice)
-        try Self.expectRegistered("bob", at: bench.k2, not: bench.k1, bob)
-        // phone -> agent, agent -> n1, n1 -> n2, agent -> k2, k2 -> bob: five, and room for one retransmission.
-        try Self.call(bench, from: alice, to: bob, user: "bob", through: bench.k2, maximumInvites: 6)
-        let phone = RealPhones.wait(5) { () -> [String: Any]? in
-            let entry = bench.endpoint("alice")
-            return entry?["state"] as? String == "assigned" ? entry : nil
+            func endpoint(_ name: String) -> [String: Any]? {
+                (agent?.status()?["endpoints"] as? [[String: Any]])?.first { $0["name"] as? String == name }
+            }
         }
-        #expect(phone?["proxy"] as? String == "sip:127.0.0.2:5460;transport=udp", "\(String(describing: phone))")
-        // Two REGISTERs and one INVITE from the phones: each counted once.
-        let relayed = RealPhones.wait(5) { () -> Int? in
-            let relayed = bench.steering()?["relayed"] as? Int
-            return relayed == 3 ? relayed : nil
+
+        static func account(_ user: String, throughAgent: Bool) -> SIPAccount {
+            SIPAccount(user: user, registrar: primary, outboundProxy: throughAgent ? agent : nil)
         }
-        #expect(relayed == 3, "\(String(describing: bench.steering()))")
-    }
 
-    /// liblinphone with the agent as its proxy (linphone sends REGISTER to its reg_proxy
-    /// only, so the agent is that) calls baresip, also behind the agent; sipsak registers
-    /// through the agent too.
-    @Test(RealPhones.needs(.kamailio, .kamcmd, .baresip, .linphone, .sipsak, .tshark))
-    func linphoneAndSipsakThroughTheAgent() throws {
-        try RealPhones.require(.kamailio, .kamcmd, .baresip, .linphone, .sipsak, .tshark)
-        let bench = try Bench("agent-linphone")
-        let carol = try RealPhonesKamailioTests.carol(bench.lab), alice = try RealPhonesKamailioTests.alice(bench.lab)
-        carol.proxyMode = .server
-        try carol.register(Self.account("carol", throughAgent: true))
-        try alice.register(Self.account("alice", throughAgent: true))
-        try #require(carol.waitForRegistration(within: 15) && alice.waitForRegistration(within: 15),
-                     "\(carol.logText)\n\(alice.logText)\n\(bench.logs)")
-        try Self.expectRegistered("carol", at: bench.k2, not: bench.k1, carol)
-        try Self.call(bench, from: carol, to: alice, user: "alice", through: bench.k2, maximumInvites: 6)
-
-        let sipsak = try SipsakPhone(bench.lab, name: "sam", address: "127.0.0.23", sipPort: 5423)
-        let run = try sipsak.register(Self.account("sam", throughAgent: true), headers: [])
-        #expect(run.status == 0, "\(run.output)\n\(bench.logs)")
-        try Self.expectRegistered("sam", at: bench.k2, not: bench.k1, sipsak)
-    }
-
-    /// With `path = yes` the agent adds Path to REGISTER: Kamailio stores it, and a call to a
-    /// phone behind the agent comes back through the agent (along the Path) to the phone.
-    @Test(RealPhones.needs(.kamailio, .kamcmd, .baresip, .tshark))
-    func withPathIncomingCallsComeThroughTheAgent() throws {
-        try RealPhones.require(.kamailio, .kamcmd, .baresip, .tshark)
-        let bench = try Bench("agent-path", path: true)
-        let alice = try RealPhonesKamailioTests.alice(bench.lab), bob = try RealPhonesKamailioTests.bob(bench.lab)
-        try alice.register(Self.account("alice", throughAgent: true))
-        try bob.register(Self.account("bob", throughAgent: true))
-        try #require(alice.waitForRegistration(within: 15) && bob.waitForRegistration(within: 15), "\(bench.logs)")
-        let binding = bench.k2.waitForBinding(of: "bob")
-        #expect(binding?.path == "<sip:127.0.0.1:5470;lr;gatewayd>", "\(bench.k2.bindings())")
-        try Self.call(bench, from: alice, to: bob, user: "bob", through: bench.k2, maximumInvites: 7)
-        let toBob = try SIPCount.requests(in: bench.capture.file).filter { $0.method == "INVITE" && $0.destinationPort == 5422 }
-        #expect(toBob.allSatisfy { $0.source == "127.0.0.1" && $0.sourcePort == 5470 }, "\(toBob.map { "\($0.source):\($0.sourcePort)" })")
-    }
-
-    /// Draining the node a phone was assigned moves it at its next registration (sipsak
-    /// registers on demand); with every node draining, the phone hears 503 with Retry-After
-    /// and asks once.
-    @Test(RealPhones.needs(.kamailio, .kamcmd, .sipsak, .baresip, .tshark))
-    func drainingMovesAPhoneAndAllBusyIs503WithRetryAfter() throws {
-        try RealPhones.require(.kamailio, .kamcmd, .sipsak, .baresip, .tshark)
-        let bench = try Bench("agent-drain", n1Drains: false)
-        let sipsak = try SipsakPhone(bench.lab, name: "sam", address: "127.0.0.23", sipPort: 5423)
-        #expect(try sipsak.register(Self.account("sam", throughAgent: true), headers: []).status == 0, "\(bench.logs)")
-        try Self.expectRegistered("sam", at: bench.k1, not: bench.k2, sipsak)
-
-        let draining = try bench.n1.reload(Self.nodeConfig(1, drain: true)) { ($0["node"] as? [String: Any])?["state"] as? String == "draining" }
-        try #require(draining, "\(bench.n1.logText)")
-        #expect(try sipsak.register(Self.account("sam", throughAgent: true), headers: []).status == 0, "\(bench.logs)")
-        #expect(bench.k2.waitForBinding(of: "sam") != nil, "\(bench.k2.bindings())")
-
-        let allDraining = try bench.n2.reload(Self.nodeConfig(2, drain: true)) { ($0["node"] as? [String: Any])?["state"] as? String == "draining" }
-        try #require(allDraining, "\(bench.n2.logText)")
-        let alice = try RealPhonesKamailioTests.alice(bench.lab)
-        try alice.register(Self.account("alice", throughAgent: true))
-        #expect(!alice.waitForRegistration(within: 10))
-        #expect(alice.registrationFailure()?.hasPrefix("503") == true, "\(alice.events)")
-        // Once tshark has printed the 503, the file holds it too.
-        let seen = RealPhones.waitUntil(10, every: 0.1) {
-            bench.capture.packets().contains { $0.status == 503 && $0.destination == "127.0.0.21" && $0.destinationPort == 5421 }
+        /// `phone` registered at `expected` and not at `other`.
+        static func expectRegistered(_ user: String, at expected: KamailioRegistrar, not other: KamailioRegistrar, _ phone: RegisteringPhone,
+                                     sourceLocation: SourceLocation = #_sourceLocation) throws {
+            let binding = expected.waitForBinding(of: user, within: 10)
+            try #require(binding != nil, "\(user) not at \(expected.name): \(expected.bindings()) \(phone.logText)",
+                         sourceLocation: sourceLocation)
+            #expect(binding?.contact.contains(phone.address) == true, "\(String(describing: binding))", sourceLocation: sourceLocation)
+            #expect(other.bindings(of: user).isEmpty, "\(user) also at \(other.name): \(other.bindings())", sourceLocation: sourceLocation)
         }
-        #expect(seen, "no 503 to the phone in the capture")
-        bench.capture.stop()
-        let answers = try Interop.run(RealPhones.path(.tshark), ["-r", bench.capture.file, "-n", "-Y",
-            "sip.Status-Code == 503 && udp.dstport == 5421", "-T", "fields", "-e", "sip.Retry-After"])
-        #expect(answers.output.split(separator: "\n").first == "30", "503s to the phone, Retry-After: \(answers.output)")
-        let registers = try SIPCount.requests(in: bench.capture.file).filter { $0.method == "REGISTER" && $0.sourcePort == 5421 }
-        #expect(registers.count == 1, "REGISTERs from the phone: \(registers.count)")
-        #expect(bench.k1.bindings(of: "alice").isEmpty && bench.k2.bindings(of: "alice").isEmpty)
-    }
 
-    // MARK: (b) straight at the primary
+        /// A call from `caller` to `user` at the group's domain (`callee` answers): set up, RTP both
+        /// ways, ended by the caller; each side sees the end; `kamailio` had one dialog. Then the
+        /// INVITEs of that call, counted in the capture: bounded by the hops (no loop).
+        static func call(_ bench: Bench, from caller: CallingPhone, to callee: CallingPhone, user: String, through kamailio: KamailioRegistrar,
+                         maximumInvites: Int, sourceLocation: SourceLocation = #_sourceLocation) throws {
+            (callee as? BaresipPhone)?.expectCall()
+            try caller.call("sip:\(user)@\(primary)")
+            try #require(caller.waitForEstablished(within: 15), "caller: \(caller.logText)\n\(bench.logs)", sourceLocation: sourceLocation)
+            try #require(callee.waitForEstablished(within: 10), "callee: \(callee.logText)", sourceLocation: sourceLocation)
+            #expect(RealPhones.waitUntil(5, every: 0.1) { kamailio.activeDialogs() == 1 }, "dialogs at \(kamailio.name)",
+                    sourceLocation: sourceLocation)
+            let media = bench.capture.waitForMedia(between: caller.rtpPorts, and: callee.rtpPorts, atLeast: 100, within: 15)
+            #expect(media.0 >= 100 && media.1 >= 100, "RTP \(media.0), back \(media.1)", sourceLocation: sourceLocation)
+            try caller.hangup()
+            #expect(caller.waitForCallEnd(within: 10) && callee.waitForCallEnd(within: 10), "end of the call",
+                    sourceLocation: sourceLocation)
+            #expect(RealPhones.waitUntil(10, every: 0.1) { kamailio.activeDialogs() == 0 }, "dialogs left at \(kamailio.name)",
+                    sourceLocation: sourceLocation)
+            #expect(!bench.capture.waitForRequest("BYE", to: callee.address, port: callee.sipPort).isEmpty, "no BYE to the callee",
+                    sourceLocation: sourceLocation)
+            let invites = try SIPCount.requests(in: bench.capture.file).filter { $0.method == "INVITE" }
+            let perCall = Dictionary(grouping: invites, by: \.callID).mapValues(\.count)
+            #expect(perCall.values.allSatisfy { $0 <= maximumInvites }, "INVITEs per call: \(perCall)", sourceLocation: sourceLocation)
+            #expect(invites.filter { $0.destination == callee.address && $0.destinationPort == callee.sipPort }.count == 1,
+                    "INVITEs to the callee: \(invites.map { "\($0.source):\($0.sourcePort)->\($0.destination):\($0.destinationPort) \($0.requestURI)" })",
+                    sourceLocation: sourceLocation)
+        }
 
-    /// liblinphone with the primary as its proxy: it follows the 302 to REGISTER to n2's
-    /// Kamailio, and its INVITE after the 302 still goes to the primary, now naming that
-    /// proxy: the primary proxies it there instead of redirecting it to itself again.
-    /// sipsak follows the 302 to REGISTER too.
-    @Test(RealPhones.needs(.kamailio, .kamcmd, .baresip, .linphone, .sipsak, .tshark))
-    func linphoneAndSipsakStraightAtThePrimaryFollowTheRedirect() throws {
-        try RealPhones.require(.kamailio, .kamcmd, .baresip, .linphone, .sipsak, .tshark)
-        let bench = try Bench("primary-linphone", agent: false)
-        let carol = try RealPhonesKamailioTests.carol(bench.lab), alice = try RealPhonesKamailioTests.alice(bench.lab)
-        try carol.register(Self.account("carol", throughAgent: false))
-        try #require(carol.waitForRegistration(within: 15), "\(carol.logText)\n\(bench.logs)")
-        try Self.expectRegistered("carol", at: bench.k2, not: bench.k1, carol)
-        // alice registers at n2's Kamailio directly (baresip does not follow a 302 to REGISTER).
-        try alice.register(SIPAccount(user: "alice", registrar: "127.0.0.2:5460"))
-        try #require(alice.waitForRegistration(within: 10), "\(alice.logText)")
-        // carol -> n1, n1 -> n2 (302 back), carol -> n1 again, n1 -> k2, k2 -> alice.
-        try Self.call(bench, from: carol, to: alice, user: "alice", through: bench.k2, maximumInvites: 6)
-        let counters = bench.n1.status()?["counters"] as? [String: Any]
-        #expect((counters?["proxied"] as? Int ?? 0) >= 1, "\(String(describing: counters))")
+        // MARK: (a) through the steering agent
 
-        let sipsak = try SipsakPhone(bench.lab, name: "sam", address: "127.0.0.23", sipPort: 5423)
-        #expect(try sipsak.register(Self.account("sam", throughAgent: false), headers: []).status == 0, "\(bench.logs)")
-        try Self.expectRegistered("sam", at: bench.k2, not: bench.k1, sipsak)
-    }
+        /// baresip, with the agent as outbound proxy: REGISTER and INVITE go to the agent, which
+        /// asks the group (n1 drains, n2 accepts) and forwards them on to n2's Kamailio; baresip
+        /// never sees a 302. The agent records each phone's proxy as host and port.
+        @Test(RealPhones.needs(.kamailio, .kamcmd, .baresip, .tshark))
+        func baresipThroughTheAgentRegistersAndCallsAtTheAssignedProxy() throws {
+            try RealPhones.require(.kamailio, .kamcmd, .baresip, .tshark)
+            let bench = try Bench("agent-baresip")
+            let alice = try RealPhonesKamailioTests.alice(bench.lab), bob = try RealPhonesKamailioTests.bob(bench.lab)
+            try alice.register(Self.account("alice", throughAgent: true))
+            try bob.register(Self.account("bob", throughAgent: true))
+            try #require(alice.waitForRegistration(within: 15) && bob.waitForRegistration(within: 15),
+                         "\(alice.logText)\n\(bob.logText)\n\(bench.logs)")
+            try Self.expectRegistered("alice", at: bench.k2, not: bench.k1, alice)
+            try Self.expectRegistered("bob", at: bench.k2, not: bench.k1, bob)
+            // phone -> agent, agent -> n1, n1 -> n2, agent -> k2, k2 -> bob: five, and room for one retransmission.
+            try Self.call(bench, from: alice, to: bob, user: "bob", through: bench.k2, maximumInvites: 6)
+            let phone = RealPhones.wait(5) { () -> [String: Any]? in
+                let entry = bench.endpoint("alice")
+                return entry?["state"] as? String == "assigned" ? entry : nil
+            }
+            #expect(phone?["proxy"] as? String == "sip:127.0.0.2:5460;transport=udp", "\(String(describing: phone))")
+            // Two REGISTERs and one INVITE from the phones: each counted once.
+            let relayed = RealPhones.wait(5) { () -> Int? in
+                let relayed = bench.steering()?["relayed"] as? Int
+                return relayed == 3 ? relayed : nil
+            }
+            #expect(relayed == 3, "\(String(describing: bench.steering()))")
+        }
 
-    /// baresip straight at the primary: with `recurse = yes` the primary follows the group's
-    /// 302 itself, so baresip (which does not follow a 302 to REGISTER) registers at n2's
-    /// Kamailio and calls through the primary.
-    @Test(RealPhones.needs(.kamailio, .kamcmd, .baresip, .tshark))
-    func baresipStraightAtARecursingPrimary() throws {
-        try RealPhones.require(.kamailio, .kamcmd, .baresip, .tshark)
-        let bench = try Bench("primary-baresip", recurse: true, agent: false)
-        let alice = try RealPhonesKamailioTests.alice(bench.lab), bob = try RealPhonesKamailioTests.bob(bench.lab)
-        try alice.register(Self.account("alice", throughAgent: false))
-        try bob.register(Self.account("bob", throughAgent: false))
-        try #require(alice.waitForRegistration(within: 15) && bob.waitForRegistration(within: 15),
-                     "\(alice.logText)\n\(bob.logText)\n\(bench.logs)")
-        try Self.expectRegistered("alice", at: bench.k2, not: bench.k1, alice)
-        // alice -> n1, n1 -> n2 (302 back), n1 -> k2, k2 -> bob.
-        try Self.call(bench, from: alice, to: bob, user: "bob", through: bench.k2, maximumInvites: 5)
-        let counters = bench.n1.status()?["counters"] as? [String: Any]
-        #expect((counters?["recursed"] as? Int ?? 0) >= 3, "\(String(describing: counters))")
+        /// liblinphone with the agent as its proxy (linphone sends REGISTER to its reg_proxy
+        /// only, so the agent is that) calls baresip, also behind the agent; sipsak registers
+        /// through the agent too.
+        @Test(RealPhones.needs(.kamailio, .kamcmd, .baresip, .linphone, .sipsak, .tshark))
+        func linphoneAndSipsakThroughTheAgent() throws {
+            try RealPhones.require(.kamailio, .kamcmd, .baresip, .linphone, .sipsak, .tshark)
+            let bench = try Bench("agent-linphone")
+            let carol = try RealPhonesKamailioTests.carol(bench.lab), alice = try RealPhonesKamailioTests.alice(bench.lab)
+            carol.proxyMode = .server
+            try carol.register(Self.account("carol", throughAgent: true))
+            try alice.register(Self.account("alice", throughAgent: true))
+            try #require(carol.waitForRegistration(within: 15) && alice.waitForRegistration(within: 15),
+                         "\(carol.logText)\n\(alice.logText)\n\(bench.logs)")
+            try Self.expectRegistered("carol", at: bench.k2, not: bench.k1, carol)
+            try Self.call(bench, from: carol, to: alice, user: "alice", through: bench.k2, maximumInvites: 6)
+
+            let sipsak = try SipsakPhone(bench.lab, name: "sam", address: "127.0.0.23", sipPort: 5423)
+            let run = try sipsak.register(Self.account("sam", throughAgent: true), headers: [])
+            #expect(run.status == 0, "\(run.output)\n\(bench.logs)")
+            try Self.expectRegistered("sam", at: bench.k2, not: bench.k1, sipsak)
+        }
+
+        /// With `path = yes` the agent adds Path to REGISTER: Kamailio stores it, and a call to a
+        /// phone behind the agent comes back through the agent (along the Path) to the phone.
+        @Test(RealPhones.needs(.kamailio, .kamcmd, .baresip, .tshark))
+        func withPathIncomingCallsComeThroughTheAgent() throws {
+            try RealPhones.require(.kamailio, .kamcmd, .baresip, .tshark)
+            let bench = try Bench("agent-path", path: true)
+            let alice = try RealPhonesKamailioTests.alice(bench.lab), bob = try RealPhonesKamailioTests.bob(bench.lab)
+            try alice.register(Self.account("alice", throughAgent: true))
+            try bob.register(Self.account("bob", throughAgent: true))
+            try #require(alice.waitForRegistration(within: 15) && bob.waitForRegistration(within: 15), "\(bench.logs)")
+            let binding = bench.k2.waitForBinding(of: "bob")
+            #expect(binding?.path == "<sip:127.0.0.1:5470;lr;gatewayd>", "\(bench.k2.bindings())")
+            try Self.call(bench, from: alice, to: bob, user: "bob", through: bench.k2, maximumInvites: 7)
+            let toBob = try SIPCount.requests(in: bench.capture.file).filter { $0.method == "INVITE" && $0.destinationPort == 5422 }
+            #expect(toBob.allSatisfy { $0.source == "127.0.0.1" && $0.sourcePort == 5470 }, "\(toBob.map { "\($0.source):\($0.sourcePort)" })")
+        }
+
+        /// Draining the node a phone was assigned moves it at its next registration (sipsak
+        /// registers on demand); with every node draining, the phone hears 503 with Retry-After
+        /// and asks once.
+        @Test(RealPhones.needs(.kamailio, .kamcmd, .sipsak, .baresip, .tshark))
+        func drainingMovesAPhoneAndAllBusyIs503WithRetryAfter() throws {
+            try RealPhones.require(.kamailio, .kamcmd, .sipsak, .baresip, .tshark)
+            let bench = try Bench("agent-drain", n1Drains: false)
+            let sipsak = try SipsakPhone(bench.lab, name: "sam", address: "127.0.0.23", sipPort: 5423)
+            #expect(try sipsak.register(Self.account("sam", throughAgent: true), headers: []).status == 0, "\(bench.logs)")
+            try Self.expectRegistered("sam", at: bench.k1, not: bench.k2, sipsak)
+
+            let draining = try bench.n1.reload(Self.nodeConfig(1, drain: true)) { ($0["node"] as? [String: Any])?["state"] as? String == "draining" }
+            try #require(draining, "\(bench.n1.logText)")
+            #expect(try sipsak.register(Self.account("sam", throughAgent: true), headers: []).status == 0, "\(bench.logs)")
+            #expect(bench.k2.waitForBinding(of: "sam") != nil, "\(bench.k2.bindings())")
+
+            let allDraining = try bench.n2.reload(Self.nodeConfig(2, drain: true)) { ($0["node"] as? [String: Any])?["state"] as? String == "draining" }
+            try #require(allDraining, "\(bench.n2.logText)")
+            let alice = try RealPhonesKamailioTests.alice(bench.lab)
+            try alice.register(Self.account("alice", throughAgent: true))
+            #expect(!alice.waitForRegistration(within: 10))
+            #expect(alice.registrationFailure()?.hasPrefix("503") == true, "\(alice.events)")
+            // Once tshark has printed the 503, the file holds it too.
+            let seen = RealPhones.waitUntil(10, every: 0.1) {
+                bench.capture.packets().contains { $0.status == 503 && $0.destination == "127.0.0.21" && $0.destinationPort == 5421 }
+            }
+            #expect(seen, "no 503 to the phone in the capture")
+            bench.capture.stop()
+            let answers = try Interop.run(RealPhones.path(.tshark), ["-r", bench.capture.file, "-n", "-Y",
+                "sip.Status-Code == 503 && udp.dstport == 5421", "-T", "fields", "-e", "sip.Retry-After"])
+            #expect(answers.output.split(separator: "\n").first == "30", "503s to the phone, Retry-After: \(answers.output)")
+            let registers = try SIPCount.requests(in: bench.capture.file).filter { $0.method == "REGISTER" && $0.sourcePort == 5421 }
+            #expect(registers.count == 1, "REGISTERs from the phone: \(registers.count)")
+            #expect(bench.k1.bindings(of: "alice").isEmpty && bench.k2.bindings(of: "alice").isEmpty)
+        }
+
+        // MARK: (b) straight at the primary
+
+        /// liblinphone with the primary as its proxy: it follows the 302 to REGISTER to n2's
+        /// Kamailio, and its INVITE after the 302 still goes to the primary, now naming that
+        /// proxy: the primary proxies it there instead of redirecting it to itself again.
+        /// sipsak follows the 302 to REGISTER too.
+        @Test(RealPhones.needs(.kamailio, .kamcmd, .baresip, .linphone, .sipsak, .tshark))
+        func linphoneAndSipsakStraightAtThePrimaryFollowTheRedirect() throws {
+            try RealPhones.require(.kamailio, .kamcmd, .baresip, .linphone, .sipsak, .tshark)
+            let bench = try Bench("primary-linphone", agent: false)
+            let carol = try RealPhonesKamailioTests.carol(bench.lab), alice = try RealPhonesKamailioTests.alice(bench.lab)
+            try carol.register(Self.account("carol", throughAgent: false))
+            try #require(carol.waitForRegistration(within: 15), "\(carol.logText)\n\(bench.logs)")
+            try Self.expectRegistered("carol", at: bench.k2, not: bench.k1, carol)
+            // alice registers at n2's Kamailio directly (baresip does not follow a 302 to REGISTER).
+            try alice.register(SIPAccount(user: "alice", registrar: "127.0.0.2:5460"))
+            try #require(alice.waitForRegistration(within: 10), "\(alice.logText)")
+            // carol -> n1, n1 -> n2 (302 back), carol -> n1 again, n1 -> k2, k2 -> alice.
+            try Self.call(bench, from: carol, to: alice, user: "alice", through: bench.k2, maximumInvites: 6)
+            let counters = bench.n1.status()?["counters"] as? [String: Any]
+            #expect((counters?["proxied"] as? Int ?? 0) >= 1, "\(String(describing: counters))")
+
+            let sipsak = try SipsakPhone(bench.lab, name: "sam", address: "127.0.0.23", sipPort: 5423)
+            #expect(try sipsak.register(Self.account("sam", throughAgent: false), headers: []).status == 0, "\(bench.logs)")
+            try Self.expectRegistered("sam", at: bench.k2, not: bench.k1, sipsak)
+        }
+
+        /// baresip straight at the primary: with `recurse = yes` the primary follows the group's
+        /// 302 itself, so baresip (which does not follow a 302 to REGISTER) registers at n2's
+        /// Kamailio and calls through the primary.
+        @Test(RealPhones.needs(.kamailio, .kamcmd, .baresip, .tshark))
+        func baresipStraightAtARecursingPrimary() throws {
+            try RealPhones.require(.kamailio, .kamcmd, .baresip, .tshark)
+            let bench = try Bench("primary-baresip", recurse: true, agent: false)
+            let alice = try RealPhonesKamailioTests.alice(bench.lab), bob = try RealPhonesKamailioTests.bob(bench.lab)
+            try alice.register(Self.account("alice", throughAgent: false))
+            try bob.register(Self.account("bob", throughAgent: false))
+            try #require(alice.waitForRegistration(within: 15) && bob.waitForRegistration(within: 15),
+                         "\(alice.logText)\n\(bob.logText)\n\(bench.logs)")
+            try Self.expectRegistered("alice", at: bench.k2, not: bench.k1, alice)
+            // alice -> n1, n1 -> n2 (302 back), n1 -> k2, k2 -> bob.
+            try Self.call(bench, from: alice, to: bob, user: "bob", through: bench.k2, maximumInvites: 5)
+            let counters = bench.n1.status()?["counters"] as? [String: Any]
+            #expect((counters?["recursed"] as? Int ?? 0) >= 3, "\(String(describing: counters))")
+        }
     }
 }
