@@ -268,7 +268,7 @@ public final class Node<Entropy: EntropySource> {
                 counters.unroutable += 1
                 return .dropped
             }
-            forwardStateless(message, buffer, to: hop)
+            forwardStateless(message, buffer, to: hop.address, strict: hop.strict)
             return .forwardedStateless
         }
         counters.requestsReceived += 1
@@ -279,24 +279,14 @@ public final class Node<Entropy: EntropySource> {
             // Answered without a transaction: a flood must not fill the table, and a node
             // that is stopping opens none.
             if limited { counters.rateLimited += 1 } else { counters.refused += 1 }
-            writeResponse(503, message, buffer)
-            out.append("Retry-After: ")
-            out.append(settings.retryAfterSeconds)
-            out.append("\r\n")
-            ResponseWriter.end(into: &out)
-            outbox.send(out, to: source)
+            busyWithoutTransaction(message, buffer, to: source)
             return .newRequest
         }
         guard let inserted = servers.insert(branch, source: source, invite: method == .invite, request: buffer,
                                             timers: settings.timers) else {
             // Nowhere to keep it: answered at once, without a transaction, and counted.
             counters.messagesRefused += 1
-            writeResponse(503, message, buffer)
-            out.append("Retry-After: ")
-            out.append(settings.retryAfterSeconds)
-            out.append("\r\n")
-            ResponseWriter.end(into: &out)
-            outbox.send(out, to: source)
+            busyWithoutTransaction(message, buffer, to: source)
             return .newRequest
         }
         if inserted.evicted { counters.transactionsDropped += 1 }
@@ -317,7 +307,7 @@ public final class Node<Entropy: EntropySource> {
             // behind one agent passes it twice, §16.3): Max-Forwards bounds real loops.
             counters.proxied += 1
             if method == .invite { answer(slot, 100, message, buffer, now: now) }
-            forward(slot, to: hop, member: -1, now: now)
+            forward(slot, to: hop.address, member: -1, strictNextHop: hop.strict, now: now)
             return .newRequest
         }
         if !message.toTag.isEmpty {
@@ -346,6 +336,16 @@ public final class Node<Entropy: EntropySource> {
             answer(slot, decision.refusalStatus!, message, buffer, now: now)
         }
         return .newRequest
+    }
+
+    /// 503 with Retry-After, sent once and kept nowhere.
+    private func busyWithoutTransaction(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, to source: Endpoint) {
+        writeResponse(503, message, buffer)
+        out.append("Retry-After: ")
+        out.append(settings.retryAfterSeconds)
+        out.append("\r\n")
+        ResponseWriter.end(into: &out)
+        outbox.send(out, to: source)
     }
 
     /// 302 with this node's identity: the Request-URI retargeted for INVITE, the identity
@@ -423,7 +423,7 @@ public final class Node<Entropy: EntropySource> {
     /// Forwards the request of server transaction `slot` in a new client transaction, to a
     /// member of the sequence or (`member` -1) to a proxy; retargeted to `requestURI` when given.
     func forward(_ slot: Int, to destination: Endpoint, member: Int, requestURI: UnsafeRawBufferPointer? = nil,
-                 stayInPath: RequestForwarder.StayInPath = .none, now: Int64) {
+                 stayInPath: RequestForwarder.StayInPath = .none, strictNextHop: Bool = false, now: Int64) {
         let request = servers.request(slot)
         guard let line = SIPScanner.startLine(request),
               let message = try? SIPScanner.scan(request, startLine: line, framing: .datagram) else { return }
@@ -434,7 +434,7 @@ public final class Node<Entropy: EntropySource> {
         let branch = clients.branch(client)
         clients.index.rekey(client, hash: KeyHash.bytes(branch))
         RequestForwarder.write(message, request, via: selfAddress, branch: branch, requestURI: requestURI,
-                               stayInPath: stayInPath, into: &out)
+                               stayInPath: stayInPath, strictNextHop: strictNextHop, into: &out)
         // With this node's Via it may no longer fit a datagram, or the pool may be full:
         // answered and counted, never sent cut or left without a timer.
         let fits = out.count <= Node.largestDatagram

@@ -10,24 +10,24 @@ extension Node {
     /// send it: one of the group's proxies (by its Route or Request-URI), or, for the
     /// steering agent, wherever an in-dialog request or one that came back along the
     /// agent's own Path or Record-Route points. Nil: a request to connect, or unroutable.
-    func directHop(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, insertedRoute: Bool) -> Endpoint? {
-        guard let hop = NextHop(message, buffer), let address = hop.address, !hop.strict,
+    func directHop(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, insertedRoute: Bool) -> (address: Endpoint, strict: Bool)? {
+        guard let hop = NextHop(message, buffer), let address = hop.address,
               address != selfAddress, sequence.index(of: address) == nil else { return nil }
-        if proxies.contains(address) { return address }
+        if proxies.contains(address) { return (address, hop.strict) }
         let inDialog = !message.toTag.isEmpty || message.method == .ack
-        return settings.routeAnywhere && (inDialog || insertedRoute) ? address : nil
+        return settings.routeAnywhere && (inDialog || insertedRoute) ? (address, hop.strict) : nil
     }
 
     /// An ACK for a 2xx (or any request without a transaction here) sent on with this
     /// element's Via (§16.11: a fresh branch is as good as a computed one for an ACK).
-    func forwardStateless(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, to destination: Endpoint) {
+    func forwardStateless(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, to destination: Endpoint, strict: Bool) {
         guard message.maxForwards != 0 else {
             counters.unroutable += 1
             return
         }
         writeBranch(into: random, at: 0)
         random.withBytes(0, ClientTransactions.branchLength) { branch in
-            RequestForwarder.write(message, buffer, via: selfAddress, branch: branch, into: &out)
+            RequestForwarder.write(message, buffer, via: selfAddress, branch: branch, strictNextHop: strict, into: &out)
         }
         outbox.send(out, to: destination)
         counters.forwardedStateless += 1

@@ -188,7 +188,8 @@ public struct NextHop: Sendable {
     /// The URI's address; nil when its host is a name (the node has no resolver).
     public var address: Endpoint?
     public var fromRoute: Bool
-    /// The next hop is a strict router (§16.6 step 7): not handled, answered as unroutable.
+    /// The next hop is a strict router (a Route URI without `lr`): the request goes to it
+    /// rewritten as §16.6 step 7 says (`RequestForwarder.write(strictNextHop:)`).
     public var strict: Bool
 
     public init?(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer) {

@@ -19,11 +19,20 @@ public enum RequestForwarder {
     public static var insertedMark: StaticString { "gatewayd" }
 
     /// `branch` must start with the magic cookie `z9hG4bK` and carry at least 64 random bits.
+    /// `strictNextHop`: the top Route is a strict router (no `lr`, §16.6 step 7), so its URI
+    /// becomes the Request-URI and the Request-URI goes last in Route.
     public static func write(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, via sentBy: Endpoint,
                              branch: UnsafeRawBufferPointer, requestURI: UnsafeRawBufferPointer? = nil,
-                             stayInPath: StayInPath = .none, into out: inout TextBuffer) {
+                             stayInPath: StayInPath = .none, strictNextHop: Bool = false, into out: inout TextBuffer) {
         out.removeAll()
-        if let requestURI {
+        var routes = HeaderValues(buffer, message, named: "route", compact: nil)
+        let strictRouter = strictNextHop ? routes.next().flatMap { SIPURI(nameAddress: $0, in: buffer) } : nil
+        if let strictRouter {
+            let line = message.startLine
+            out.append(bytes: ByteRange(0, line.requestURI.start).slice(of: buffer))
+            out.append(bytes: ByteRange(strictRouter.scheme.start, strictRouter.headers.end).slice(of: buffer))
+            out.append(bytes: ByteRange(line.requestURI.end, line.headersStart).slice(of: buffer))
+        } else if let requestURI {
             let line = message.startLine
             out.append(bytes: ByteRange(0, line.requestURI.start).slice(of: buffer))
             out.append(bytes: requestURI)
@@ -47,9 +56,21 @@ public enum RequestForwarder {
             out.append(insertedMark)
             out.append(">\r\n")
         }
+        if strictRouter != nil {
+            // The Route values after the strict router's, then the Request-URI, in one header.
+            out.append("Route: ")
+            while let value = routes.next() {
+                out.append(bytes: value.slice(of: buffer))
+                out.append(", ")
+            }
+            out.append("<")
+            out.append(bytes: message.startLine.requestURI.slice(of: buffer))
+            out.append(">\r\n")
+        }
         var sawMaxForwards = false
         var headers = HeaderLines(buffer, message)
         while let header = headers.next() {
+            if strictRouter != nil && headers.named(header, "route") { continue }
             if headers.named(header, "max-forwards") {
                 sawMaxForwards = true
                 out.append("Max-Forwards: ")

@@ -2,16 +2,12 @@ import Foundation  // memcmp: the random test compares many megabytes, debug-bui
 @testable import GatewayCore
 import Testing
 
-/// SplitMix64: a seeded generator, so a failing random run can be repeated.
+/// The tests' seeded SplitMix64 (`SeededEntropy`) as a generator, so a failing random run
+/// can be repeated.
 private struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    var entropy: SeededEntropy
+    init(state: UInt64) { entropy = SeededEntropy(state: state) }
+    mutating func next() -> UInt64 { entropy.next() }
 }
 
 /// `count` bytes that differ from message to message (and from a zeroed block): a

@@ -142,6 +142,18 @@ struct ProxyRulesTests {
         #expect(network.received.last.map { headers("CSeq", in: $0) } == ["2 BYE"])
     }
 
+    @Test func aStrictRouterNextHopGetsTheRequestRewrittenAsSection16_6Step7() throws {
+        let network = assigned()
+        let bye = "BYE sip:bob@127.0.0.50:7000 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.100:5070;branch=z9hG4bKstrict\r\n"
+            + "Route: <sip:127.0.0.12:5460>, <sip:127.0.0.77;lr>\r\nMax-Forwards: 70\r\nFrom: <sip:a@h>;tag=f\r\n"
+            + "To: <sip:b@h>;tag=x\r\nCall-ID: s\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+        network.send(bye)
+        let sent = try #require(network.elsewhere.last)
+        #expect(sent.to == proxy1)
+        #expect(requestLine(sent.text) == "BYE sip:127.0.0.12:5460 SIP/2.0")
+        #expect(headers("Route", in: sent.text) == ["<sip:127.0.0.77;lr>, <sip:bob@127.0.0.50:7000>"])
+    }
+
     @Test func inDialogRequestsToSomewhereElseAreRefusedAndCounted() {
         let network = assigned()
         let bye = "BYE sip:bob@127.0.0.50:7000 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.100:5070;branch=z9hG4bKbye\r\n"

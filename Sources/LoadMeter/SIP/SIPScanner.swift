@@ -353,22 +353,11 @@ public enum SIPScanner {
 
     /// The value of `;name=value` among the ';'-separated parameters in `range`.
     public static func parameter(_ name: StaticString, in range: ByteRange, _ buffer: UnsafeRawBufferPointer) -> ByteRange {
-        var i = range.start
-        while i < range.end {
-            guard buffer[i] == ASCII.semicolon else {
-                i += 1
-                continue
-            }
-            var nameStart = i + 1
-            while nameStart < range.end && ASCII.isWhitespace(buffer[nameStart]) { nameStart += 1 }
-            var nameEnd = nameStart
-            while nameEnd < range.end && buffer[nameEnd] != ASCII.equals && buffer[nameEnd] != ASCII.semicolon
-                && !ASCII.isWhitespace(buffer[nameEnd]) && buffer[nameEnd] != ASCII.comma {
-                nameEnd += 1
-            }
-            var j = nameEnd
+        var rest = range
+        while let found = parameterName(name, in: rest, buffer) {
+            var j = found.end
             while j < range.end && ASCII.isWhitespace(buffer[j]) { j += 1 }
-            if ASCII.equals(buffer, ByteRange(nameStart, nameEnd), name) && j < range.end && buffer[j] == ASCII.equals {
+            if j < range.end && buffer[j] == ASCII.equals {
                 var valueStart = j + 1
                 while valueStart < range.end && ASCII.isWhitespace(buffer[valueStart]) { valueStart += 1 }
                 var valueEnd = valueStart
@@ -378,7 +367,7 @@ public enum SIPScanner {
                 }
                 return ByteRange(valueStart, valueEnd)
             }
-            i = nameEnd
+            rest = ByteRange(found.end, range.end)  // the same name without a value: look further
         }
         return .empty
     }
@@ -389,7 +378,8 @@ public enum SIPScanner {
         parameterName(name, in: range, buffer) != nil
     }
 
-    /// The range of `;name` itself (without the ';'), value excluded, or nil.
+    /// The range of the first `;name` itself (without the ';'), value excluded, or nil.
+    /// Semicolons inside quoted values do not start parameters.
     public static func parameterName(_ name: StaticString, in range: ByteRange, _ buffer: UnsafeRawBufferPointer) -> ByteRange? {
         var i = range.start
         var inQuotes = false

@@ -126,6 +126,17 @@ extension RealPhonesKamailioTests {
             SIPAccount(user: user, registrar: primary, outboundProxy: throughAgent ? agent : nil)
         }
 
+        /// alice and bob (baresip), registered through the agent or straight at the primary.
+        static func registeredBaresips(_ bench: Bench, throughAgent: Bool,
+                                       sourceLocation: SourceLocation = #_sourceLocation) throws -> (BaresipPhone, BaresipPhone) {
+            let alice = try RealPhonesKamailioTests.alice(bench.lab), bob = try RealPhonesKamailioTests.bob(bench.lab)
+            try alice.register(account("alice", throughAgent: throughAgent))
+            try bob.register(account("bob", throughAgent: throughAgent))
+            try #require(alice.waitForRegistration(within: 15) && bob.waitForRegistration(within: 15),
+                         "\(alice.logText)\n\(bob.logText)\n\(bench.logs)", sourceLocation: sourceLocation)
+            return (alice, bob)
+        }
+
         /// `phone` registered at `expected` and not at `other`.
         static func expectRegistered(_ user: String, at expected: KamailioRegistrar, not other: KamailioRegistrar, _ phone: RegisteringPhone,
                                      sourceLocation: SourceLocation = #_sourceLocation) throws {
@@ -173,11 +184,7 @@ extension RealPhonesKamailioTests {
         func baresipThroughTheAgentRegistersAndCallsAtTheAssignedProxy() throws {
             try RealPhones.require(.kamailio, .kamcmd, .baresip, .tshark)
             let bench = try Bench("agent-baresip")
-            let alice = try RealPhonesKamailioTests.alice(bench.lab), bob = try RealPhonesKamailioTests.bob(bench.lab)
-            try alice.register(Self.account("alice", throughAgent: true))
-            try bob.register(Self.account("bob", throughAgent: true))
-            try #require(alice.waitForRegistration(within: 15) && bob.waitForRegistration(within: 15),
-                         "\(alice.logText)\n\(bob.logText)\n\(bench.logs)")
+            let (alice, bob) = try Self.registeredBaresips(bench, throughAgent: true)
             try Self.expectRegistered("alice", at: bench.k2, not: bench.k1, alice)
             try Self.expectRegistered("bob", at: bench.k2, not: bench.k1, bob)
             // phone -> agent, agent -> n1, n1 -> n2, agent -> k2, k2 -> bob: five, and room for one retransmission.
@@ -223,10 +230,7 @@ extension RealPhonesKamailioTests {
         func withPathIncomingCallsComeThroughTheAgent() throws {
             try RealPhones.require(.kamailio, .kamcmd, .baresip, .tshark)
             let bench = try Bench("agent-path", path: true)
-            let alice = try RealPhonesKamailioTests.alice(bench.lab), bob = try RealPhonesKamailioTests.bob(bench.lab)
-            try alice.register(Self.account("alice", throughAgent: true))
-            try bob.register(Self.account("bob", throughAgent: true))
-            try #require(alice.waitForRegistration(within: 15) && bob.waitForRegistration(within: 15), "\(bench.logs)")
+            let (alice, bob) = try Self.registeredBaresips(bench, throughAgent: true)
             let binding = bench.k2.waitForBinding(of: "bob")
             #expect(binding?.path == "<sip:127.0.0.1:5470;lr;gatewayd>", "\(bench.k2.bindings())")
             try Self.call(bench, from: alice, to: bob, user: "bob", through: bench.k2, maximumInvites: 7)
@@ -304,11 +308,7 @@ extension RealPhonesKamailioTests {
         func baresipStraightAtARecursingPrimary() throws {
             try RealPhones.require(.kamailio, .kamcmd, .baresip, .tshark)
             let bench = try Bench("primary-baresip", recurse: true, agent: false)
-            let alice = try RealPhonesKamailioTests.alice(bench.lab), bob = try RealPhonesKamailioTests.bob(bench.lab)
-            try alice.register(Self.account("alice", throughAgent: false))
-            try bob.register(Self.account("bob", throughAgent: false))
-            try #require(alice.waitForRegistration(within: 15) && bob.waitForRegistration(within: 15),
-                         "\(alice.logText)\n\(bob.logText)\n\(bench.logs)")
+            let (alice, bob) = try Self.registeredBaresips(bench, throughAgent: false)
             try Self.expectRegistered("alice", at: bench.k2, not: bench.k1, alice)
             // alice -> n1, n1 -> n2 (302 back), n1 -> k2, k2 -> bob.
             try Self.call(bench, from: alice, to: bob, user: "bob", through: bench.k2, maximumInvites: 5)
