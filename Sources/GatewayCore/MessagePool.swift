@@ -65,7 +65,9 @@ public final class MessagePool {
     /// only as they are used.
     public init(bytes: Int) {
         let largest = MessagePool.largestBlock
-        precondition(bytes <= (Int(Int32.max) << MessagePool.smallestShift) - largest)  // Int32 links
+        // Block numbers are Int32 links. Divided, not shifted: on a 32-bit board a shift of
+        // Int32.max would wrap and refuse every size.
+        precondition(bytes >= 0 && bytes / (1 << MessagePool.smallestShift) < Int(Int32.max) - largest)
         capacity = max(1, (bytes + largest - 1) / largest) * largest
         let blocks = capacity >> MessagePool.smallestShift
         storage = FixedArray(zeroedCount: capacity)

@@ -59,8 +59,10 @@ public final class Node<Entropy: EntropySource> {
         reservations = Reservations(capacity: settings.reservationCapacity, lifetimeSeconds: settings.reservationSeconds)
         limiter = SourceRateLimiter(sources: settings.rateLimitSources, perSecond: settings.rateLimitPerSecond,
                                     burst: settings.rateLimitBurst)
-        let poolBytes = settings.messagePoolBytes > 0 ? settings.messagePoolBytes
-            : max(4096 * (settings.serverTransactions + settings.clientTransactions), 1 << 20)
+        // 4 KiB a transaction, at least 1 MiB and at most 256 MiB (which also keeps the product
+        // inside a 32-bit Int for any configured number of transactions).
+        let transactions = min(settings.serverTransactions + settings.clientTransactions, 65_536)
+        let poolBytes = settings.messagePoolBytes > 0 ? settings.messagePoolBytes : max(4096 * transactions, 1 << 20)
         messages = MessagePool(bytes: poolBytes)
         servers = ServerTransactions(capacity: settings.serverTransactions, pool: messages)
         clients = ClientTransactions(capacity: settings.clientTransactions, pool: messages)

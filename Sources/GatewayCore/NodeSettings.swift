@@ -23,7 +23,7 @@ public struct NodeSettings: Sendable {
     public var serverTransactions = 1024
     public var clientTransactions = 1024
     /// Bytes for the messages transactions hold (requests to forward again, responses to
-    /// retransmit), at any size a datagram holds; 0: 4 KiB per transaction, at least 1 MiB.
+    /// retransmit), at any size a datagram holds; 0: 4 KiB per transaction, 1 to 256 MiB.
     /// Zeroed pages: only what is in use becomes resident.
     public var messagePoolBytes = 0
     public var timers = TransactionTimers()
