@@ -66,13 +66,20 @@ build() {
         -I "$OUT" -I Sources/CPcap -I Sources/CSystem/include "${loadmeter[@]}" \
         -emit-module-path "$OUT/LoadMeter.swiftmodule" -o "$OUT/libLoadMeter.a" || return 1
 
+    local gatewaycore
+    mapfile -t gatewaycore < <(find Sources/GatewayCore -name '*.swift' | LC_ALL=C sort)
+    rm -f "$OUT/libGatewayCore.a"
+    "$SWIFTC" "${SANITIZE[@]}" -emit-module -emit-library -static -module-name GatewayCore \
+        -I "$OUT" -I Sources/CPcap -I Sources/CSystem/include "${gatewaycore[@]}" \
+        -emit-module-path "$OUT/GatewayCore.swiftmodule" -o "$OUT/libGatewayCore.a" || return 1
+
     local source name
     for source in Fuzz/Fuzz*.swift; do
         name=$(basename "$source" .swift)
         rm -f "$OUT/$name"  # a stale binary must not pass for a fresh one
         "$SWIFTC" "${SANITIZE[@]}" -module-name "$name" \
             -I "$OUT" -I Sources/CPcap -I Sources/CSystem/include "$source" \
-            -L "$OUT" -lLoadMeter -lCapture "$OUT/csystem.o" -lpcap -lm -o "$OUT/$name" 2>&1 \
+            -L "$OUT" -lGatewayCore -lLoadMeter -lCapture "$OUT/csystem.o" -lpcap -lm -o "$OUT/$name" 2>&1 \
             | { grep -v -e 'ld.gold: warning' -e '^$' || true; }
         (( PIPESTATUS[0] == 0 )) || { echo "run.sh: $name did not build" >&2; return 1; }
         [[ -x $OUT/$name ]] || { echo "run.sh: $name did not link" >&2; return 1; }
@@ -94,6 +101,11 @@ done
 mkdir -p "$WORK/seeds/FuzzPacket" "$WORK/seeds/FuzzSIP"
 if command -v python3 >/dev/null; then
     python3 Fuzz/seed.py "$WORK/seeds/FuzzPacket" "$WORK/seeds/FuzzSIP" "${pcaps[@]}"
+    # FuzzNode: the same SIP payloads, each as one datagram from a client to the entry node.
+    mkdir -p "$WORK/seeds/FuzzNode"
+    for seed in "$WORK/seeds/FuzzSIP"/*; do
+        [[ -f $seed ]] && { printf '\000'; cat "$seed"; } > "$WORK/seeds/FuzzNode/$(basename "$seed")"
+    done
 else
     echo "run.sh: no python3, starting from empty corpora" >&2
 fi

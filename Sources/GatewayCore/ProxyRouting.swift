@@ -69,12 +69,12 @@ public enum ProxyPreparation {
         } else {
             out.append(bytes: ByteRange(0, line.headersStart).slice(of: buffer))
         }
-        var sawVia = false
         var routeIndex = 0
         var headers = HeaderLines(buffer, message)
         while let header = headers.next() {
-            if !sawVia && headers.named(header, "via", compact: "v") {
-                sawVia = true
+            // The line that holds the scanner's top Via (not simply the first Via line: a
+            // malformed first one may have been passed over).
+            if via.needed && header.line.start <= via.value.start && via.value.end <= header.line.end {
                 writeVia(header, via, source: source, buffer, into: &out)
             } else if (routes.dropFirst || routes.strictTarget != nil) && headers.named(header, "route") {
                 var values = HeaderValues.commaSeparated(buffer, header.value)
@@ -124,13 +124,9 @@ public enum ProxyPreparation {
         return amendment
     }
 
-    /// The first Via header line with its first value amended, the rest as it was.
+    /// The Via header line holding the top Via value, that value amended, the rest as it was.
     static func writeVia(_ header: HeaderLines.Header, _ via: ViaAmendment, source: Endpoint,
                          _ buffer: UnsafeRawBufferPointer, into out: inout TextBuffer) {
-        guard via.needed else {
-            out.append(bytes: header.line.slice(of: buffer))
-            return
-        }
         var cursor = header.line.start
         if let rport = via.rportName {
             out.append(bytes: ByteRange(cursor, rport.end).slice(of: buffer))

@@ -50,6 +50,22 @@ struct ProxyPreparationTests {
         #expect(headers("Via", in: folded) == ["SIP/2.0/UDP 127.0.0.100:5070;branch=z9hG4bKa;rport=5070;received=127.0.0.100, SIP/2.0/UDP 127.0.0.7;branch=z9hG4bKb"])
     }
 
+    /// Found by FuzzNode (it trapped): the scanner's top Via need not be on the first Via
+    /// line; here the first is malformed and the scanner took the second.
+    @Test func theTopViaIsAmendedWhereTheScannerFoundIt() throws {
+        let bytes: [UInt8] = [65, 67, 75, 32, 115, 105, 112, 58, 102, 114, 97, 110, 99, 105, 115, 99, 111, 64, 50, 48, 48, 46, 53, 55, 46, 55, 46, 50, 48, 52, 58, 53, 48, 54, 49, 32, 83, 73, 80, 47, 50, 46, 48, 13, 10, 86, 105, 97, 58, 32, 83, 73, 80, 47, 50, 46, 48, 47, 85, 68, 80, 32, 50, 48, 48, 46, 53, 55, 46, 55, 46, 49, 191, 202, 51, 98, 114, 97, 110, 99, 104, 61, 122, 57, 104, 71, 52, 98, 75, 48, 102, 52, 57, 54, 101, 51, 98, 54, 101, 55, 34, 100, 49, 52, 48, 101, 48, 98, 55, 48, 49, 48, 55, 49, 99, 49, 50, 52, 53, 97, 98, 13, 10, 86, 105, 97, 58, 32, 83, 73, 80, 47, 50, 46, 48, 67, 65, 78, 67, 69, 76, 54, 13, 10, 70, 114, 111, 109, 58, 32, 60, 115, 105, 112, 58, 50, 48, 48, 46, 53, 55, 46, 55, 46, 49, 57, 53, 58, 53, 53, 48, 54, 49, 59, 117, 115, 101, 114, 61, 112, 104, 111, 110, 101, 62, 59, 116, 97, 103, 61, 71, 82, 53, 50, 82, 87, 71, 51, 52, 54, 45, 51, 52, 13, 10, 84, 111, 58, 32, 34, 102, 114, 97, 110, 99, 105, 115, 99, 111, 64, 98, 101, 115, 116, 101, 108, 46, 60, 105, 32, 111, 109, 115, 42, 99, 112, 58, 102, 114, 97, 110, 99, 105, 115, 99, 111, 64, 98, 101, 115, 116, 101, 108, 46, 99, 111, 109, 58, 53, 53, 48, 54, 48, 62, 59, 13, 10, 32, 116, 97, 103, 61, 50, 57, 56, 56, 53, 50, 48, 52, 52, 13, 10, 67, 97, 108, 108, 45, 73, 68, 58, 32, 49, 50, 48, 49, 51, 50, 50, 51, 64, 50, 48, 48, 46, 53, 55, 46, 55, 46, 49, 57, 53, 13, 10, 67, 83, 101, 113, 58, 32, 49, 32, 65, 67, 75, 13, 10, 67, 111, 110, 116, 97, 99, 116, 58, 32, 60, 115, 105, 112, 58, 50, 48, 48, 46, 53, 55, 46, 55, 46, 49, 57, 53, 58, 53, 48, 54, 48, 62, 13, 10, 67, 111, 110, 116, 101, 110, 116, 45, 76, 101, 110, 103, 116, 104, 58, 32, 48, 13, 10, 13, 10]
+        let prepared = bytes.withUnsafeBytes { buffer -> String? in
+            let message = try? SIPScanner.scan(buffer, startLine: SIPScanner.startLine(buffer)!, framing: .datagram)
+            guard let message else { return nil }
+            #expect(message.topVia.start > 100, "the scanner's top Via is on the second Via line")
+            var out = TextBuffer()
+            let outcome = ProxyPreparation.prepare(message, buffer, source: endpoint(100, 5070), isSelf: { _ in false }, into: &out)
+            return outcome.rewritten ? String(decoding: out.bytes, as: UTF8.self) : nil
+        }
+        let text = try #require(prepared)
+        #expect(text.contains("Via: SIP/2.0CANCEL6;received=127.0.0.100\r\n"))
+    }
+
     @Test func ownRouteValueIsRemovedOthersKept() {
         let text = request().replacingOccurrences(of: "Max-Forwards", with: "Route: <sip:127.0.0.1:5060;lr>, <sip:127.0.0.12:5460;lr>\r\nRoute: <sip:127.0.0.13;lr>\r\nMax-Forwards")
         let prepared = try! #require(prepare(text))
