@@ -45,20 +45,22 @@ nonisolated(unsafe) let agent: SteeringAgent<FuzzEntropy> = {
 nonisolated(unsafe) var now: Int64 = 1_000_000_000
 let sources = [address(100, 5070), members[1].address, address(12, 5460), address(11, 5460)]
 
+/// What an outbox holds, copied out (delivering may fill other outboxes), and emptied.
+func take(_ box: Outbox) -> [([UInt8], Endpoint)] {
+    defer { box.removeAll() }
+    return (0..<box.count).map { item in
+        let datagram = box.datagram(item)
+        return (Array(box.bytes(datagram)), datagram.destination)
+    }
+}
+
 /// Delivers what the nodes and the agent want sent among them (a bounded number of rounds:
 /// a request may go round the group, never for ever).
 func deliver() {
     for _ in 0..<8 {
         var moved = false
         for (index, node) in nodes.enumerated() {
-            let box = node.outbox
-            var pending: [([UInt8], Endpoint)] = []
-            for item in 0..<box.count {
-                let datagram = box.datagram(item)
-                pending.append((Array(box.bytes(datagram)), datagram.destination))
-            }
-            box.removeAll()
-            for (bytes, destination) in pending {
+            for (bytes, destination) in take(node.outbox) {
                 if let target = members.firstIndex(where: { $0.address == destination }) {
                     moved = true
                     bytes.withUnsafeBytes { _ = nodes[target].receive($0, from: members[index].address, now: now) }
@@ -68,14 +70,7 @@ func deliver() {
                 }
             }
         }
-        let box = agent.outbox
-        var pending: [([UInt8], Endpoint)] = []
-        for item in 0..<box.count {
-            let datagram = box.datagram(item)
-            pending.append((Array(box.bytes(datagram)), datagram.destination))
-        }
-        box.removeAll()
-        for (bytes, destination) in pending {
+        for (bytes, destination) in take(agent.outbox) {
             guard let target = members.firstIndex(where: { $0.address == destination }) else { continue }
             moved = true
             bytes.withUnsafeBytes { _ = nodes[target].receive($0, from: agent.settings.listen, now: now) }
