@@ -38,8 +38,8 @@ int gw_udp_bind(const uint8_t address[16], uint16_t port) {
     int v4 = is_mapped(address);
     int fd = socket(v4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    // No SO_REUSEADDR: with it, any local user's socket that sets it too could bind the
+    // same address and port and take gatewayd's requests; without it a second bind fails.
     int result;
     if (v4) {
         struct sockaddr_in sin = {0};

@@ -144,12 +144,12 @@ final class Daemon {
                     NodeDaemon.flush(agent.outbox, agentSocket)
                 case Daemon.signalTag:
                     while case let signal = gw_signalfd_read(signals), signal != 0 {
-                        if signal == 1 {
+                        if signal == Int32(GW_SIGHUP) {
                             reload(now: after)
                             stateChanged = true
-                        } else if signal == 10 {
+                        } else if signal == Int32(GW_SIGUSR1) {
                             stateChanged = true  // SIGUSR1: the status file now
-                        } else if signal == 17 {
+                        } else if signal == Int32(GW_SIGCHLD) {
                             hookEnded(now: after)  // SIGCHLD
                         } else if stopBy == Int64.max {
                             // Stop taking requests; let forwarded ones get their answers.

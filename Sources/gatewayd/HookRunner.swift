@@ -115,7 +115,7 @@ final class HookRunner {
         let reaped = gw_reap(child, &code)
         if reaped == 0 {
             if now >= deadline && !killed {
-                gw_kill_group(child, 9)
+                gw_kill_group(child, Int32(GW_SIGKILL))
                 killed = true
             }
             return false

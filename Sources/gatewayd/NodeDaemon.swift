@@ -10,7 +10,10 @@ struct KernelEntropy: EntropySource {
 
     mutating func next() -> UInt64 {
         if used == pool.count {
-            _ = pool.withUnsafeMutableBytes { gw_random($0.baseAddress, $0.count) }
+            // Branches and tags must be unguessable: responses are trusted by them. Start-up
+            // checks the generator works (`NodeDaemon.checkEntropy`); a later failure is fatal.
+            let result = pool.withUnsafeMutableBytes { gw_random($0.baseAddress, $0.count) }
+            if result != 0 { fatalError("getrandom failed: branches would be guessable") }
             used = 0
         }
         defer { used += 1 }
@@ -22,6 +25,19 @@ struct KernelEntropy: EntropySource {
 /// one epoll loop over the SIP socket, the capture's descriptor and a signalfd; timers are
 /// the loop's timeout. Logs to syslog and standard error.
 enum NodeDaemon {
+
+    /// The kernel's random numbers can be read: without them branches are guessable and
+    /// forged answers would be taken, so gatewayd does not start.
+    static func checkEntropy() -> Bool {
+        var probe: UInt64 = 0
+        let result = gw_random(&probe, 8)
+        guard result != 0 else { return true }
+        var message = TextBuffer()
+        message.append("cannot read the kernel's random numbers (getrandom): ")
+        message.append(cString: strerror(-result))
+        Output.error(message)
+        return false
+    }
 
     static func run(_ arguments: inout Arguments) -> Int32 {
         var path: UnsafeMutablePointer<CChar>?
@@ -96,6 +112,10 @@ enum NodeDaemon {
                 Output.error(message)
                 return 1
             }
+        }
+        guard checkEntropy() else {
+            if let pidFile { gw_pidfile_remove(pidFile) }
+            return 1
         }
         let status = Daemon(config, path: path, debug: debug)?.run() ?? 1
         if let pidFile { gw_pidfile_remove(pidFile) }

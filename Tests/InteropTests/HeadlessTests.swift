@@ -292,4 +292,40 @@ struct HeadlessTests {
         #expect(logLines().filter { $0.contains("cannot write the status file") }.count == 1)
         #expect((HeadlessTests.status(statusPath)?["node"] as? [String: Any])?["state"] as? String == "stopped")
     }
+
+    /// No second process takes the node's address: another gatewayd is told so and exits 1,
+    /// and another user's socket with SO_REUSEADDR (or SO_REUSEPORT) cannot bind it either,
+    /// so nobody but gatewayd receives its requests.
+    @Test(.enabled(if: HeadlessTests.canBecomeNobody, "needs root and setpriv to bind as nobody"))
+    func noSecondProcessCanBindTheListenAddress() throws {
+        let work = try workDirectory("exclusive")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let config = work.appendingPathComponent("node.conf")
+        let statusPath = work.appendingPathComponent("status.json").path
+        try "[node]\nlisten = 127.0.0.1:5316\nstatus_file = \(statusPath)\nstatus_interval = 1\n"
+            .write(to: config, atomically: true, encoding: .utf8)
+        let first = Process()
+        first.executableURL = Interop.binary
+        first.arguments = ["-c", config.path]
+        first.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try first.run()
+        defer { if first.isRunning { first.terminate(); first.waitUntilExit() } }
+        try #require(HeadlessTests.waitFor(5) { HeadlessTests.status(statusPath) } != nil, "the first node did not start")
+
+        let secondConfig = work.appendingPathComponent("second.conf")
+        try "[node]\nlisten = 127.0.0.1:5316\nstatus_file = \(work.appendingPathComponent("second.json").path)\n"
+            .write(to: secondConfig, atomically: true, encoding: .utf8)
+        let second = try Interop.run(Interop.binary.path, ["-c", secondConfig.path])
+        #expect(second.status == 1)
+        #expect(second.error.contains("cannot listen on 127.0.0.1:5316: Address already in use"), "\(second.error)")
+
+        for option in ["SO_REUSEADDR", "SO_REUSEPORT"] {
+            let intruder = try Interop.run(HeadlessTests.setpriv, ["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--",
+                HeadlessTests.python, "-c", "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+                    + "s.setsockopt(socket.SOL_SOCKET, socket.\(option), 1); s.bind(('127.0.0.1', 5316)); print('bound')"])
+            #expect(intruder.status != 0 && intruder.error.contains("Address already in use"), "\(option): \(intruder.output) \(intruder.error)")
+        }
+        // And the node still answers.
+        #expect(try Interop.ask(5316, clientPort: 5317, callID: "exclusive-1") == "SIP/2.0 302 Moved Temporarily")
+    }
 }

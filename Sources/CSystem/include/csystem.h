@@ -8,8 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <signal.h>
 #include <unistd.h>
 #include <sys/stat.h>
+
+/// Signal numbers as this target's C library defines them (they differ on MIPS, which
+/// Buildroot boards use): Swift code names these, never a number.
+enum {
+    GW_SIGHUP = SIGHUP,
+    GW_SIGUSR1 = SIGUSR1,
+    GW_SIGCHLD = SIGCHLD,
+    GW_SIGKILL = SIGKILL,
+};
 
 static inline int gw_errno(void) { return errno; }
 
@@ -19,8 +29,6 @@ int gw_write_all(int fd, const void *bytes, size_t count);
 
 /// CLOCK_MONOTONIC in nanoseconds.
 int64_t gw_monotonic_ns(void);
-
-#endif
 
 // ---- Sockets, event loop, signals, entropy: thin wrappers so Swift never builds a
 // sockaddr. Addresses are 16 bytes, IPv4 as IPv4-mapped IPv6 (::ffff:a.b.c.d).
@@ -107,3 +115,5 @@ long gw_read(int fd, void *buffer, size_t capacity);
 void gw_close(int fd);
 /// Whether `path` is a regular file this process may execute.
 int gw_is_executable_file(const char *path);
+
+#endif  // GATEWAYD_CSYSTEM_H
