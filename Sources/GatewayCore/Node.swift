@@ -109,9 +109,10 @@ public final class Node<Entropy: EntropySource> {
     /// reservation has become a call the meter counts.
     public func callSeen(_ callID: UnsafeRawBufferPointer) { reservations.honour(callID) }
 
-    /// Takes new settings on a reload: threshold, hysteresis, drain, answers and timers of
-    /// transactions opened from now on. Open transactions, health, reservations and the
-    /// sequence are kept (a new sequence or listen address needs a restart).
+    /// Takes new settings on a reload: threshold, hysteresis, drain, answers, timers of
+    /// transactions opened from now on, the rate limit and burst, the reservation lifetime
+    /// and the health thresholds. Open transactions, health, reservations and the sequence
+    /// are kept (a new sequence or listen address, or table sizes, need a restart).
     @discardableResult
     public func apply(_ new: NodeSettings, now: Int64) -> AdmissionState? {
         var kept = new
@@ -121,6 +122,12 @@ public final class Node<Entropy: EntropySource> {
         kept.reservationCapacity = settings.reservationCapacity
         kept.rateLimitSources = settings.rateLimitSources
         settings = kept
+        // Everything the node built from its settings follows them too.
+        limiter.reconfigure(perSecond: new.rateLimitPerSecond, burst: new.rateLimitBurst)
+        reservations.lifetimeSeconds = new.reservationSeconds
+        for member in health.indices {
+            health[member].setThresholds(failuresToDown: new.failuresToDown, successesToUp: new.successesToUp)
+        }
         admission.threshold = new.threshold
         admission.hysteresis = new.hysteresis
         admission.drain = new.drain

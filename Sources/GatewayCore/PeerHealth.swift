@@ -1,8 +1,8 @@
 /// Up or down for one peer, from OPTIONS probes (DESIGN §3): down after `failuresToDown`
 /// probes in a row go unanswered, up again after `successesToUp` answered in a row.
 public struct PeerHealth: Equatable, Sendable {
-    public let failuresToDown: Int
-    public let successesToUp: Int
+    public private(set) var failuresToDown: Int
+    public private(set) var successesToUp: Int
     public private(set) var isUp = true
     public private(set) var failuresInARow = 0
     public private(set) var successesInARow = 0
@@ -11,6 +11,13 @@ public struct PeerHealth: Equatable, Sendable {
     public private(set) var lastReportedLoad: Double = 0
 
     public init(failuresToDown: Int, successesToUp: Int) {
+        self.failuresToDown = max(failuresToDown, 1)
+        self.successesToUp = max(successesToUp, 1)
+    }
+
+    /// New thresholds on a reload; the counts so far stand and are judged by them from the
+    /// next probe on.
+    public mutating func setThresholds(failuresToDown: Int, successesToUp: Int) {
         self.failuresToDown = max(failuresToDown, 1)
         self.successesToUp = max(successesToUp, 1)
     }

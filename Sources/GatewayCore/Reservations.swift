@@ -23,7 +23,12 @@ public final class Reservations {
     let attemptHashes: FixedArray<UInt64>
     let reservationOfAttempt: FixedArray<Int32>
     let attemptOfReservation: FixedArray<Int32>
-    let lifetime: Int64
+    /// How long a reservation holds; a reload changes it for reservations made from then on.
+    public var lifetimeSeconds: Int {
+        get { Int(lifetime / 1_000_000_000) }
+        set { lifetime = Int64(newValue) * 1_000_000_000 }
+    }
+    var lifetime: Int64
     public private(set) var made = 0
     /// The same attempt asked again under a new Call-ID: moved, not added.
     public private(set) var moved = 0

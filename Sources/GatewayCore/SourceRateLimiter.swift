@@ -9,8 +9,8 @@ public final class SourceRateLimiter {
     let addresses: FixedArray<IPAddress>
     let tokens: FixedArray<Double>
     let updated: FixedArray<Int64>
-    let perSecond: Double
-    let burst: Double
+    public private(set) var perSecond: Double
+    public private(set) var burst: Double
     public private(set) var limited = 0
 
     public init(sources: Int, perSecond: Double, burst: Double) {
@@ -20,6 +20,18 @@ public final class SourceRateLimiter {
         updated = FixedArray(zeroedCount: sources)
         self.perSecond = perSecond
         self.burst = max(burst, 1)
+    }
+
+    /// New limits on a reload: sources keep what they have saved up, at most the new burst,
+    /// and refill at the new rate from now on.
+    public func reconfigure(perSecond: Double, burst: Double) {
+        self.perSecond = perSecond
+        self.burst = max(burst, 1)
+        var slot = index.oldest
+        while slot >= 0 {
+            tokens[Int(slot)] = min(tokens[Int(slot)], self.burst)
+            slot = index.newer(than: Int(slot))
+        }
     }
 
     /// Whether a request from `address` at `now` (nanoseconds) may be served.
