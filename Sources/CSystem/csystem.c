@@ -398,7 +398,8 @@ void gw_kill_group(int pid, int signal) {
 }
 
 long gw_read(int fd, void *buffer, size_t capacity) {
-    ssize_t n = read(fd, buffer, capacity);
+    ssize_t n;
+    do { n = read(fd, buffer, capacity); } while (n < 0 && errno == EINTR);
     return n < 0 ? -errno : (long)n;
 }
 

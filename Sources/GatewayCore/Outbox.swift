@@ -15,6 +15,8 @@ public final class Outbox {
     public private(set) var count = 0
     var used = 0
     public private(set) var dropped = 0
+    /// Datagrams the socket refused (the daemon counts them as it sends).
+    public private(set) var sendsFailed = 0
 
     public init(bytes: Int = 256 * 1024, datagrams maxDatagrams: Int = 256) {
         storage = FixedArray(zeroedCount: bytes)
@@ -40,6 +42,8 @@ public final class Outbox {
     public func datagram(_ index: Int) -> Datagram { datagrams[index] }
 
     public func bytes(_ datagram: Datagram) -> UnsafeRawBufferPointer { storage.bytes(datagram.offset, datagram.length) }
+
+    public func noteSendFailed() { sendsFailed += 1 }
 
     public func removeAll() {
         count = 0

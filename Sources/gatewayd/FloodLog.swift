@@ -17,6 +17,7 @@ struct FloodLog {
     var messagesRefused = RepeatedEvent()
     var relayMessagesRefused = RepeatedEvent()
     var unroutable = RepeatedEvent()
+    var sendsLost = RepeatedEvent()
 
     mutating func observe(_ daemon: Daemon, now: Int64) {
         if let agent = daemon.agent {
@@ -27,6 +28,9 @@ struct FloodLog {
             FloodLog.report(relayMessagesRefused.observe(agent.relay.counters.messagesRefused, now: now),
                             "phone requests the agent could not hold or send (answered 503 or 513)")
         }
+        let lost = (daemon.node.map { $0.outbox.dropped + $0.outbox.sendsFailed } ?? 0)
+            + (daemon.agent.map { $0.outbox.dropped + $0.outbox.sendsFailed } ?? 0)
+        FloodLog.report(sendsLost.observe(lost, now: now), "datagrams not sent (outbox full or the socket refused them)")
         guard let node = daemon.node, let meter = daemon.meter else { return }
         let counters = node.counters
         FloodLog.report(rateLimited.observe(counters.rateLimited, now: now), "requests rate limited (answered 503)")

@@ -171,7 +171,9 @@ enum NodeDaemon {
             let datagram = outbox.datagram(index)
             store(datagram.destination.address, into: &address)
             let bytes = outbox.bytes(datagram)
-            _ = gw_udp_send(socket, bytes.baseAddress, bytes.count, address, datagram.destination.port)
+            if gw_udp_send(socket, bytes.baseAddress, bytes.count, address, datagram.destination.port) < 0 {
+                outbox.noteSendFailed()
+            }
         }
         outbox.removeAll()
     }

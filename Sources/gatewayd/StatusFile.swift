@@ -145,7 +145,7 @@ struct StatusFile {
         let counters = node.counters
         out.append(first ? "],\n" : "\n  ],\n")
         out.append("  \"counters\": ")
-        StatusFile.render(counters, into: &out)
+        StatusFile.render(counters, node.outbox, into: &out)
         out.append(",\n")
     }
 
@@ -207,20 +207,25 @@ struct StatusFile {
         out.append(", \"probes_sent\": "); out.append(counters.probesSent)
         out.append(", \"probes_answered\": "); out.append(counters.probesAnswered)
         out.append(", \"relay\": ")
-        StatusFile.render(agent.relay.counters, into: &out)
+        StatusFile.render(agent.relay.counters, agent.outbox, into: &out)
         out.append("}\n")
     }
 
-    /// `{"name": value, ...}` of every node counter.
-    static func render(_ counters: NodeCounters, into out: inout TextBuffer) {
-        var first = true
+    /// `{"name": value, ...}` of every node counter, and what its outbox lost: datagrams it
+    /// had no room for and sends the socket refused.
+    static func render(_ counters: NodeCounters, _ outbox: Outbox, into out: inout TextBuffer) {
+        out.append("{")
         counters.forEach { name, value in
-            out.append(first ? "{\"" : ", \"")
+            out.append("\"")
             out.append(name)
             out.append("\": ")
             out.append(value)
-            first = false
+            out.append(", ")
         }
+        out.append("\"outbox_dropped\": ")
+        out.append(outbox.dropped)
+        out.append(", \"sends_failed\": ")
+        out.append(outbox.sendsFailed)
         out.append("}")
     }
 }

@@ -325,7 +325,12 @@ struct HeadlessTests {
                     + "s.setsockopt(socket.SOL_SOCKET, socket.\(option), 1); s.bind(('127.0.0.1', 5316)); print('bound')"])
             #expect(intruder.status != 0 && intruder.error.contains("Address already in use"), "\(option): \(intruder.output) \(intruder.error)")
         }
-        // And the node still answers.
+        // And the node still answers, with nothing lost on the way out.
         #expect(try Interop.ask(5316, clientPort: 5317, callID: "exclusive-1") == "SIP/2.0 302 Moved Temporarily")
+        let counters = HeadlessTests.waitFor(3) { () -> [String: Any]? in
+            let counters = HeadlessTests.status(statusPath)?["counters"] as? [String: Any]
+            return counters?["answered_here"] as? Int == 1 ? counters : nil
+        }
+        #expect(counters?["sends_failed"] as? Int == 0 && counters?["outbox_dropped"] as? Int == 0, "\(String(describing: counters))")
     }
 }
