@@ -43,21 +43,22 @@ enum StatusCommand {
     }
 
     static func summarise(_ json: UnsafeRawBufferPointer) -> Int32 {
-        let pid = number(after: "\"pid\": ", in: json, from: 0) ?? -1
-        let updated = number(after: "\"updated_unix\": ", in: json, from: 0) ?? 0
-        let interval = number(after: "\"interval_s\": ", in: json, from: 0) ?? 5
+        guard let document = JSONDocument(json), document.values[0].kind == .object else {
+            Output.error("status: the status file is not a JSON object")
+            return 2
+        }
+        let pid = document.value("pid").flatMap { document.integer($0) } ?? -1
+        let updated = document.value("updated_unix").flatMap { document.integer($0) } ?? 0
+        let interval = document.value("interval_s").flatMap { document.integer($0) } ?? 5
         var out = TextBuffer()
         out.append("gatewayd ")
         out.append(pid)
         out.append(": ")
-        let hasNode = find("\"node\": {", in: json, from: 0) != nil
-        let state = hasNode ? string(after: "\"state\": \"", in: json, from: 0) : nil
+        let state = document.value("node", "state")
         if let state {
-            out.append(bytes: UnsafeRawBufferPointer(rebasing: json[state]))
+            out.append(bytes: document.bytes(state))
             out.append(", workload ")
-            if let workload = string(after: "\"workload\": ", in: json, from: 0, end: 0x2C) {
-                out.append(bytes: UnsafeRawBufferPointer(rebasing: json[workload]))
-            }
+            if let workload = document.value("load", "workload") { out.append(bytes: document.bytes(workload)) }
         } else {
             out.append("steering only")
         }
@@ -65,49 +66,30 @@ enum StatusCommand {
         out.append(", updated ")
         out.append(age)
         out.append(" s ago\n")
-        // Peers end where the counters begin; endpoints follow them.
-        let peersEnd = find("\"counters\": ", in: json, from: 0) ?? json.count
-        if let peers = find("\"peers\": [", in: UnsafeRawBufferPointer(rebasing: json[0..<peersEnd]), from: 0) {
-            let json = UnsafeRawBufferPointer(rebasing: json[0..<peersEnd])
-            var position = peers
-            while let name = string(after: "{\"name\": \"", in: json, from: position) {
-                out.append("  peer ")
-                out.append(bytes: UnsafeRawBufferPointer(rebasing: json[name]))
-                if let address = string(after: "\"address\": \"", in: json, from: name.upperBound) {
-                    out.append(" ")
-                    out.append(bytes: UnsafeRawBufferPointer(rebasing: json[address]))
-                    position = address.upperBound
-                }
-                if let up = string(after: "\"up\": ", in: json, from: position, end: 0x2C) {
-                    out.append(json[up.lowerBound] == 0x74 ? " up\n" : " down\n")
-                    position = up.upperBound
-                } else {
-                    break
-                }
+        for peer in document.value("peers").map({ document.children($0) }) ?? [] {
+            out.append("  peer ")
+            if let name = document.member(peer, "name") { out.append(bytes: document.bytes(name)) }
+            if let address = document.member(peer, "address") {
+                out.append(" ")
+                out.append(bytes: document.bytes(address))
             }
+            out.append(document.member(peer, "up").map { document.isTrue($0) } ?? false ? " up\n" : " down\n")
         }
-        if let endpoints = find("\"endpoints\": [", in: json, from: 0) {
-            let end = find("\"steering\": {", in: json, from: endpoints) ?? json.count
-            let json = UnsafeRawBufferPointer(rebasing: json[0..<end])
-            var position = endpoints
-            while let name = string(after: "{\"name\": \"", in: json, from: position) {
-                out.append("  endpoint ")
-                out.append(bytes: UnsafeRawBufferPointer(rebasing: json[name]))
-                position = name.upperBound
-                for (key, prefix) in [("\"kind\": \"" as StaticString, " (" as StaticString), ("\"state\": \"", ") "),
-                                      ("\"proxy\": \"", " "), ("\"last_hook\": \"", ", last hook ")] {
-                    guard let value = string(after: key, in: json, from: position),
-                          find("{\"name\": \"", in: json, from: position).map({ $0 > value.lowerBound }) ?? true else { continue }
-                    out.append(prefix)
-                    out.append(bytes: UnsafeRawBufferPointer(rebasing: json[value]))
-                }
-                out.append("\n")
+        for endpoint in document.value("endpoints").map({ document.children($0) }) ?? [] {
+            out.append("  endpoint ")
+            if let name = document.member(endpoint, "name") { out.append(bytes: document.bytes(name)) }
+            for (key, prefix) in [("kind" as StaticString, " (" as StaticString), ("state", ") "), ("proxy", " "),
+                                  ("last_hook", ", last hook ")] {
+                guard let value = document.member(endpoint, key), document.values[value].kind == .string else { continue }
+                out.append(prefix)
+                out.append(bytes: document.bytes(value))
             }
+            out.append("\n")
         }
         var verdict: StaticString = ""
-        if let daemon = string(after: "\"daemon\": \"", in: json, from: 0), equals(json, daemon, "stopped") {
+        if let daemon = document.value("daemon"), document.equals(daemon, "stopped") {
             verdict = "the daemon stopped"
-        } else if state.map({ equals(json, $0, "stopped") }) ?? false {
+        } else if state.map({ document.equals($0, "stopped") }) ?? false {
             verdict = "the node stopped"
         } else if !(gw_process_alive(pid) != 0) {
             verdict = "its process is gone"
@@ -120,48 +102,5 @@ enum StatusCommand {
             return 1
         }
         return 0
-    }
-
-    static func find(_ key: StaticString, in json: UnsafeRawBufferPointer, from start: Int) -> Int? {
-        let length = key.utf8CodeUnitCount
-        guard json.count >= length else { return nil }
-        var i = start
-        while i + length <= json.count {
-            var same = true
-            for k in 0..<length where json[i + k] != key.utf8Start[k] {
-                same = false
-                break
-            }
-            if same { return i + length }
-            i += 1
-        }
-        return nil
-    }
-
-    /// The bytes after `key` up to `end` (a quote by default).
-    static func string(after key: StaticString, in json: UnsafeRawBufferPointer, from start: Int, end: UInt8 = 0x22)
-        -> Range<Int>?
-    {
-        guard let begin = find(key, in: json, from: start) else { return nil }
-        var stop = begin
-        while stop < json.count && json[stop] != end && json[stop] != 0x7D && json[stop] != 0x0A { stop += 1 }
-        return begin..<stop
-    }
-
-    static func number(after key: StaticString, in json: UnsafeRawBufferPointer, from start: Int) -> Int? {
-        guard let begin = find(key, in: json, from: start) else { return nil }
-        var value = 0
-        var i = begin
-        while i < json.count && json[i] >= 0x30 && json[i] <= 0x39 {
-            value = value * 10 + Int(json[i] - 0x30)
-            i += 1
-        }
-        return i > begin ? value : nil
-    }
-
-    static func equals(_ json: UnsafeRawBufferPointer, _ range: Range<Int>, _ text: StaticString) -> Bool {
-        guard range.count == text.utf8CodeUnitCount else { return false }
-        for i in 0..<range.count where json[range.lowerBound + i] != text.utf8Start[i] { return false }
-        return true
     }
 }

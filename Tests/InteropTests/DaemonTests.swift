@@ -125,6 +125,20 @@ struct DaemonTests {
         let running = try Interop.run(Interop.binary.path, ["status", "-s", statusPath])
         #expect(running.status == 0)
         #expect(running.output.contains("accepting") && running.output.contains("peer b 127.0.0.2:5199 down"), "\(running.output)")
+        // The same file laid out another way (indented, keys sorted) reads the same: it is read
+        // as JSON, not by the spacing gatewayd writes.
+        let reformatted = directory.appendingPathComponent("reformatted.json").path
+        let data = try #require(FileManager.default.contents(atPath: statusPath))
+        let object = try JSONSerialization.jsonObject(with: data)
+        try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+            .write(to: URL(fileURLWithPath: reformatted))
+        let again = try Interop.run(Interop.binary.path, ["status", "-s", reformatted])
+        #expect(again.status == 0)
+        #expect(again.output.split(separator: "\n").dropFirst() == running.output.split(separator: "\n").dropFirst(), "\(again.output)")
+        #expect(again.output.contains("accepting, workload ") && again.output.contains("peer b 127.0.0.2:5199 down"), "\(again.output)")
+        try "{\"pid\": ".write(toFile: reformatted, atomically: true, encoding: .utf8)
+        let broken = try Interop.run(Interop.binary.path, ["status", "-s", reformatted])
+        #expect(broken.status == 2 && broken.error.contains("not a JSON object"), "\(broken.error)")
         kill(node.processIdentifier, SIGKILL)
         node.waitUntilExit()
         let gone = try Interop.run(Interop.binary.path, ["status", "-s", statusPath])
