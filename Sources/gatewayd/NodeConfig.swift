@@ -93,7 +93,8 @@ final class NodeConfig {
         }
         if result > 0 {
             message.append(":")
-            message.append(Int(result))
+            // The handler's own line when it named one (an unknown section), else libinih's.
+            message.append(config.errorLine > 0 && !NodeConfig.isMalformed(line: Int(result), in: path) ? config.errorLine : Int(result))
             message.append(": ")
             // libinih gives the first bad line, whether it found it or the handler refused
             // a key there: a line that is not a section or NAME = VALUE is its own.
@@ -184,6 +185,10 @@ final class NodeConfig {
         }
         guard members.contains(where: { $0 == listen }) else {
             return fail(0, "this node (listen in [node]) is not in [sequence]")
+        }
+        guard hysteresis < threshold else {
+            return fail(path.map { NodeConfig.line(of: "hysteresis", in: $0) } ?? 0,
+                        "hysteresis: expected a number from 0 to below the threshold")
         }
         if let steering {
             guard sawSteeringSection else {
@@ -286,7 +291,9 @@ final class NodeConfig {
             }
             if Arguments.equals(name, "threshold") { return fraction(value, &threshold, "threshold: expected a number above 0 and at most 10") }
             if Arguments.equals(name, "hysteresis") {
-                guard let number = NodeConfig.decimal(value), number >= 0 && number < threshold else {
+                // Against the threshold once the whole file is read (`finish`): the order of
+                // the two keys does not matter.
+                guard let number = NodeConfig.decimal(value), number >= 0 && number < 10 else {
                     return fail(0, "hysteresis: expected a number from 0 to below the threshold")
                 }
                 hysteresis = number
@@ -398,6 +405,10 @@ final class NodeConfig {
             return unknown(name, in: "health")
         }
         if error.count == 0 {
+            // Named at the section's own line, not at the first key in it.
+            var sectionName = TextBuffer()
+            sectionName.append(cString: section)
+            errorLine = path.map { NodeConfig.line(ofSection: "", name: sectionName.bytes, in: $0) } ?? 0
             error.append("unknown section [")
             error.append(cString: section)
             error.append("]")

@@ -8,6 +8,9 @@ struct ConfigTests {
         ("threshold zero", "[node]\nlisten = 127.0.0.1:5060\nthreshold = 0\n", 3, "threshold: expected a number above 0 and at most 10"),
         ("hysteresis above threshold", "[node]\nthreshold = 0.5\nhysteresis = 0.7\n", 3,
          "hysteresis: expected a number from 0 to below the threshold"),
+        // The same, written the other way round: checked once the whole file is read.
+        ("hysteresis before threshold", "[node]\nhysteresis = 0.7\nthreshold = 0.5\n", 2,
+         "hysteresis: expected a number from 0 to below the threshold"),
         ("drain maybe", "[node]\ndrain = perhaps\n", 2, "drain: expected yes or no"),
         ("listen without port", "[node]\nlisten = 127.0.0.1\n", 2, "listen: expected HOST:PORT"),
         ("listen bad address", "[node]\nlisten = 999.1.1.1:5060\n", 2, "listen: expected HOST:PORT"),
@@ -17,7 +20,9 @@ struct ConfigTests {
          "forward_timeout_ms: expected a whole number from 10 to 60000"),
         ("rate_limit negative", "[node]\nrate_limit = -1\n", 2, "rate_limit: expected a whole number from 0 to 1000000"),
         ("unknown key", "[node]\nlisten = 127.0.0.1:5060\ncolour = blue\n", 3, "unknown key 'colour' in [node]"),
-        ("unknown section", "; comment\n[nodes]\nlisten = 127.0.0.1:5060\n", 3, "unknown section [nodes]"),
+        ("unknown section", "; comment\n[nodes]\nlisten = 127.0.0.1:5060\n", 2, "unknown section [nodes]"),
+        ("unknown section, keys later", "[node]\nlisten = 127.0.0.1:5060\n[capacty]\n\n; calls\ncalls = 10\n", 3,
+         "unknown section [capacty]"),
         ("capacity word", "[capacity]\ncalls = many\n", 2, "calls: expected a whole number from 0 to 10000000"),
         ("sequence bad address", "[sequence]\na = here\n", 2, "sequence: expected NAME = HOST:PORT [IDENTITY]"),
         ("sequence identity not sip", "[sequence]\na = 127.0.0.1:5060 http://proxy\n", 2,
@@ -74,6 +79,15 @@ struct ConfigTests {
             #expect(result.status == 2, "\(name): \(result.error)")
             #expect(result.error == "gatewayd: \(file.path):\(broken.line): \(broken.message)\n", "\(name)")
         }
+    }
+
+    /// Hysteresis is judged against the threshold of the whole file, whichever comes first.
+    @Test func hysteresisBeforeAHigherThresholdIsAccepted() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("gatewayd-config-\(getpid())-order.conf")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try "[node]\nhysteresis = 0.85\nthreshold = 0.9\n".write(to: file, atomically: true, encoding: .utf8)
+        let result = try Interop.run(Interop.binary.path, ["--check-config", "-c", file.path])
+        #expect(result.status == 0, "\(result.error)")
     }
 
     /// The steering sections of the example, taken out of their comments, are valid too.
