@@ -30,7 +30,8 @@ public final class Node<Entropy: EntropySource> {
     let deadlines: DeadlineHeap
     var entropy: Entropy
     var out = TextBuffer(capacity: 4096)
-    var ack = TextBuffer(capacity: 1024)
+    /// ACKs and CANCELs this node makes for its own client transactions.
+    var hopRequest = TextBuffer(capacity: 1024)
     /// A received request amended by `ProxyPreparation` (rport, received, own Route gone).
     var prepared = TextBuffer(capacity: 4096)
     /// A Request-URI being retargeted for a forwarded request.

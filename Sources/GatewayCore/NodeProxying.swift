@@ -113,33 +113,33 @@ extension Node {
         let request = clients.request(client)
         guard let line = SIPScanner.startLine(request),
               let sent = try? SIPScanner.scan(request, startLine: line, framing: .datagram) else { return }
-        ack.removeAll()
-        ack.append(kind == .ack ? "ACK " : "CANCEL ")
-        ack.append(bytes: sent.startLine.requestURI.slice(of: request))
-        ack.append(" SIP/2.0\r\nVia: ")
-        ack.append(bytes: sent.topVia.slice(of: request))
-        ack.append("\r\n")
+        hopRequest.removeAll()
+        hopRequest.append(kind == .ack ? "ACK " : "CANCEL ")
+        hopRequest.append(bytes: sent.startLine.requestURI.slice(of: request))
+        hopRequest.append(" SIP/2.0\r\nVia: ")
+        hopRequest.append(bytes: sent.topVia.slice(of: request))
+        hopRequest.append("\r\n")
         var headers = HeaderLines(request, sent)
         while let header = headers.next() {
             guard headers.named(header, "route") else { continue }
-            ack.append(bytes: header.line.slice(of: request))
-            ack.append("\r\n")
+            hopRequest.append(bytes: header.line.slice(of: request))
+            hopRequest.append("\r\n")
         }
-        ack.append("Max-Forwards: 70\r\nFrom: ")
-        ack.append(bytes: sent.from.slice(of: request))
-        ack.append("\r\nTo: ")
+        hopRequest.append("Max-Forwards: 70\r\nFrom: ")
+        hopRequest.append(bytes: sent.from.slice(of: request))
+        hopRequest.append("\r\nTo: ")
         if let response, let responseBuffer {
-            ack.append(bytes: response.to.slice(of: responseBuffer))
+            hopRequest.append(bytes: response.to.slice(of: responseBuffer))
         } else {
-            ack.append(bytes: sent.to.slice(of: request))
+            hopRequest.append(bytes: sent.to.slice(of: request))
         }
-        ack.append("\r\nCall-ID: ")
-        ack.append(bytes: sent.callID.slice(of: request))
-        ack.append("\r\nCSeq: ")
-        ack.append(UInt64(sent.cseqNumber))
-        ack.append(kind == .ack ? " ACK" : " CANCEL")
-        ack.append("\r\nContent-Length: 0\r\n\r\n")
-        outbox.send(ack, to: clients.destinations[client])
+        hopRequest.append("\r\nCall-ID: ")
+        hopRequest.append(bytes: sent.callID.slice(of: request))
+        hopRequest.append("\r\nCSeq: ")
+        hopRequest.append(UInt64(sent.cseqNumber))
+        hopRequest.append(kind == .ack ? " ACK" : " CANCEL")
+        hopRequest.append("\r\nContent-Length: 0\r\n\r\n")
+        outbox.send(hopRequest, to: clients.destinations[client])
     }
 
     /// A request from outside the group from a real address (not an endpoint's ask).

@@ -42,10 +42,7 @@ public enum ProxyPreparation {
     public struct Outcome: Equatable, Sendable {
         /// `out` holds the amended request (else it is untouched and the request stands as it came).
         public var rewritten = false
-        /// The top Route named this element: the sender routes through it on purpose (an
-        /// outbound proxy's preloaded route, or a Path or Record-Route it inserted).
-        public var hadOwnRoute = false
-        /// That Route was one this element inserted (`RequestForwarder.StayInPath`): the
+        /// The top Route named this element and was one it inserted (`RequestForwarder.StayInPath`): the
         /// request comes back along a Path or a Record-Route (an incoming call to a phone).
         public var insertedRoute = false
     }
@@ -56,9 +53,8 @@ public enum ProxyPreparation {
                                isSelf: (Endpoint) -> Bool, into out: inout TextBuffer) -> Outcome {
         let via = viaAmendment(message, buffer, source: source)
         let routes = routeAmendment(message, buffer, isSelf: isSelf)
-        var outcome = Outcome(rewritten: false, hadOwnRoute: routes.dropFirst || routes.strictTarget != nil,
-                              insertedRoute: routes.inserted)
-        guard via.needed || outcome.hadOwnRoute else { return outcome }
+        var outcome = Outcome(rewritten: false, insertedRoute: routes.inserted)
+        guard via.needed || routes.dropFirst || routes.strictTarget != nil else { return outcome }
         outcome.rewritten = true
         out.removeAll()
         let line = message.startLine
@@ -160,7 +156,7 @@ public enum ProxyPreparation {
             if amendment.count == 0, let uri = SIPURI(nameAddress: value, in: buffer),
                let endpoint = uri.endpoint(in: buffer), isSelf(endpoint) {
                 amendment.dropFirst = true
-                amendment.inserted = SIPScanner.hasParameter(RequestForwarder.insertedMark, in: uri.parameters, buffer)
+                amendment.inserted = RequestForwarder.isInserted(uri, buffer)
             }
             last = value
             amendment.count += 1
@@ -171,7 +167,7 @@ public enum ProxyPreparation {
               !(amendment.dropFirst && amendment.count == 1),
               let lastURI = SIPURI(nameAddress: last, in: buffer) else { return amendment }
         amendment.strictTarget = ByteRange(lastURI.scheme.start, lastURI.headers.end)
-        amendment.inserted = SIPScanner.hasParameter(RequestForwarder.insertedMark, in: target.parameters, buffer)
+        amendment.inserted = RequestForwarder.isInserted(target, buffer)
         return amendment
     }
 }

@@ -18,6 +18,11 @@ public enum RequestForwarder {
     /// request that comes back along it is told from one a phone routed here itself.
     public static var insertedMark: StaticString { "gatewayd" }
 
+    /// Whether `uri` (a Route's, or a Request-URI a strict router put there) carries the mark.
+    public static func isInserted(_ uri: SIPURI, _ buffer: UnsafeRawBufferPointer) -> Bool {
+        SIPScanner.hasParameter(insertedMark, in: uri.parameters, buffer)
+    }
+
     /// `branch` must start with the magic cookie `z9hG4bK` and carry at least 64 random bits.
     /// `strictNextHop`: the top Route is a strict router (no `lr`, §16.6 step 7), so its URI
     /// becomes the Request-URI and the Request-URI goes last in Route.

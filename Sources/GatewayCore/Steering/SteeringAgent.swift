@@ -162,7 +162,7 @@ public final class SteeringAgent<Entropy: EntropySource> {
     func isRequestToConnect(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer) -> Bool {
         guard message.method == .invite || message.method == .register, message.toTag.isEmpty else { return false }
         guard let hop = NextHop(message, buffer), hop.fromRoute, hop.address == settings.listen else { return true }
-        return !SIPScanner.hasParameter(RequestForwarder.insertedMark, in: hop.uri.parameters, buffer)
+        return !RequestForwarder.isInserted(hop.uri, buffer)
     }
 
     /// Runs what is due: the relay's timers, asks, probes.
