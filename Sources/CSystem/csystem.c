@@ -1,14 +1,18 @@
 #define _GNU_SOURCE  // pipe2
 #include "csystem.h"
 
+// One convention for every function here: a result that is not an error is 0 or positive,
+// an error is -errno. A call a signal interrupts is retried, here and nowhere else: every
+// blocking call goes through GW_RETRY. (gatewayd blocks its signals and reads them from a
+// signalfd, so EINTR is rare; a hook's SIGCHLD or a debugger can still cause one.)
+#define GW_RETRY(result, call) do { (result) = (call); } while ((result) < 0 && errno == EINTR)
+
 int gw_write_all(int fd, const void *bytes, size_t count) {
     const char *p = bytes;
     while (count > 0) {
-        ssize_t n = write(fd, p, count);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return errno;
-        }
+        ssize_t n;
+        GW_RETRY(n, write(fd, p, count));
+        if (n < 0) return -errno;
         p += n;
         count -= (size_t)n;
     }
@@ -66,9 +70,7 @@ long gw_udp_receive(int fd, void *buffer, size_t length, uint8_t source[16], uin
     struct sockaddr_storage from;
     socklen_t size = sizeof from;
     ssize_t n;
-    do {
-        n = recvfrom(fd, buffer, length, 0, (struct sockaddr *)&from, &size);
-    } while (n < 0 && errno == EINTR);
+    GW_RETRY(n, recvfrom(fd, buffer, length, 0, (struct sockaddr *)&from, &size));
     if (n < 0) return -errno;
     if (from.ss_family == AF_INET) {
         struct sockaddr_in *sin = (struct sockaddr_in *)&from;
@@ -92,13 +94,13 @@ int gw_udp_send(int fd, const void *buffer, size_t length, const uint8_t destina
         sin.sin_family = AF_INET;
         sin.sin_port = htons(port);
         memcpy(&sin.sin_addr, destination + 12, 4);
-        do { n = sendto(fd, buffer, length, 0, (struct sockaddr *)&sin, sizeof sin); } while (n < 0 && errno == EINTR);
+        GW_RETRY(n, sendto(fd, buffer, length, 0, (struct sockaddr *)&sin, sizeof sin));
     } else {
         struct sockaddr_in6 sin6 = {0};
         sin6.sin6_family = AF_INET6;
         sin6.sin6_port = htons(port);
         memcpy(&sin6.sin6_addr, destination, 16);
-        do { n = sendto(fd, buffer, length, 0, (struct sockaddr *)&sin6, sizeof sin6); } while (n < 0 && errno == EINTR);
+        GW_RETRY(n, sendto(fd, buffer, length, 0, (struct sockaddr *)&sin6, sizeof sin6));
     }
     return n < 0 ? -errno : 0;
 }
@@ -118,6 +120,8 @@ int gw_epoll_add(int epoll_fd, int fd, uint64_t tag) {
 int gw_epoll_wait(int epoll_fd, uint64_t *tags, int max, int timeout_ms) {
     struct epoll_event events[16];
     if (max > 16) max = 16;
+    // Not retried: an interrupted wait returns 0 (nothing ready) and the loop, which
+    // computes its timeout afresh, comes round again.
     int n = epoll_wait(epoll_fd, events, max, timeout_ms);
     if (n < 0) return errno == EINTR ? 0 : -errno;
     for (int i = 0; i < n; i++) tags[i] = events[i].data.u64;
@@ -139,18 +143,17 @@ int gw_signalfd_open(void) {
 
 int gw_signalfd_read(int fd) {
     struct signalfd_siginfo info;
-    ssize_t n = read(fd, &info, sizeof info);
+    ssize_t n;
+    GW_RETRY(n, read(fd, &info, sizeof info));
     return n == (ssize_t)sizeof info ? (int)info.ssi_signo : 0;
 }
 
 int gw_random(void *buffer, size_t length) {
     char *p = buffer;
     while (length > 0) {
-        ssize_t n = getrandom(p, length, 0);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return -errno;
-        }
+        ssize_t n;
+        GW_RETRY(n, getrandom(p, length, 0));
+        if (n < 0) return -errno;
         p += n;
         length -= (size_t)n;
     }
@@ -211,7 +214,7 @@ int gw_pidfile_claim(const char *path) {
     if (fd < 0) return -errno;
     char text[32];
     int length = snprintf(text, sizeof text, "%ld\n", (long)getpid());
-    int error = gw_write_all(fd, text, (size_t)length);
+    int error = -gw_write_all(fd, text, (size_t)length);
     close(fd);
     if (error == 0 && rename(temporary, path) < 0) error = errno;
     if (error) {
@@ -230,7 +233,7 @@ int gw_write_file_atomic(const char *path, const void *bytes, size_t length) {
     if (snprintf(temporary, sizeof temporary, "%s.tmp", path) >= (int)sizeof temporary) return -ENAMETOOLONG;
     int fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return -errno;
-    int error = gw_write_all(fd, bytes, length);
+    int error = -gw_write_all(fd, bytes, length);
     if (error == 0 && fsync(fd) < 0) error = errno;
     if (close(fd) < 0 && error == 0) error = errno;
     if (error == 0 && rename(temporary, path) < 0) error = errno;
@@ -246,9 +249,9 @@ long gw_read_file(const char *path, void *buffer, size_t capacity) {
     if (fd < 0) return -errno;
     size_t total = 0;
     while (total < capacity) {
-        ssize_t n = read(fd, (char *)buffer + total, capacity - total);
+        ssize_t n;
+        GW_RETRY(n, read(fd, (char *)buffer + total, capacity - total));
         if (n < 0) {
-            if (errno == EINTR) continue;
             int error = errno;
             close(fd);
             return -error;
@@ -386,7 +389,8 @@ int gw_spawn(const char *path, const char *argument, const char *extra, int coun
 
 int gw_reap(int pid, int *code) {
     int status = 0;
-    pid_t done = waitpid((pid_t)pid, &status, WNOHANG);
+    pid_t done;
+    GW_RETRY(done, waitpid((pid_t)pid, &status, WNOHANG));
     if (done < 0) return -errno;
     if (done == 0) return 0;
     *code = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? -WTERMSIG(status) : -1;
@@ -399,7 +403,7 @@ void gw_kill_group(int pid, int signal) {
 
 long gw_read(int fd, void *buffer, size_t capacity) {
     ssize_t n;
-    do { n = read(fd, buffer, capacity); } while (n < 0 && errno == EINTR);
+    GW_RETRY(n, read(fd, buffer, capacity));
     return n < 0 ? -errno : (long)n;
 }
 

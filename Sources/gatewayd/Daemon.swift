@@ -46,10 +46,15 @@ final class Daemon {
         self.config = config
         self.path = path
         self.debug = debug
-        loop = gw_epoll_create()
-        signals = gw_signalfd_open()
         status = StatusFile(config)
-        _ = gw_epoll_add(loop, signals, Daemon.signalTag)
+        do throws(SystemError) {
+            loop = try SystemError.check(gw_epoll_create(), "epoll_create1")
+            signals = try SystemError.check(gw_signalfd_open(), "signalfd")
+            try Daemon.watch(signals, Daemon.signalTag, in: loop)
+        } catch {
+            Daemon.report("cannot set up the event loop: ", error)
+            return nil
+        }
         let now = gw_monotonic_ns()
         if config.runsNode {
             let members = config.members.indices.map { index in
@@ -58,9 +63,8 @@ final class Daemon {
             }
             node = Node(settings: config.nodeSettings(), sequence: GroupSequence(members: members, selfIndex: config.selfIndex),
                         entropy: KernelEntropy())
-            guard let socket = Daemon.bind(config.listen) else { return nil }
+            guard let socket = Daemon.bind(config.listen, watchedBy: loop, as: Daemon.nodeSocketTag) else { return nil }
             nodeSocket = socket
-            _ = gw_epoll_add(loop, socket, Daemon.nodeSocketTag)
             meter = Meter(configuration: config.meterConfiguration())
             if !config.captureInterface.isEmpty {
                 let live = LiveCapture(interface: config.captureInterface, filter: config.captureFilter)
@@ -73,7 +77,12 @@ final class Daemon {
                     return nil
                 }
                 capture = live
-                _ = gw_epoll_add(loop, live.source!.selectableDescriptor, Daemon.captureTag)
+                do throws(SystemError) {
+                    try Daemon.watch(live.source!.selectableDescriptor, Daemon.captureTag, in: loop)
+                } catch {
+                    Daemon.report("cannot watch the capture: ", error)
+                    return nil
+                }
             }
             health = node!.health.map { $0.isUp }
             admission = node!.admission.state
@@ -81,9 +90,8 @@ final class Daemon {
         if let steering = config.steering {
             agent = SteeringAgent(settings: steering.settings(), endpoints: steering.endpoints, relayEntropy: KernelEntropy(),
                                   entropy: KernelEntropy(), now: now)
-            guard let socket = Daemon.bind(steering.listen) else { return nil }
+            guard let socket = Daemon.bind(steering.listen, watchedBy: loop, as: Daemon.agentSocketTag) else { return nil }
             agentSocket = socket
-            _ = gw_epoll_add(loop, socket, Daemon.agentSocketTag)
             if !steering.hook.isEmpty {
                 hooks = HookRunner(path: steering.hook, timeLimitSeconds: steering.hookTimeoutSeconds,
                                    endpoints: steering.endpoints.count)
@@ -91,23 +99,40 @@ final class Daemon {
             endpointStates = steering.endpoints.map { _ in .pending }
             endpointProxies = steering.endpoints.map { _ in [] }
         }
-        if config.userID >= 0 {
-            guard NodeDaemon.dropPrivileges(config, status: status) else { return nil }
+        if let user = config.user {
+            guard NodeDaemon.dropPrivileges(user, status: status) else { return nil }
         }
     }
 
-    static func bind(_ listen: Endpoint) -> Int32? {
+    /// A UDP socket bound to `listen` and watched by the loop; nil, reported, when it cannot be.
+    static func bind(_ listen: Endpoint, watchedBy loop: Int32, as tag: UInt64) -> Int32? {
         var address = [UInt8](repeating: 0, count: 16)
         NodeDaemon.store(listen.address, into: &address)
-        let socket = gw_udp_bind(address, listen.port)
-        guard socket < 0 else { return socket }
+        do throws(SystemError) {
+            let socket = try SystemError.check(gw_udp_bind(address, listen.port), "bind")
+            try watch(socket, tag, in: loop)
+            return socket
+        } catch {
+            var message = TextBuffer()
+            message.append("cannot listen on ")
+            message.append(listen)
+            message.append(": ")
+            message.append(cString: strerror(error.code))
+            Output.error(message)
+            return nil
+        }
+    }
+
+    static func watch(_ descriptor: Int32, _ tag: UInt64, in loop: Int32) throws(SystemError) {
+        try SystemError.check(gw_epoll_add(loop, descriptor, tag), "epoll_ctl")
+    }
+
+    /// `what` and the failed call, on standard error (before the loop runs).
+    static func report(_ what: StaticString, _ error: SystemError) {
         var message = TextBuffer()
-        message.append("cannot listen on ")
-        message.append(listen)
-        message.append(": ")
-        message.append(cString: strerror(-socket))
+        message.append(what)
+        error.describe(into: &message)
         Output.error(message)
-        return nil
     }
 
     // MARK: The loop
@@ -156,7 +181,7 @@ final class Daemon {
                             node?.refusingNew = true
                             agent?.relay.refusingNew = true
                             let forwardTimeout = max(config.nodeSettings().timers.forwardTimeout,
-                                                     Int64(config.steering?.timeoutMilliseconds ?? 0) * 1_000_000)
+                                                     config.steering?.settings().entryTimeoutNanoseconds ?? 0)
                             stopBy = after + 2 * forwardTimeout + 500_000_000
                             line.removeAll()
                             line.append("stopping: new requests get 503, open transactions may finish")
@@ -182,8 +207,15 @@ final class Daemon {
             if let capture, let meter, capture.isLost, capture.retry(now: after, random: entropy.next()) {
                 let gap = after - capture.lostAt
                 meter.noteCaptureGap(nanoseconds: gap)
-                _ = gw_epoll_add(loop, capture.source!.selectableDescriptor, Daemon.captureTag)
                 line.removeAll()
+                do throws(SystemError) {
+                    try Daemon.watch(capture.source!.selectableDescriptor, Daemon.captureTag, in: loop)
+                } catch {
+                    // Unwatched, the capture would be read only when something else wakes the loop.
+                    line.append("capture reopened but not watched (")
+                    error.describe(into: &line)
+                    line.append("); ")
+                }
                 line.append("capture regained after ")
                 line.append(fixed: Double(gap) / 1e9, decimals: 1)
                 line.append(" s")
@@ -253,7 +285,14 @@ final class Daemon {
         guard let agent, let hooks, !hooks.isRunning, let next = agent.takeHook() else { return }
         if let pipe = hooks.start(next.event, for: next.endpoint, agent: agent, retrySeconds: config.steering?.retrySeconds ?? 30,
                                   now: now) {
-            _ = gw_epoll_add(loop, pipe, Daemon.hookTag)
+            do throws(SystemError) {
+                try Daemon.watch(pipe, Daemon.hookTag, in: loop)
+            } catch {
+                line.removeAll()
+                line.append("a hook's standard error is not read: ")
+                error.describe(into: &line)
+                NodeDaemon.log(line, priority: 4)
+            }
         }
         stateChanged = true
     }
@@ -276,9 +315,9 @@ final class Daemon {
         if let path { line.append(cString: path) } else { line.append("built-in defaults") }
         line.append(", roles: ")
         line.append(node != nil && agent != nil ? "node, steering" : node != nil ? "node" : "steering")
-        if config.userID >= 0 {
+        if let user = config.user {
             line.append("; running as ")
-            config.user.withUnsafeBytes { line.append(bytes: $0) }
+            user.name.withUnsafeBytes { line.append(bytes: $0) }
             line.append(" with CAP_NET_RAW only")
         }
         NodeDaemon.log(line)
@@ -315,7 +354,7 @@ final class Daemon {
                 line.append(" ")
                 line.append(entry)
             }
-            line.append(steering.open ? ", open to unconfigured phones" : "")
+            line.append(steering.settings().open ? ", open to unconfigured phones" : "")
             NodeDaemon.log(line)
         }
     }
@@ -399,16 +438,18 @@ final class Daemon {
 
     // MARK: Reload
 
+    /// SIGHUP: the file read again; what is live takes effect (NodeDaemon.reload).
     func reload(now: Int64) {
-        guard let node, let meter else {
-            line.removeAll()
-            line.append("SIGHUP: [steering] and [endpoint] are read at start only; nothing to reload")
-            NodeDaemon.log(line)
-            return
+        guard let reloaded = NodeDaemon.reload(path, running: config) else { return }
+        if let node, let meter {
+            _ = node.apply(reloaded.nodeSettings(), now: now)
+            meter.capacities = reloaded.capacities
         }
-        if let reloaded = NodeDaemon.reload(path, running: config, node: node, meter: meter, now: now) {
-            reloaded.steering = config.steering
-            config = reloaded
+        if reloaded.statusFile != config.statusFile || reloaded.prometheusFile != config.prometheusFile
+            || reloaded.statusInterval != config.statusInterval {
+            status = StatusFile(reloaded, started: status.started)
         }
+        if reloaded.logFacility != config.logFacility { gw_syslog_open(reloaded.logFacility) }
+        config = reloaded
     }
 }

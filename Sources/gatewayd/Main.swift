@@ -20,6 +20,9 @@ func gatewaydMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoint
     if Arguments.equals(command, "meter") {
         return MeterCommand.run(&arguments)
     }
+    if Arguments.equals(command, "config-reference") {
+        return ConfigReference.run(&arguments)
+    }
     if Arguments.equals(command, "-h") || Arguments.equals(command, "--help") {
         Output.standardOutput(Usage.text)
         return 0
@@ -49,6 +52,7 @@ enum Usage {
         usage: gatewayd [-c FILE] [-p PIDFILE] [--check-config] [-f] [-d]
                gatewayd status [-s FILE]
                gatewayd meter [options] FILE
+               gatewayd config-reference conf|man
                gatewayd --version | --help
 
         Without a sub-command gatewayd runs a node of the group, in the foreground, from
@@ -79,6 +83,9 @@ enum Usage {
           --stream-idle S      close a stream after S seconds without packets (default 60)
 
         exit status: 0 measured, 1 the capture could not be read, 2 bad usage.
+
+        config-reference: every configuration key with its range, default and whether SIGHUP
+        changes it, as a commented example file (conf) or as roff for gatewayd.conf(5) (man).
 
         """)
         return text

@@ -13,7 +13,7 @@ struct KernelEntropy: EntropySource {
             // Branches and tags must be unguessable: responses are trusted by them. Start-up
             // checks the generator works (`NodeDaemon.checkEntropy`); a later failure is fatal.
             let result = pool.withUnsafeMutableBytes { gw_random($0.baseAddress, $0.count) }
-            if result != 0 { fatalError("getrandom failed: branches would be guessable") }
+            if result < 0 { fatalError("getrandom failed: branches would be guessable") }
             used = 0
         }
         defer { used += 1 }
@@ -30,13 +30,13 @@ enum NodeDaemon {
     /// forged answers would be taken, so gatewayd does not start.
     static func checkEntropy() -> Bool {
         var probe: UInt64 = 0
-        let result = gw_random(&probe, 8)
-        guard result != 0 else { return true }
-        var message = TextBuffer()
-        message.append("cannot read the kernel's random numbers (getrandom): ")
-        message.append(cString: strerror(-result))
-        Output.error(message)
-        return false
+        do throws(SystemError) {
+            try SystemError.check(gw_random(&probe, 8), "getrandom")
+            return true
+        } catch {
+            Daemon.report("cannot read the kernel's random numbers: ", error)
+            return false
+        }
     }
 
     static func run(_ arguments: inout Arguments) -> Int32 {
@@ -122,47 +122,44 @@ enum NodeDaemon {
         return status
     }
 
-    /// SIGHUP: reads the file again. A good one takes effect at once for what can change
-    /// while running (threshold, hysteresis, drain, answers, timers, rate limit, capacities);
-    /// a bad one changes nothing and its error is logged.
-    static func reload(_ path: UnsafeMutablePointer<CChar>?, running config: NodeConfig, node: Node<KernelEntropy>,
-                       meter: Meter, now: Int64) -> NodeConfig? {
+    /// SIGHUP: reads the file again. A good one gives the configuration to run with: the
+    /// new value of every live key, the running one of every restart key (those that changed
+    /// are named in the log). A bad one changes nothing and its error is logged.
+    static func reload(_ path: UnsafeMutablePointer<CChar>?, running config: NodeConfig) -> NodeConfig? {
         var message = TextBuffer()
         guard let path else {
             message.append("SIGHUP: started without -c, nothing to re-read")
             log(message)
             return nil
         }
-        guard let reloaded = NodeConfig.load(path, message: &message) else {
+        let merged: (config: NodeConfig, restartChanges: TextBuffer)
+        do throws(ConfigProblem) {
+            guard let loaded = NodeConfig.load(path, message: &message) else { throw ConfigProblem(line: 0, message: message) }
+            merged = try config.reloaded(from: loaded)
+        } catch {
             var line = TextBuffer()
             line.append("reload failed, running configuration kept: ")
-            line.append(message)
+            line.append(error.message)
             log(line, priority: 4)
             return nil
         }
-        if reloaded.listen != config.listen || reloaded.members != config.members
-            || reloaded.captureInterface != config.captureInterface || reloaded.captureFilter != config.captureFilter {
+        if merged.restartChanges.count > 0 {
             message.removeAll()
-            message.append("reload: listen, sequence and capture changes need a restart; kept as they were")
+            message.append("reload: ")
+            message.append(merged.restartChanges)
+            message.append(" changed but need a restart; running with the values gatewayd started with")
             log(message, priority: 4)
-            reloaded.listen = config.listen
-            reloaded.members = config.members
-            reloaded.memberNames = config.memberNames
-            reloaded.memberIdentities = config.memberIdentities
-            reloaded.captureInterface = config.captureInterface
-            reloaded.captureFilter = config.captureFilter
-            reloaded.identity = config.identity
         }
-        node.apply(reloaded.nodeSettings(), now: now)
-        meter.capacities = reloaded.capacities
         message.removeAll()
         message.append("reloaded ")
         message.append(cString: path)
-        message.append(": threshold ")
-        message.append(fixed: reloaded.threshold, decimals: 2)
-        message.append(reloaded.drain ? ", draining" : "")
+        if merged.config.runsNode {
+            message.append(": threshold ")
+            message.append(fixed: merged.config.threshold, decimals: 2)
+            message.append(merged.config.drain ? ", draining" : "")
+        }
         log(message)
-        return reloaded
+        return merged.config
     }
 
     static func flush(_ outbox: Outbox, _ socket: Int32) {

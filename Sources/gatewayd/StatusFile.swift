@@ -17,10 +17,10 @@ struct StatusFile {
     let intervalSeconds: Int
     let started: Int64
 
-    init(_ config: NodeConfig) {
+    init(_ config: NodeConfig, started: Int64 = gw_unix_seconds()) {
         file = AtomicTextFile(path: config.statusFile, what: "status file")
         intervalSeconds = config.statusInterval
-        started = gw_unix_seconds()
+        self.started = started
         prometheus = config.prometheusFile.isEmpty ? nil : AtomicTextFile(path: config.prometheusFile, what: "Prometheus file")
         // The default directory under /run may not exist yet: make it (once; errors show
         // up as a failed write, logged).

@@ -38,7 +38,7 @@ struct ConfigTests {
          "probe_interval_ms: expected a whole number from 50 to 600000"),
         ("steering without entry points", "[steering]\nlisten = 127.0.0.1:5071\n", 1, "[steering]: entry_points is missing"),
         ("entry point without port", "[steering]\nentry_points = 127.0.0.1:5060, 127.0.0.2\n", 2,
-         "entry_points: expected HOST:PORT, ... (primary first)"),
+         "entry_points: expected 1 to 16 HOST:PORT, ... (primary first)"),
         ("entry point twice", "[steering]\nentry_points = 127.0.0.1:5060 127.0.0.1:5060\n", 2,
          "entry_points: this address is listed twice"),
         ("hook relative", "[steering]\nentry_points = 127.0.0.1:5060\nhook = hook.sh\n", 3, "hook: expected an absolute path"),
@@ -65,6 +65,38 @@ struct ConfigTests {
         // libinih also takes ':' between name and value, so this reads as a key "listen 127.0.0.1".
         ("missing equals", "[node]\nlisten 127.0.0.1:5060\n", 2, "unknown key 'listen 127.0.0.1' in [node]"),
         ("no delimiter", "[node]\nlisten\n", 2, "syntax error: expected [SECTION] or NAME = VALUE"),
+        ("a key set twice", "[node]\nthreshold = 0.5\n\nthreshold = 0.6\n", 4, "threshold: set twice in this section, first at line 2"),
+        ("a key before any section", "; top\nthreshold = 0.5\n[node]\n", 2, "a key before any [section]"),
+        ("an unknown key in [capacity]", "[capacity]\ncalls = 10\ncpu = 50\n", 3, "unknown key 'cpu' in [capacity]"),
+        ("an unknown key in [health]", "[health]\nprobe_interval = 100\n", 2, "unknown key 'probe_interval' in [health]"),
+        ("an unknown key in [steering]", "[steering]\nentry_points = 127.0.0.1:5060\nentry_point = 127.0.0.2:5060\n", 3,
+         "unknown key 'entry_point' in [steering]"),
+        ("an unknown key in [endpoint]", "[steering]\nentry_points = 127.0.0.1:5060\n[endpoint a]\ntype = sip\n", 4,
+         "unknown key 'type' in [endpoint]"),
+        ("a third unknown section after good ones", "[node]\ndrain = no\n[health]\nfailures_to_down = 2\n[metering]\n; c\n\nclock = 1\n", 5,
+         "unknown section [metering]"),
+        ("a line too long", "[node]\n; " + String(repeating: "x", count: 300) + "\n", 2, "line too long: at most 198 characters"),
+        ("threshold above ten", "[node]\nthreshold = 10.5\n", 2, "threshold: expected a number above 0 and at most 10"),
+        ("threshold with an exponent", "[node]\nthreshold = 8e-1\n", 2, "threshold: expected a number above 0 and at most 10"),
+        ("hysteresis at the default threshold", "[node]\nhysteresis = 0.8\n", 2, "hysteresis: expected a number from 0 to below the threshold"),
+        ("hysteresis against a threshold set later", "[node]\nhysteresis = 0.4\nrate_limit = 5\nthreshold = 0.3\n", 2,
+         "hysteresis: expected a number from 0 to below the threshold"),
+        ("rate_burst zero", "[node]\nrate_burst = 0\n", 2, "rate_burst: expected a whole number from 1 to 1000000"),
+        ("transactions too few", "[node]\ntransactions = 15\n", 2, "transactions: expected a whole number from 16 to 1000000"),
+        ("a huge number", "[node]\nretry_after = 99999999999999999999\n", 2, "retry_after: expected a whole number from 1 to 86400"),
+        ("status interval zero", "[node]\nstatus_interval = 0\n", 2, "status_interval: expected a whole number from 1 to 3600"),
+        ("failures_to_down zero", "[health]\nfailures_to_down = 0\n", 2, "failures_to_down: expected a whole number from 1 to 100"),
+        ("sequence name twice", "[node]\nlisten = 127.0.0.1:5060\n[sequence]\na = 127.0.0.1:5060\na = 127.0.0.2:5060\n", 5,
+         "sequence: this name is listed twice"),
+        ("sequence port zero", "[sequence]\na = 127.0.0.1:0\n", 2, "sequence: expected NAME = HOST:PORT [IDENTITY]"),
+        ("endpoint kind twice", "[steering]\nentry_points = 127.0.0.1:5060\n[endpoint a]\nkind = sip\nkind = sip\n", 5,
+         "kind: set twice for this endpoint"),
+        ("endpoint identity with a space", "[steering]\nentry_points = 127.0.0.1:5060\n[endpoint a]\nkind = analog\nidentity = \"a b\"\n", 5,
+         "identity: expected a line name, SIP address of record or H.323 alias without spaces"),
+        ("a continued entry point listed twice", "[steering]\nentry_points = 127.0.0.1:5060,\n  127.0.0.1:5060\n", 3,
+         "entry_points: this address is listed twice"),
+        ("steering listen twice", "[steering]\nentry_points = 127.0.0.1:5060\nlisten = 127.0.0.1:5071\nlisten = 127.0.0.1:5072\n", 4,
+         "listen: set twice in this section, first at line 3"),
     ]
 
     @Test(arguments: cases.map(\.name))
@@ -109,6 +141,38 @@ struct ConfigTests {
         let result = try Interop.run(Interop.binary.path, ["--check-config", "-c", file.path])
         #expect(result.status == 0, "\(result.error)")
         #expect(result.output == "configuration ok: 1 members, this node is #1; steering 1 endpoints, 2 entry points\n")
+    }
+
+    /// docs/gatewayd.conf and the keys of gatewayd.conf(5) are what the key table says, as
+    /// `gatewayd config-reference` writes them (scripts/config-docs brings them up to date).
+    @Test func theDocsAreTheKeyTable() throws {
+        let conf = try Interop.run(Interop.binary.path, ["config-reference", "conf"])
+        #expect(conf.status == 0)
+        let example = try String(contentsOf: Interop.root.appendingPathComponent("docs/gatewayd.conf"), encoding: .utf8)
+        #expect(example == conf.output, "docs/gatewayd.conf is not the key table: run scripts/config-docs")
+        let man = try Interop.run(Interop.binary.path, ["config-reference", "man"])
+        #expect(man.status == 0)
+        let page = try String(contentsOf: Interop.root.appendingPathComponent("docs/man/gatewayd.conf.5"), encoding: .utf8)
+        let start = try #require(page.range(of: ".\\\" The keys:"), "gatewayd.conf.5 lost its generated part")
+        let end = try #require(page.range(of: ".\\\" End of the keys.\n"))
+        #expect(String(page[start.lowerBound..<end.upperBound]) == man.output,
+                "gatewayd.conf(5) is not the key table: run scripts/config-docs")
+        // Every key is in both, with its default and its reload rule.
+        for line in example.split(separator: "\n") where line.hasPrefix("; Expected: ") {
+            #expect(line.contains("Default: ") || line.contains("Required"), "\(line)")
+        }
+        let keyLines = example.split(separator: "\n").filter { !$0.hasPrefix("; ") && $0.contains(" = ") }
+        #expect(keyLines.count == man.output.components(separatedBy: ".TP\n").count - 1)
+    }
+
+    /// `prometheus_file =` with nothing after it means none, as leaving it out does.
+    @Test func anEmptyOptionalPathIsNone() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("gatewayd-config-\(getpid())-empty-path.conf")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try "[node]\nprometheus_file =\n[steering]\nentry_points = 127.0.0.1:5060,\n    127.0.0.2:5060\n".write(to: file, atomically: true, encoding: .utf8)
+        let result = try Interop.run(Interop.binary.path, ["--check-config", "-c", file.path])
+        #expect(result.status == 0, "\(result.error)")
+        #expect(result.output == "configuration ok: steering only, 0 endpoints, 2 entry points\n")
     }
 
     @Test func theCommentedExampleIsValid() throws {

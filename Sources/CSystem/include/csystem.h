@@ -23,8 +23,10 @@ enum {
 
 static inline int gw_errno(void) { return errno; }
 
-/// Writes all of `count` bytes to `fd`, retrying on EINTR and short writes.
-/// Returns 0, or the errno of the failure.
+// Every function returns 0 or a positive result, or -errno; interrupted calls are retried
+// inside (csystem.c's GW_RETRY). The Swift side turns -errno into a `SystemError`.
+
+/// Writes all of `count` bytes to `fd`, retrying short writes. Returns 0, or -errno.
 int gw_write_all(int fd, const void *bytes, size_t count);
 
 /// CLOCK_MONOTONIC in nanoseconds.

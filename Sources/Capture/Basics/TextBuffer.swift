@@ -1,7 +1,7 @@
 /// A growable byte buffer for text that people or programs read: reports, JSON, errors.
 /// It works on bytes rather than `String` so output is identical in normal and Embedded
 /// builds and needs no Unicode tables; numbers are formatted here, floats as fixed point.
-public struct TextBuffer {
+public struct TextBuffer: Sendable {
     public private(set) var bytes: [UInt8] = []
 
     public init(capacity: Int = 256) { bytes.reserveCapacity(capacity) }

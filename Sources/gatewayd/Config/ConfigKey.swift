@@ -1,0 +1,250 @@
+/// Every key gatewayd.conf knows, in one table: its section, name, type and range, default,
+/// whether a SIGHUP changes it live or it needs a restart, and its documentation. Parsing,
+/// validation, defaults, reload, `--check-config` and the reference in docs/gatewayd.conf
+/// and gatewayd.conf(5) (`gatewayd config-reference`) all read it; nothing else names a key.
+enum ConfigKey: Int, CaseIterable {
+    // [node]
+    case listen, identity, threshold, hysteresis, drain, recurse, retryAfter, contactExpires
+    case forwardTimeout, reservationSeconds, rateLimit, rateBurst, transactions
+    case statusFile, statusInterval, prometheusFile, user, logFacility
+    // [capacity]
+    case calls, streams, rtpRate, sipRate
+    // [capture]
+    case captureInterface, captureFilter
+    // [sequence]
+    case member
+    // [health]
+    case probeInterval, failuresToDown, successesToUp
+    // [steering]
+    case entryPoints, agentListen, hook, hookTimeout, refreshInterval, entryTimeout, retry
+    case agentProbeInterval, failuresToLost, open, mode, path
+    // [endpoint NAME]
+    case endpointKind, endpointIdentity
+
+    var spec: ConfigKeySpec {
+        switch self {
+        case .listen:
+            return ConfigKeySpec(.node, "listen", .endpoint, default: "127.0.0.1:5060", .restart,
+                                 "Where requests to connect arrive: IPv4 a.b.c.d:PORT or IPv6 [addr]:PORT. Must be one of the members in [sequence].")
+        case .identity:
+            return ConfigKeySpec(.node, "identity", .sipURI, unset: "sip:LISTEN;transport=udp", .restart,
+                                 "The SIP URI this node hands out in 302s.", example: "sip:127.0.0.1:5060;transport=udp")
+        case .threshold:
+            return ConfigKeySpec(.node, "threshold", .decimal(low: 0, lowIncluded: false, high: 10, highIncluded: true),
+                                 default: "0.8", .live,
+                                 "Accept while the workload (0 = idle, 1 = a resource full) is below this.")
+        case .hysteresis:
+            return ConfigKeySpec(.node, "hysteresis", .decimal(low: 0, lowIncluded: true, high: 10, highIncluded: false),
+                                 default: "0.1", .live, "Once forwarding, accept again only below threshold - hysteresis.",
+                                 expected: "a number from 0 to below the threshold")
+        case .drain:
+            return ConfigKeySpec(.node, "drain", .flag, default: "no", .live, "yes: forward everything and never be chosen.")
+        case .recurse:
+            return ConfigKeySpec(.node, "recurse", .flag, default: "no", .live,
+                                 "yes: for INVITEs and REGISTERs from clients (not from members), follow the group's 302 instead of handing it back: the request goes on to the proxy named (this node's own when it accepts), and the client sees that proxy's answers. For clients that do not follow a 302 (baresip does not, to REGISTER). no: the patent's redirect.")
+        case .retryAfter:
+            return ConfigKeySpec(.node, "retry_after", .integer(1...86_400), default: "30", .live,
+                                 "Seconds in the Retry-After of an \"all busy\" 503.")
+        case .contactExpires:
+            return ConfigKeySpec(.node, "contact_expires", .integer(1...86_400), default: "60", .live,
+                                 "The expires parameter of a 302's Contact, in seconds.")
+        case .forwardTimeout:
+            return ConfigKeySpec(.node, "forward_timeout_ms", .integer(10...60_000), default: "1000", .live,
+                                 "A member that gives no answer (not even 100 Trying) this many milliseconds is skipped.")
+        case .reservationSeconds:
+            return ConfigKeySpec(.node, "reservation_seconds", .integer(1...3600), default: "32", .live,
+                                 "A 302 to an INVITE counts as a call until the client's INVITE is seen in the capture, or this many seconds.")
+        case .rateLimit:
+            return ConfigKeySpec(.node, "rate_limit", .integer(0...1_000_000), default: "50", .live,
+                                 "Requests per second from one source outside the group (a token bucket; the excess gets 503 with Retry-After); 0 for no limit.")
+        case .rateBurst:
+            return ConfigKeySpec(.node, "rate_burst", .integer(1...1_000_000), default: "100", .live,
+                                 "Requests one source outside the group may send at once.")
+        case .transactions:
+            return ConfigKeySpec(.node, "transactions", .integer(16...1_000_000), default: "1024", .restart,
+                                 "Transactions held at once, each way (server and client).")
+        case .statusFile:
+            return ConfigKeySpec(.node, "status_file", .path, default: "/run/gatewayd/status.json", .live,
+                                 "The status file (JSON, replaced atomically), an absolute path.", daemonWide: true)
+        case .statusInterval:
+            return ConfigKeySpec(.node, "status_interval", .integer(1...3600), default: "5", .live,
+                                 "Seconds between status file writes (it is also written at every change).", daemonWide: true)
+        case .prometheusFile:
+            return ConfigKeySpec(.node, "prometheus_file", .path, unset: "none", .live,
+                                 "The same figures in Prometheus text format for node_exporter's textfile collector, written on the status file's schedule; an absolute path.",
+                                 daemonWide: true, example: "/var/lib/node_exporter/textfile/gatewayd.prom")
+        case .user:
+            return ConfigKeySpec(.node, "user", .user, unset: "stay as started", .restart,
+                                 "Started as root: after opening the capture and binding, run as this user and its primary group, with no supplementary groups, keeping only CAP_NET_RAW (to reopen a lost capture). A status directory gatewayd created is handed to the user. Checked when the file is read.",
+                                 daemonWide: true, example: "gatewayd")
+        case .logFacility:
+            return ConfigKeySpec(.node, "log_facility", .facility, default: "daemon", .live, "The syslog facility.",
+                                 daemonWide: true)
+        case .calls:
+            return ConfigKeySpec(.capacity, "calls", .integer(0...10_000_000), default: "100", .live, "Concurrent calls.")
+        case .streams:
+            return ConfigKeySpec(.capacity, "streams", .integer(0...10_000_000), default: "200", .live,
+                                 "RTP streams with a packet in the last 5 seconds.")
+        case .rtpRate:
+            return ConfigKeySpec(.capacity, "rtp_rate", .integer(0...100_000_000), default: "0", .live,
+                                 "RTP packets per second.")
+        case .sipRate:
+            return ConfigKeySpec(.capacity, "sip_rate", .integer(0...10_000_000), default: "500", .live,
+                                 "SIP messages per second.")
+        case .captureInterface:
+            return ConfigKeySpec(.capture, "interface", .interface, default: "none", .restart,
+                                 "The interface the proxy's traffic is measured on (a name, or any), or none.")
+        case .captureFilter:
+            return ConfigKeySpec(.capture, "filter", .text, unset: "none", .restart, "A BPF filter (libpcap syntax).",
+                                 example: "udp")
+        case .member:
+            return ConfigKeySpec(.sequence, "NAME", .member, unset: "this node alone", .restart,
+                                 "One line per member, in order: NAME = HOST:PORT [IDENTITY]; at most 64, names and addresses unique, and this node's listen among them. IDENTITY, a sip: URI, is the proxy that member's 302s name: a request naming it is proxied there, never redirected again (known also from the 302s this node relays; this node's own is [node] identity).",
+                                 example: "local = 127.0.0.1:5060")
+        case .probeInterval:
+            return ConfigKeySpec(.health, "probe_interval_ms", .integer(50...600_000), default: "1000", .live,
+                                 "Milliseconds between OPTIONS probes to each other member.")
+        case .failuresToDown:
+            return ConfigKeySpec(.health, "failures_to_down", .integer(1...100), default: "3", .live,
+                                 "Unanswered probes before a member is down.")
+        case .successesToUp:
+            return ConfigKeySpec(.health, "successes_to_up", .integer(1...100), default: "2", .live,
+                                 "Answered probes before it is up again.")
+        case .entryPoints:
+            return ConfigKeySpec(.steering, "entry_points", .endpointList(maximum: 16), unset: "required", .restart,
+                                 "The group's entry points in order, primary first, then fallbacks, separated by commas or spaces.",
+                                 example: "127.0.0.1:5060, 127.0.0.2:5060")
+        case .agentListen:
+            return ConfigKeySpec(.steering, "listen", .endpoint, default: "127.0.0.1:5070", .restart,
+                                 "Where local SIP phones send (their outbound proxy); also the agent's own address towards the group. Must differ from the node's listen.")
+        case .hook:
+            return ConfigKeySpec(.steering, "hook", .executable, unset: "none; required when there are analog or h323 endpoints", .restart,
+                                 "Run for analog and h323 endpoints as \"HOOK assigned|busy|lost\", with ENDPOINT, KIND, IDENTITY, PROXY, HOST, PORT, TRANSPORT, EXPIRES or RETRY_AFTER in the environment (docs/hooks.md).",
+                                 example: "/etc/gatewayd/hook")
+        case .hookTimeout:
+            return ConfigKeySpec(.steering, "hook_timeout", .integer(1...600), default: "10", .restart,
+                                 "Seconds a hook may run before it is killed.")
+        case .refreshInterval:
+            return ConfigKeySpec(.steering, "refresh_interval", .integer(5...86_400), default: "30", .restart,
+                                 "Seconds after an assignment at the latest before asking again (sooner when it expires sooner: at 80 % of its expiry), less up to 10 % random spread.")
+        case .entryTimeout:
+            return ConfigKeySpec(.steering, "timeout_ms", .integer(50...60_000), default: "2000", .restart,
+                                 "Milliseconds an entry point may stay silent before the next is asked. Keep it above the group's forward_timeout_ms, since an entry point may forward.")
+        case .retry:
+            return ConfigKeySpec(.steering, "retry", .integer(1...86_400), default: "30", .restart,
+                                 "When no entry point answers (or an answer is neither 302 nor 503): \"busy\" for this many seconds, then ask again.")
+        case .agentProbeInterval:
+            return ConfigKeySpec(.steering, "probe_interval_ms", .integer(50...600_000), default: "1000", .restart,
+                                 "Milliseconds between probes (OPTIONS, Max-Forwards 0) of each assigned proxy and of the entry points.")
+        case .failuresToLost:
+            return ConfigKeySpec(.steering, "failures_to_lost", .integer(1...100), default: "3", .restart,
+                                 "Unanswered probes in a row before a proxy is lost (and an entry point down).")
+        case .open:
+            return ConfigKeySpec(.steering, "open", .flag, default: "no", .restart,
+                                 "yes: relay SIP phones that are not configured as endpoints; no: they get 403.")
+        case .mode:
+            return ConfigKeySpec(.steering, "mode", .choice(["recurse", "redirect"]), default: "recurse", .restart,
+                                 "recurse: the agent follows the group's 302 and forwards a phone's INVITE or REGISTER to the proxy named, so the phone sees that proxy's answers and never a 302 (works with every phone tried). redirect: the 302 or 503 is handed back, for phones that follow redirects.")
+        case .path:
+            return ConfigKeySpec(.steering, "path", .flag, default: "no", .restart,
+                                 "With mode = recurse, yes: add Path to REGISTERs (RFC 3327) and Record-Route to INVITEs, so the proxy sends incoming calls and in-dialog requests through the agent. For phones the proxy cannot reach directly (the registrar must store Path).")
+        case .endpointKind:
+            return ConfigKeySpec(.endpoint, "kind", .choice(["analog", "sip", "h323"]), unset: "required", .restart,
+                                 "analog (an FXS line behind the gateway's SIP user agent), sip (a phone that uses the agent as outbound proxy) or h323 (an endpoint behind the gateway's H.323 side).",
+                                 example: "analog")
+        case .endpointIdentity:
+            return ConfigKeySpec(.endpoint, "identity", .endpointIdentity, unset: "required", .restart,
+                                 "analog: a line name (asked for as sip:NAME@LISTEN) or a URI; sip: the phone's address of record (sip:user@host, matched against From of INVITEs and To of REGISTERs, without case); h323: its alias (h323:alice@gw, or a name). No spaces.",
+                                 example: "fxs1")
+        }
+    }
+
+    /// The key `name` of `section`; `[sequence]` takes any name.
+    static func find(_ section: ConfigSection, _ name: UnsafePointer<CChar>) -> ConfigKey? {
+        if section == .sequence { return .member }
+        for key in allCases where key.spec.section == section && Arguments.equals(name, key.spec.name) { return key }
+        return nil
+    }
+}
+
+/// The sections of gatewayd.conf, in the order the reference lists them.
+enum ConfigSection: Int, CaseIterable {
+    case node, capacity, capture, sequence, health, steering, endpoint
+
+    /// As written between brackets; `[endpoint NAME]` is matched by its first word.
+    var name: StaticString {
+        switch self {
+        case .node: return "node"
+        case .capacity: return "capacity"
+        case .capture: return "capture"
+        case .sequence: return "sequence"
+        case .health: return "health"
+        case .steering: return "steering"
+        case .endpoint: return "endpoint"
+        }
+    }
+
+    var doc: StaticString {
+        switch self {
+        case .node: return "The node: where it listens, when it accepts, how it answers, and the daemon's own files."
+        case .capacity: return "What the workload is measured against; 0 leaves a resource out."
+        case .capture: return "Where the proxy's traffic is measured."
+        case .sequence: return "The predefined sequence, a ring: a request that enters at member k goes to k+1, ... k-1."
+        case .health: return "OPTIONS probes between members."
+        case .steering:
+            return "Steering the gateway's own endpoints (DESIGN section 5). With a [steering] section gatewayd also runs the steering agent; a file with only [steering], [endpoint NAME] and the daemon keys of [node] (status_file, status_interval, prometheus_file, user, log_facility) runs the agent alone, without a node."
+        case .endpoint: return "One section per endpoint; NAME is one word (it is ENDPOINT in the hook's environment)."
+        }
+    }
+
+    /// The section `text` names (`endpoint NAME` is `.endpoint`).
+    static func find(_ text: UnsafePointer<CChar>) -> ConfigSection? {
+        for section in allCases where section != .endpoint && Arguments.equals(text, section.name) { return section }
+        let prefix: StaticString = "endpoint "
+        for i in 0..<prefix.utf8CodeUnitCount where UInt8(bitPattern: text[i]) != prefix.utf8Start[i] { return nil }
+        return .endpoint
+    }
+}
+
+/// What SIGHUP does with a key.
+enum ReloadRule {
+    /// Takes effect on SIGHUP.
+    case live
+    /// Read at start; a changed value is named in the reload log line and the running one kept.
+    case restart
+}
+
+/// One row of the table.
+struct ConfigKeySpec {
+    let section: ConfigSection
+    let name: StaticString
+    let type: ConfigType
+    /// The value when the file does not set it, written as in the file; empty when an unset
+    /// key means what `unset` says (derived, none, required).
+    let defaultValue: StaticString
+    let unset: StaticString
+    let reload: ReloadRule
+    let doc: StaticString
+    /// What the error and the reference say a good value is; empty: from the type.
+    let expected: StaticString
+    /// A key of the daemon as a whole: setting it does not make the file configure a node.
+    let daemonWide: Bool
+    /// For the reference: a value to show (commented out) when there is no default.
+    let example: StaticString
+
+    init(_ section: ConfigSection, _ name: StaticString, _ type: ConfigType, default defaultValue: StaticString = "",
+         unset: StaticString = "", _ reload: ReloadRule, _ doc: StaticString, expected: StaticString = "",
+         daemonWide: Bool = false, example: StaticString = "") {
+        self.section = section
+        self.name = name
+        self.type = type
+        self.defaultValue = defaultValue
+        self.unset = unset
+        self.reload = reload
+        self.doc = doc
+        self.expected = expected
+        self.daemonWide = daemonWide
+        self.example = example
+    }
+
+}
