@@ -159,10 +159,11 @@ enum ConfigType {
     }
 
     static func wholeNumber(_ value: [UInt8]) -> Int? {
-        guard !value.isEmpty, value.count <= 12 else { return nil }
+        guard !value.isEmpty else { return nil }
         var number = 0
         for byte in value {
-            guard byte >= 0x30 && byte <= 0x39 else { return nil }
+            // Past every range in the table, and below where a 32-bit Int (armv7) overflows.
+            guard byte >= 0x30 && byte <= 0x39, number <= 100_000_000 else { return nil }
             number = number * 10 + Int(byte - 0x30)
         }
         return number
