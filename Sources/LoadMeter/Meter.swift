@@ -77,8 +77,7 @@ public final class Meter {
     public init(configuration: MeterConfiguration = MeterConfiguration()) {
         self.configuration = configuration
         capacities = configuration.capacities
-        dialogs = DialogTracker(capacity: configuration.dialogCapacity,
-                                inactivityTimeoutSeconds: configuration.dialogInactivitySeconds)
+        dialogs = DialogTracker(capacity: configuration.dialogCapacity, timeouts: configuration.callTimeouts)
         registrations = RegistrationTracker(capacity: configuration.registrationCapacity)
         mediaTable = MediaTable(capacity: configuration.mediaCapacity, lingerSeconds: configuration.mediaLingerSeconds)
         streams = StreamTable(capacity: configuration.streamCapacity, idleTimeoutSeconds: configuration.streamIdleSeconds)
@@ -89,10 +88,18 @@ public final class Meter {
         rtpByteRate = SlidingRate(windowSeconds: configuration.rateWindowSeconds)
     }
 
-    /// Records a spell of `nanoseconds` without capture.
+    /// When calls end without a BYE; a reload may change them.
+    public var callTimeouts: CallTimeouts {
+        get { dialogs.timeouts }
+        set { dialogs.timeouts = newValue }
+    }
+
+    /// Records a spell of `nanoseconds` without capture, just ended. It does not count as
+    /// silence: calls that went on unseen are not ended for it.
     public func noteCaptureGap(nanoseconds: Int64) {
         captureGaps += 1
         captureGapNanoseconds += max(nanoseconds, 0)
+        dialogs.excuse(gap: max(nanoseconds, 0))
     }
 
     // MARK: Input
@@ -281,24 +288,34 @@ public final class Meter {
         // SDP offers and answers: in requests, and in provisional and success responses.
         if !message.body.isEmpty && (message.isRequest || message.statusCode < 300) {
             let offer: UInt32? = message.isRequest && offerAnswer ? message.cseqNumber : nil
-            announceSDP(message, bytes, owner: owner, offer: offer, time: time)
+            if let onHold = announceSDP(message, bytes, owner: owner, offer: offer, time: time) {
+                dialogs.noteHold(owner, onHold)
+            }
         }
         return true
     }
 
+    /// Records the media of the message's SDP; returns whether it puts the call on hold, or
+    /// nil when there was no SDP.
     private func announceSDP(_ message: SIPMessage, _ bytes: UnsafeRawBufferPointer,
-                             owner: DialogTracker.Handle, offer: UInt32?, time: PacketTime) {
+                             owner: DialogTracker.Handle, offer: UInt32?, time: PacketTime) -> Bool? {
         let type = message.contentType
+        var onHold: Bool?
         if ASCII.hasPrefix(bytes, type, "application/sdp") {
-            if sdp.scan(bytes, body: message.body) { mediaTable.announce(sdp, owner: owner, offer: offer, time: time) }
+            if sdp.scan(bytes, body: message.body) {
+                mediaTable.announce(sdp, owner: owner, offer: offer, time: time)
+                onHold = sdp.isOnHold
+            }
         } else if ASCII.hasPrefix(bytes, type, "multipart/") {
             var parts = MultipartParts(bytes, contentType: type, body: message.body)
             while let part = parts.next() {
                 if ASCII.hasPrefix(bytes, part.contentType, "application/sdp"), sdp.scan(bytes, body: part.body) {
                     mediaTable.announce(sdp, owner: owner, offer: offer, time: time)
+                    onHold = (onHold ?? false) || sdp.isOnHold
                 }
             }
         }
+        return onHold
     }
 
     private func isKeepalive(_ payload: UnsafeRawBufferPointer) -> Bool {
@@ -413,15 +430,23 @@ public final class Meter {
 
     // MARK: Time
 
-    /// Packet time moves on: sweep the tables a little, and once a second take the workload.
+    /// The meter's clock moves on to `time` without a packet: live, the daemon calls this on
+    /// its own timer, so calls, streams and rates expire while the capture is silent.
+    public func advance(clock time: PacketTime) {
+        advance(to: time)
+    }
+
+    /// Time moves on (a packet's, or the clock's): once a second, end what is due in the
+    /// tables and take the workload. The clock never goes back: a packet stamped before the
+    /// second already evaluated (a kernel buffer read after a clock tick) changes nothing.
     @inline(__always) private func advance(to time: PacketTime) {
         if time > lastTime { lastTime = time }
         // Within the second already seen (the common case), there is nothing more to do.
         if UInt64(bitPattern: time.nanoseconds &- secondStart) < 1_000_000_000 { return }
         if firstTime == nil { firstTime = time }
         let second = time.seconds
+        guard lastEvaluatedSecond == Int64.min || second > lastEvaluatedSecond else { return }
         secondStart = second * 1_000_000_000
-        guard second != lastEvaluatedSecond else { return }
         lastEvaluatedSecond = second
         dialogs.sweep(now: time)
         mediaTable.sweep(now: time, dialogs: dialogs)
@@ -438,10 +463,12 @@ public final class Meter {
         }
     }
 
-    /// Takes the final workload sample at the end of a capture.
-    public func finish() {
+    /// Takes the final workload sample at the end of a capture: at its last packet, or at
+    /// `end` when that is later (what has timed out by then has ended).
+    public func finish(at end: PacketTime? = nil) {
+        let time = max(end ?? lastTime, lastTime)
         lastEvaluatedSecond = Int64.min
         secondStart = Int64.max
-        advance(to: lastTime)
+        advance(to: time)
     }
 }

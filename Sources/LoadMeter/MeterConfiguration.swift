@@ -10,8 +10,8 @@ public struct MeterConfiguration: Sendable {
     public var streamCapacity = 4096
     /// Candidate unannounced streams in probation at once.
     public var probationCapacity = 256
-    /// A call with no SIP and no media for this long is ended (and counted as timed out).
-    public var dialogInactivitySeconds = 900
+    /// How long each stage of a call may last without the SIP or media that keeps it going.
+    public var callTimeouts = CallTimeouts()
     /// A stream with no packet for this long is closed.
     public var streamIdleSeconds = 60
     /// A stream counts as active for the workload while its last packet is this recent.

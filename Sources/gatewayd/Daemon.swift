@@ -246,9 +246,13 @@ final class Daemon {
                 nextSample = after + 1_000_000_000
                 floods.observe(self, now: after)
                 // Blind while the capture is lost: the last measure stands rather than an
-                // empty one that would take every request.
+                // empty one that would take every request, and the meter's clock waits (the
+                // gap is excused when the capture is back). Otherwise the clock moves on
+                // whether packets come or not, so silent calls end.
                 if let node, let meter, capture?.isLost != true {
-                    node.update(workload: meter.workload(at: PacketTime(nanoseconds: gw_realtime_ns())), now: after)
+                    let clock = PacketTime(nanoseconds: gw_realtime_ns())
+                    meter.advance(clock: clock)
+                    node.update(workload: meter.workload(at: clock), now: after)
                 }
             }
             if let node { logNodeChanges(node, now: after) }
@@ -444,6 +448,7 @@ final class Daemon {
         if let node, let meter {
             _ = node.apply(reloaded.nodeSettings(), now: now)
             meter.capacities = reloaded.capacities
+            meter.callTimeouts = reloaded.callTimeouts
         }
         if reloaded.statusFile != config.statusFile || reloaded.prometheusFile != config.prometheusFile
             || reloaded.statusInterval != config.statusInterval {

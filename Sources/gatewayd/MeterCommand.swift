@@ -9,6 +9,8 @@ enum MeterCommand {
         var json = false
         var filter: UnsafeMutablePointer<CChar>?
         var path: UnsafeMutablePointer<CChar>?
+        // Nanoseconds after the first packet at which the report is closed, if given.
+        var closeAt: Int64?
         while let word = arguments.next() {
             if Arguments.equals(word, "--json") {
                 json = true
@@ -31,6 +33,21 @@ enum MeterCommand {
                 if Arguments.equals(word, "--rtp-rate") { configuration.capacities.rtpPacketsPerSecond = number }
                 if Arguments.equals(word, "--sip-rate") { configuration.capacities.sipMessagesPerSecond = number }
                 if Arguments.equals(word, "--stream-idle") { configuration.streamIdleSeconds = max(number, 1) }
+            } else if let key = ConfigKey.meterOption(word) {
+                guard case .integer(let range) = key.spec.type, let value = arguments.next(),
+                      let seconds = Arguments.number(value, in: range) else {
+                    var message = TextBuffer()
+                    message.append(cString: word)
+                    message.append(" needs ")
+                    key.spec.type.describe(into: &message)
+                    return usage(message)
+                }
+                _ = key.apply(seconds, to: &configuration.callTimeouts)
+            } else if Arguments.equals(word, "--close-at") {
+                guard let value = arguments.next(), let seconds = Arguments.number(value, in: 0...100_000_000) else {
+                    return usage("--close-at needs whole seconds after the first packet")
+                }
+                closeAt = Int64(seconds) * 1_000_000_000
             } else if word[0] == 0x2D && word[1] != 0 {
                 var message = TextBuffer()
                 message.append("meter: unknown option ")
@@ -55,11 +72,11 @@ enum MeterCommand {
         let meter = Meter(configuration: configuration)
         var streams: [RTPStreamSummary] = []
         do {
-            try measure(source, decoder: decoder, meter: meter, closed: &streams)
+            try measure(source, decoder: decoder, meter: meter, closeAt: closeAt, closed: &streams)
         } catch {
             return failure(error, path: path)
         }
-        meter.finish()
+        meter.finish(at: closeAt.map { PacketTime(nanoseconds: (meter.firstTime?.nanoseconds ?? 0) + $0) })
         meter.forEachOpenStream { streams.append($0) }
         // Oldest first, as the streams began; ties by address for a stable order.
         streams.sort { lhs, rhs in
@@ -74,11 +91,13 @@ enum MeterCommand {
     }
 
     /// The read loop: every packet through the decoder into the meter. No allocation here.
-    static func measure(_ source: CaptureSource, decoder: PacketDecoder, meter: Meter,
+    /// With `closeAt`, packets later than that after the first are not read.
+    static func measure(_ source: CaptureSource, decoder: PacketDecoder, meter: Meter, closeAt: Int64?,
                         closed: inout [RTPStreamSummary]) throws(CaptureError) {
         while true {
             switch try source.next() {
             case .packet(let frame, let time, _):
+                if let closeAt, let first = meter.firstTime, time.nanoseconds - first.nanoseconds > closeAt { return }
                 meter.receive(decoder.decode(frame: frame, time: time), from: decoder)
                 while meter.hasClosedStream, let stream = meter.takeClosedStream() { closed.append(stream) }
             case .idle, .endOfFile:

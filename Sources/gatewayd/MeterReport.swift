@@ -67,7 +67,14 @@ struct MeterReport {
         out.append("\n  cancelled   "); out.append(calls.cancelled)
         out.append("\n  completed   "); out.append(calls.completed)
         out.append("\n  timed out   "); out.append(calls.timedOut)
+        for reason in CallTimeout.allCases where calls[reason] > 0 {
+            out.append("\n    ")
+            out.append(reason.name)
+            out.append(" ")
+            out.append(calls[reason])
+        }
         out.append("\n  open at end "); out.append(calls.active)
+        out.append("\n  attempting  "); out.append(calls.attempting)
         out.append("\n  peak        "); out.append(calls.peakActive)
         if calls.peakActive > 0 {
             out.append(" concurrent at ")
@@ -198,7 +205,14 @@ struct MeterReport {
         out.append(", \"cancelled\": "); out.append(calls.cancelled)
         out.append(", \"completed\": "); out.append(calls.completed)
         out.append(", \"timed_out\": "); out.append(calls.timedOut)
+        for reason in CallTimeout.allCases {
+            out.append(", \"")
+            out.append(reason.name)
+            out.append("\": ")
+            out.append(calls[reason])
+        }
         out.append(", \"open_at_end\": "); out.append(calls.active)
+        out.append(", \"attempting_at_end\": "); out.append(calls.attempting)
         out.append(", \"peak_concurrent\": "); out.append(calls.peakActive)
         out.append(", \"peak_at_s\": "); appendOffset(calls.peakTime, &out)
         let registrations = meter.registrations.counters

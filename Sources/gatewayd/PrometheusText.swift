@@ -78,12 +78,18 @@ enum PrometheusText {
         }
 
         let calls = meter.calls
-        out.family("gatewayd_calls_active", "gauge", "Calls the meter sees established or being set up.")
+        out.family("gatewayd_calls_active", "gauge", "Calls the meter counts: early (ringing) and confirmed dialogs.")
         out.sample("gatewayd_calls_active", calls.active)
         out.family("gatewayd_calls_peak", "gauge", "The most calls active at once since start.")
         out.sample("gatewayd_calls_peak", calls.peakActive)
         out.family("gatewayd_call_attempts_total", "counter", "Distinct INVITE dialogs seen.")
         out.sample("gatewayd_call_attempts_total", calls.attempts)
+        out.family("gatewayd_calls_attempting", "gauge", "INVITEs waiting for an answer (attempts, not calls).")
+        out.sample("gatewayd_calls_attempting", calls.attempting)
+        out.family("gatewayd_calls_timed_out_total", "counter", "Calls and attempts the meter ended on its clock, by reason.")
+        for reason in CallTimeout.allCases {
+            out.labelled("gatewayd_calls_timed_out_total", "reason", reason.name, Double(calls[reason]))
+        }
         let registrations = meter.registrations.counters
         out.family("gatewayd_registrations_total", "counter", "REGISTER transactions seen, by outcome.")
         out.labelled("gatewayd_registrations_total", "outcome", "success", Double(registrations.successes))

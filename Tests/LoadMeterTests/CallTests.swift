@@ -12,8 +12,9 @@ struct CallTests {
         h.sip(H.request("ACK", callID: "c1", cseq: 1, toTag: "to"))
         #expect(h.meter.calls.active == 0)
         h.sip(H.request("INVITE", callID: "c1", cseq: 2))
-        #expect(h.meter.calls.active == 1)
+        #expect(h.meter.calls.active == 0 && h.meter.calls.attempting == 1)
         h.sip(H.response(180, "INVITE", callID: "c1", cseq: 2), from: H.proxy, to: H.phone)
+        #expect(h.meter.calls.active == 1 && h.meter.calls.attempting == 0)
         h.sip(H.response(200, "INVITE", callID: "c1", cseq: 2), from: H.proxy, to: H.phone)
         h.sip(H.request("BYE", callID: "c1", cseq: 3, toTag: "to"))
         let calls = h.meter.calls
@@ -46,21 +47,22 @@ struct CallTests {
         #expect(calls.attempts == 2 && calls.cancelled == 1 && calls.failed == 1 && calls.active == 0)
     }
 
-    @Test func silentCallsEndAfterTheInactivityTimeout() {
-        var h = H { $0.dialogInactivitySeconds = 60 }
+    @Test func aCallWhoseMediaWasNeverSeenEndsAfterTheNoMediaTimeout() {
+        var h = H { $0.callTimeouts.noMediaSeconds = 60 }
         h.sip(H.request("INVITE", callID: "quiet", cseq: 1))
         h.sip(H.response(200, "INVITE", callID: "quiet", cseq: 1), from: H.proxy, to: H.phone)
         #expect(h.meter.calls.active == 1)
-        h.advance(milliseconds: 61_000)
-        h.sip(H.request("OPTIONS", callID: "other", cseq: 1))
-        h.advance(milliseconds: 1000)
-        h.sip(H.request("OPTIONS", callID: "other", cseq: 2))
+        h.advance(milliseconds: 59_000)
+        h.tick()
+        #expect(h.meter.calls.active == 1)
+        h.advance(milliseconds: 2000)
+        h.tick()
         #expect(h.meter.calls.active == 0)
-        #expect(h.meter.calls.timedOut == 1)
+        #expect(h.meter.calls[.noMedia] == 1 && h.meter.calls.timedOut == 1)
     }
 
-    @Test func mediaKeepsACallAlive() {
-        var h = H { $0.dialogInactivitySeconds = 60 }
+    @Test func mediaKeepsACallAliveUntilItStops() {
+        var h = H { $0.callTimeouts.silenceSeconds = 60 }
         h.sip(H.request("INVITE", callID: "talk", cseq: 1, body: H.sdp("10.0.0.1", 4000)))
         h.sip(H.response(200, "INVITE", callID: "talk", cseq: 1, body: H.sdp("10.0.0.2", 6000)), from: H.proxy, to: H.phone)
         let caller = Endpoint(address: IPAddress(ipv4: 0x0A00_0001), port: 4000)
@@ -71,6 +73,13 @@ struct CallTests {
         }
         #expect(h.meter.calls.active == 1 && h.meter.calls.timedOut == 0)
         #expect(h.meter.media.rtpPackets == 6000)
+        // The BYE is lost: a minute of nothing later, on the clock alone, the call is over.
+        h.advance(milliseconds: 59_000)
+        h.tick()
+        #expect(h.meter.calls.active == 1)
+        h.advance(milliseconds: 2000)
+        h.tick()
+        #expect(h.meter.calls.active == 0 && h.meter.calls[.silent] == 1 && h.meter.calls.timedOut == 1)
     }
 
     @Test func tablesStayWithinCapacityAndCountEvictions() {
@@ -83,7 +92,8 @@ struct CallTests {
         #expect(h.meter.dialogs.tracked == 64)
         #expect(calls.attempts == 10_000)
         #expect(calls.evicted == 10_000 - 64)
-        #expect(calls.active == 64 && calls.active >= 0)
+        // Unanswered INVITEs are attempts, never calls.
+        #expect(calls.active == 0 && calls.peakActive == 0 && calls.attempting == 64)
     }
 
     @Test func registrationsByTransaction() {
@@ -146,7 +156,14 @@ struct NewCallTests {
         h.sip(H.request("INVITE", callID: "reserved-1", cseq: 1))
         h.sip(H.request("INVITE", callID: "reserved-1", cseq: 1))  // retransmission: not new
         h.sip(H.request("INVITE", callID: "reserved-2", cseq: 1))
+        h.sip(H.request("INVITE", callID: "unanswered", cseq: 1))
         var seen: [String] = []
+        h.meter.forEachNewCall { seen.append(String(decoding: $0, as: UTF8.self)) }
+        #expect(seen.isEmpty)  // attempts are not calls: the reservation holds on
+        h.sip(H.response(100, "INVITE", callID: "reserved-1", cseq: 1, toTag: nil), from: H.proxy, to: H.phone)
+        h.sip(H.response(180, "INVITE", callID: "reserved-1", cseq: 1), from: H.proxy, to: H.phone)
+        h.sip(H.response(200, "INVITE", callID: "reserved-1", cseq: 1), from: H.proxy, to: H.phone)
+        h.sip(H.response(200, "INVITE", callID: "reserved-2", cseq: 1), from: H.proxy, to: H.phone)
         h.meter.forEachNewCall { seen.append(String(decoding: $0, as: UTF8.self)) }
         #expect(seen == ["reserved-1", "reserved-2"])
         h.meter.forEachNewCall { _ in Issue.record("handed out twice") }

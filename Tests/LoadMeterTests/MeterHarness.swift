@@ -16,6 +16,9 @@ struct MeterHarness {
 
     mutating func advance(milliseconds: Int64) { now += milliseconds * 1_000_000 }
 
+    /// The meter's clock moves to `now` with no packet, as the daemon's timer moves it.
+    func tick() { meter.advance(clock: PacketTime(nanoseconds: now)) }
+
     mutating func udp(_ bytes: [UInt8], from source: Endpoint = phone, to destination: Endpoint = proxy) {
         bytes.withUnsafeBytes { buffer in
             meter.receive(datagram: Datagram(source: source, destination: destination, payload: buffer,
@@ -35,13 +38,13 @@ struct MeterHarness {
             + "\(type)Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
     }
 
-    static func response(_ code: Int, _ method: String, callID: String, cseq: Int, toTag: String? = "to", body: String = "")
-        -> String
+    static func response(_ code: Int, _ method: String, callID: String, cseq: Int, toTag: String? = "to", body: String = "",
+                         headers: String = "") -> String
     {
         let to = toTag.map { "<sip:b@h>;tag=\($0)" } ?? "<sip:b@h>"
         let type = body.isEmpty ? "" : "Content-Type: application/sdp\r\n"
         return "SIP/2.0 \(code) Reason\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK\(callID)\(cseq)\(method)\r\n"
-            + "From: <sip:a@h>;tag=from\r\nTo: \(to)\r\nCall-ID: \(callID)\r\nCSeq: \(cseq) \(method)\r\n"
+            + "From: <sip:a@h>;tag=from\r\nTo: \(to)\r\nCall-ID: \(callID)\r\nCSeq: \(cseq) \(method)\r\n\(headers)"
             + "\(type)Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
     }
 

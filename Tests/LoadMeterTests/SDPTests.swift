@@ -55,3 +55,34 @@ struct SDPTests {
         }
     }
 }
+
+struct HoldTests {
+    static func held(_ body: String) -> Bool {
+        let sdp = SDPDescription()
+        let bytes = Array(body.utf8)
+        return bytes.withUnsafeBytes { buffer in
+            sdp.scan(buffer, body: ByteRange(0, buffer.count))
+            return sdp.isOnHold
+        }
+    }
+
+    @Test func directionsAndTheOldZeroAddressSayHold() {
+        let base = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 8\r\n"
+        #expect(!Self.held(base))
+        #expect(!Self.held(base + "a=sendrecv\r\n"))
+        #expect(Self.held(base + "a=sendonly\r\n"))
+        #expect(Self.held(base + "a=recvonly\r\n"))
+        #expect(Self.held(base + "a=inactive\r\n"))
+        // Session level, before the media line.
+        #expect(Self.held("v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\na=inactive\r\nm=audio 4000 RTP/AVP 8\r\n"))
+        #expect(Self.held("v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\nm=audio 4000 RTP/AVP 8\r\n"))
+        // Reused for the next body: it does not stick.
+        let sdp = SDPDescription()
+        for (body, expected) in [(base + "a=sendonly\r\n", true), (base, false)] {
+            Array(body.utf8).withUnsafeBytes { buffer in
+                sdp.scan(buffer, body: ByteRange(0, buffer.count))
+                #expect(sdp.isOnHold == expected)
+            }
+        }
+    }
+}

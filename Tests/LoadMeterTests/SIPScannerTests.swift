@@ -140,3 +140,15 @@ struct SIPScannerTests {
         }
     }
 }
+
+struct SessionExpiresTests {
+    @Test(arguments: [("Session-Expires: 1800;refresher=uac\r\n", 1800), ("x: 90\r\n", 90),
+                      ("session-expires:   600 \r\n", 600), ("", -1), ("Session-Expires: soon\r\n", -1)])
+    func sessionExpiresIsItsDeltaSeconds(header: String, seconds: Int) throws {
+        let text = invite.replacingOccurrences(of: "Max-Forwards: 70\r\n", with: "Max-Forwards: 70\r\n" + header)
+        try withScanned(text) { result, _ in
+            let message = try #require(try result?.get())
+            #expect(message.sessionExpires == seconds)
+        }
+    }
+}

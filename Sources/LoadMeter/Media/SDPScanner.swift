@@ -27,6 +27,10 @@ public final class SDPDescription {
     public static let maxFormats = 32
     public private(set) var mediaCount = 0
     public private(set) var formatCount = 0
+    /// The body puts the session on hold: a direction other than sendrecv (RFC 3264 §8.4:
+    /// sendonly, recvonly, inactive), at session or media level, or the older c=0.0.0.0
+    /// (RFC 2543). RTP may then rightly stop.
+    public private(set) var isOnHold = false
     let media: FixedArray<SDPMedia>
     let formats: FixedArray<SDPFormat>
 
@@ -47,6 +51,7 @@ public final class SDPDescription {
     public func scan(_ buffer: UnsafeRawBufferPointer, body: ByteRange) -> Bool {
         mediaCount = 0
         formatCount = 0
+        isOnHold = false
         var sessionAddress = IPAddress.unspecified
         var sessionHasAddress = false
         var mediaHasAddress = false
@@ -66,6 +71,7 @@ public final class SDPDescription {
                 sawVersion = true
             case 0x63:  // c=IN IP4 addr[/ttl]
                 guard let address = connectionAddress(buffer, value) else { continue }
+                if address == .unspecified || (address.isIPv4 && address.ipv4Value == 0) { isOnHold = true }
                 if current < 0 {
                     sessionAddress = address
                     sessionHasAddress = true
@@ -90,6 +96,10 @@ public final class SDPDescription {
                 mediaCount += 1
                 mediaHasAddress = false
             case 0x61:  // a=
+                if ASCII.equals(buffer, value, "sendonly") || ASCII.equals(buffer, value, "recvonly")
+                    || ASCII.equals(buffer, value, "inactive") {
+                    isOnHold = true
+                }
                 guard current >= 0 else { continue }
                 attribute(buffer, value, media: current)
             default:

@@ -33,6 +33,8 @@ public struct SIPMessage: Equatable, Sendable {
     public var maxForwards = -1
     public var contentLength = -1
     public var retryAfter = -1
+    /// RFC 4028 Session-Expires in seconds (its delta-seconds); -1 when absent.
+    public var sessionExpires = -1
     public var contentType = ByteRange.empty
     public var body = ByteRange.empty
     /// Header lines scanned (folded continuations not counted separately).

@@ -200,6 +200,7 @@ public enum SIPScanner {
             case 0x6C: try takeContentLength(value, buffer, &message)  // l
             case 0x63: message.contentType = value  // c
             case 0x6D: if message.contact.isEmpty { message.contact = value }  // m
+            case 0x78: message.sessionExpires = leadingNumber(value, buffer)  // x
             default: break
             }
             return
@@ -229,13 +230,19 @@ public enum SIPScanner {
                 message.maxForwards = clamped
             }
         case 0x72:
-            if ASCII.equals(buffer, name, "retry-after") {
-                var end = value.start
-                while end < value.end && ASCII.isDigit(buffer[end]) { end += 1 }
-                message.retryAfter = ASCII.decimal(buffer, ByteRange(value.start, end)) ?? -1
-            }
+            if ASCII.equals(buffer, name, "retry-after") { message.retryAfter = leadingNumber(value, buffer) }
+        case 0x73:
+            if ASCII.equals(buffer, name, "session-expires") { message.sessionExpires = leadingNumber(value, buffer) }
         default: break
         }
+    }
+
+    /// The delta-seconds a value starts with, before any comment or parameter
+    /// (`Retry-After: 30;duration=10`, `Session-Expires: 1800;refresher=uac`); -1 when none.
+    private static func leadingNumber(_ value: ByteRange, _ buffer: UnsafeRawBufferPointer) -> Int {
+        var end = value.start
+        while end < value.end && ASCII.isDigit(buffer[end]) { end += 1 }
+        return ASCII.decimal(buffer, ByteRange(value.start, end)) ?? -1
     }
 
     private static func takeFrom(_ value: ByteRange, _ buffer: UnsafeRawBufferPointer,

@@ -1,71 +1,47 @@
 import Capture
 
-/// Where a call stands, by its Call-ID.
-public enum CallState: UInt8, Sendable {
-    /// INVITE sent, no provisional response with a To tag yet.
-    case trying
-    /// A 1xx with a To tag: ringing or in early media.
-    case early
-    /// A 2xx: the call is up.
-    case confirmed
-    /// The INVITE was challenged (401/407); the same Call-ID usually comes back with
-    /// credentials, which is the same call attempt, not a new one.
-    case challenged
-    /// Over (BYE, CANCEL, failure, silence); kept a while to absorb retransmissions.
-    case ended
-
-    var isActive: Bool { self == .trying || self == .early || self == .confirmed }
-}
-
-/// Call figures, all since start except the gauges `active` and `peakActive`.
-public struct CallCounters: Equatable, Sendable {
-    /// Distinct Call-IDs seen in an INVITE (what `tshark -Y sip.Method=="INVITE"` counts).
-    public var attempts = 0
-    public var answered = 0
-    /// Ended by a final response >= 300 other than 487, or a challenge never answered.
-    public var failed = 0
-    /// CANCELled, or answered 487 Request Terminated.
-    public var cancelled = 0
-    /// Ended normally by BYE (answered calls, and early dialogs closed by BYE).
-    public var completed = 0
-    /// Went silent (no SIP, no media) for longer than the inactivity timeout.
-    public var timedOut = 0
-    /// Pushed out of a full table while still active.
-    public var evicted = 0
-    public var active = 0
-    public var peakActive = 0
-    public var peakTime = PacketTime.zero
-
-    public init() {}
-}
-
 /// Follows INVITE dialogs by Call-ID (RFC 3261 §12-§15) in a preallocated table.
 /// Re-INVITEs and retransmissions are not new calls; a final response to a re-INVITE does
-/// not end the call; every call ends exactly once, so no gauge drifts or goes negative.
+/// not end the call; every call ends exactly once — by SIP or on the clock (`CallTimeouts`,
+/// RFC 4028 session timers) — so no gauge drifts or goes negative.
 public final class DialogTracker {
     public private(set) var counters = CallCounters()
+    /// A reload may change them; each call is judged by the values at the time of asking.
+    public var timeouts: CallTimeouts
     let keys: CallIDKeys
     let state: FixedArray<CallState>
     let inviteSequence: FixedArray<UInt32>
     let cancelSeen: FixedArray<Bool>
+    /// The last SIP or media of the call, in nanoseconds.
     let lastActivity: FixedArray<Int64>
+    /// When the current stage's own clock started: the INVITE (trying), the last provisional
+    /// response (early), the challenge (challenged).
+    let stageStart: FixedArray<Int64>
+    /// When an RFC 4028 session ends unless refreshed; 0: no session timer.
+    let sessionExpiry: FixedArray<Int64>
+    /// Media of the call was seen (`mediaSeenFlag`); its last SDP put it on hold (`onHoldFlag`).
+    let flags: FixedArray<UInt8>
+    static let mediaSeenFlag: UInt8 = 1
+    static let onHoldFlag: UInt8 = 2
     /// Bumped each time a slot takes a new call, so media can tell whether their call lives.
     let generation: FixedArray<UInt32>
-    let inactivityTimeout: Int64
     let endedLinger: Int64
-    /// Calls begun since `forEachNewCall` last ran (slot and generation); a full ring drops
+    /// Calls counted since `forEachNewCall` last ran (slot and generation); a full ring drops
     /// the oldest.
     let newCalls = FixedArray<Handle>(repeating: .none, count: 64)
     var newCallCount = 0
 
-    public init(capacity: Int, inactivityTimeoutSeconds: Int, endedLingerSeconds: Int = 32) {
+    public init(capacity: Int, timeouts: CallTimeouts = CallTimeouts(), endedLingerSeconds: Int = 32) {
+        self.timeouts = timeouts
         keys = CallIDKeys(capacity: capacity)
         state = FixedArray(repeating: .ended, count: capacity)
-        inviteSequence = FixedArray(repeating: 0, count: capacity)
+        inviteSequence = FixedArray(zeroedCount: capacity)
         cancelSeen = FixedArray(repeating: false, count: capacity)
-        lastActivity = FixedArray(repeating: 0, count: capacity)
-        generation = FixedArray(repeating: 0, count: capacity)
-        inactivityTimeout = Int64(inactivityTimeoutSeconds) * 1_000_000_000
+        lastActivity = FixedArray(zeroedCount: capacity)
+        stageStart = FixedArray(zeroedCount: capacity)
+        sessionExpiry = FixedArray(zeroedCount: capacity)
+        flags = FixedArray(zeroedCount: capacity)
+        generation = FixedArray(zeroedCount: capacity)
         endedLinger = Int64(endedLingerSeconds) * 1_000_000_000
     }
 
@@ -79,22 +55,32 @@ public final class DialogTracker {
     }
 
     public func isLive(_ handle: Handle) -> Bool {
-        handle.slot >= 0 && keys.index.isInUse(Int(handle.slot)) && generation[Int(handle.slot)] == handle.generation
-            && state[Int(handle.slot)] != .ended
+        owns(handle) && state[Int(handle.slot)] != .ended
     }
 
-    /// Media of a call flowed: the call is not silent.
+    private func owns(_ handle: Handle) -> Bool {
+        handle.slot >= 0 && keys.index.isInUse(Int(handle.slot)) && generation[Int(handle.slot)] == handle.generation
+    }
+
+    /// Media of a call flowed: the call is not silent, and its media can be seen.
     public func touch(_ handle: Handle, time: PacketTime) {
-        guard handle.slot >= 0, keys.index.isInUse(Int(handle.slot)),
-              generation[Int(handle.slot)] == handle.generation else { return }
-        lastActivity[Int(handle.slot)] = time.nanoseconds
-        keys.index.touch(Int(handle.slot), second: time.seconds)
+        guard owns(handle) else { return }
+        let slot = Int(handle.slot)
+        lastActivity[slot] = time.nanoseconds
+        flags[slot] |= DialogTracker.mediaSeenFlag
+        keys.index.touch(slot, second: time.seconds)
+    }
+
+    /// The call's latest SDP (offer or answer) says it is on hold, or no longer.
+    public func noteHold(_ handle: Handle, _ onHold: Bool) {
+        guard owns(handle) else { return }
+        let slot = Int(handle.slot)
+        if onHold { flags[slot] |= DialogTracker.onHoldFlag } else { flags[slot] &= ~DialogTracker.onHoldFlag }
     }
 
     /// Takes one SIP message of an INVITE dialog; returns the call it belongs to.
     @discardableResult
     public func take(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, time: PacketTime) -> Handle {
-        sweep(now: time)
         let callID = message.callID.slice(of: buffer)
         let hash = KeyHash.bytes(callID)
         var slot = keys.find(callID, hash: hash)
@@ -107,8 +93,11 @@ public final class DialogTracker {
         keys.index.touch(slot)
         if message.isRequest {
             request(message, slot: slot, time: time)
-        } else if message.cseqMethod == .invite {
-            inviteResponse(message, slot: slot, time: time)
+        } else if message.cseqMethod == .invite || message.cseqMethod == .update {
+            if message.cseqMethod == .invite { inviteResponse(message, slot: slot, time: time) }
+            if message.statusCode >= 200 && message.statusCode < 300 && state[slot] == .confirmed {
+                refreshSession(slot, seconds: message.sessionExpires, time: time)
+            }
         }
         return Handle(slot: Int32(slot), generation: generation[slot])
     }
@@ -116,31 +105,27 @@ public final class DialogTracker {
     private func begin(_ callID: UnsafeRawBufferPointer, hash: UInt64, message: SIPMessage, time: PacketTime) -> Int {
         let claimed = keys.insert(callID, hash: hash)
         let slot = claimed.slot
-        if claimed.evicted && state[slot].isActive {
+        if claimed.evicted && state[slot] != .ended && state[slot] != .challenged {
             counters.evicted += 1
-            counters.active -= 1
         }
+        if claimed.evicted { move(slot, to: .ended, time: time) }
         generation[slot] &+= 1
-        // An INVITE with a To tag is a re-INVITE of a call the capture joined late.
-        state[slot] = message.toTag.isEmpty ? .trying : .confirmed
         inviteSequence[slot] = message.cseqNumber
         cancelSeen[slot] = false
         lastActivity[slot] = time.nanoseconds
+        stageStart[slot] = time.nanoseconds
+        sessionExpiry[slot] = 0
+        flags[slot] = 0
         counters.attempts += 1
-        becameActive(time)
-        if newCallCount < newCalls.count {
-            newCalls[newCallCount] = Handle(slot: Int32(slot), generation: generation[slot])
-            newCallCount += 1
-        }
+        // An INVITE with a To tag is a re-INVITE of a call the capture joined late.
+        move(slot, to: message.toTag.isEmpty ? .trying : .confirmed, time: time)
         return slot
     }
 
     public func forEachNewCall(_ body: (UnsafeRawBufferPointer) -> Void) {
         for i in 0..<newCallCount {
             let handle = newCalls[i]
-            if keys.index.isInUse(Int(handle.slot)) && generation[Int(handle.slot)] == handle.generation {
-                body(keys.key(Int(handle.slot)))
-            }
+            if owns(handle) { body(keys.key(Int(handle.slot))) }
         }
         newCallCount = 0
     }
@@ -150,16 +135,16 @@ public final class DialogTracker {
         case .invite:
             // Credentials after a challenge: the same attempt, going on.
             if state[slot] == .challenged && message.toTag.isEmpty && message.cseqNumber > inviteSequence[slot] {
-                state[slot] = .trying
                 inviteSequence[slot] = message.cseqNumber
-                becameActive(time)
+                stageStart[slot] = time.nanoseconds
+                move(slot, to: .trying, time: time)
             }
         case .cancel:
             if state[slot] == .trying || state[slot] == .early { cancelSeen[slot] = true }
         case .bye:
-            if state[slot].isActive {
+            if state[slot] != .ended && state[slot] != .challenged {
                 counters.completed += 1
-                end(slot)
+                move(slot, to: .ended, time: time)
             }
         default:
             break
@@ -172,50 +157,111 @@ public final class DialogTracker {
         // Only the initial INVITE's transaction decides the call; re-INVITE answers do not.
         guard message.cseqNumber == inviteSequence[slot], current == .trying || current == .early else { return }
         switch code {
-        case 100..<200:
-            if !message.toTag.isEmpty && code != 100 { state[slot] = .early }
+        case 100:
+            break  // hop by hop: says nothing of the callee
+        case 101..<200:
+            // Ringing goes on while provisional responses keep coming (Timer C is reset).
+            guard !message.toTag.isEmpty else { break }
+            stageStart[slot] = time.nanoseconds
+            move(slot, to: .early, time: time)
         case 200..<300:
-            state[slot] = .confirmed
             counters.answered += 1
+            move(slot, to: .confirmed, time: time)
         case 401, 407:
-            state[slot] = .challenged
-            counters.active -= 1
+            stageStart[slot] = time.nanoseconds
+            move(slot, to: .challenged, time: time)
         default:
             if code == 487 || cancelSeen[slot] { counters.cancelled += 1 } else { counters.failed += 1 }
-            end(slot)
+            move(slot, to: .ended, time: time)
         }
     }
 
-    private func becameActive(_ time: PacketTime) {
-        counters.active += 1
-        if counters.active > counters.peakActive {
-            counters.peakActive = counters.active
-            counters.peakTime = time
-        }
+    /// A 2xx to an INVITE or UPDATE of a confirmed call: its Session-Expires (RFC 4028 §9)
+    /// starts the session's interval again; a 2xx without one turns the session timer off.
+    private func refreshSession(_ slot: Int, seconds: Int, time: PacketTime) {
+        sessionExpiry[slot] = seconds > 0 ? time.nanoseconds + Int64(seconds) * 1_000_000_000 : 0
     }
 
-    private func end(_ slot: Int) {
-        if state[slot].isActive { counters.active -= 1 }
-        state[slot] = .ended
-    }
-
-    /// Ends calls that went silent and forgets ended ones after their linger. Looks only at
-    /// the least recently active entries, so the cost per call is constant.
-    public func sweep(now: PacketTime) {
-        var budget = 4
-        while budget > 0, keys.index.oldest >= 0 {
-            budget -= 1
-            let slot = Int(keys.index.oldest)
-            let idle = now.nanoseconds - lastActivity[slot]
-            switch state[slot] {
-            case .ended:
-                guard idle > endedLinger else { return }
-            case .trying, .early, .confirmed, .challenged:
-                guard idle > inactivityTimeout else { return }
-                if state[slot] == .challenged { counters.failed += 1 } else { counters.timedOut += 1 }
-                end(slot)
+    /// Every change of state goes through here, so the gauges follow the states exactly.
+    private func move(_ slot: Int, to next: CallState, time: PacketTime) {
+        let previous = state[slot]
+        guard previous != next else { return }
+        if previous == .trying { counters.attempting -= 1 }
+        if next == .trying { counters.attempting += 1 }
+        if previous.isCall && !next.isCall { counters.active -= 1 }
+        if !previous.isCall && next.isCall {
+            counters.active += 1
+            if counters.active > counters.peakActive {
+                counters.peakActive = counters.active
+                counters.peakTime = time
             }
-            keys.index.release(slot)
+            if newCallCount < newCalls.count {
+                newCalls[newCallCount] = Handle(slot: Int32(slot), generation: generation[slot])
+                newCallCount += 1
+            }
+        }
+        state[slot] = next
+    }
+
+    /// When the call at `slot` ends unless something happens, and what it ends as (nil: it
+    /// is forgotten, being over already).
+    private func deadline(_ slot: Int) -> (time: Int64, reason: CallTimeout?) {
+        let second: Int64 = 1_000_000_000
+        switch state[slot] {
+        case .ended:
+            return (lastActivity[slot] + endedLinger, nil)
+        case .trying, .challenged:
+            return (stageStart[slot] + Int64(timeouts.attemptSeconds) * second, .noAnswer)
+        case .early:
+            return (stageStart[slot] + Int64(timeouts.ringingSeconds) * second, .ringing)
+        case .confirmed:
+            let flags = flags[slot]
+            let quiet: (seconds: Int, reason: CallTimeout)
+            if flags & DialogTracker.mediaSeenFlag == 0 {
+                quiet = (timeouts.noMediaSeconds, .noMedia)
+            } else if flags & DialogTracker.onHoldFlag != 0 {
+                quiet = (timeouts.holdSeconds, .onHold)
+            } else {
+                quiet = (timeouts.silenceSeconds, .silent)
+            }
+            let silent = lastActivity[slot] + Int64(quiet.seconds) * second
+            let expiry = sessionExpiry[slot]
+            if expiry != 0 && expiry < silent { return (expiry, .sessionExpired) }
+            return (silent, quiet.reason)
+        }
+    }
+
+    /// Ends every call whose deadline has passed and forgets ended ones after their linger.
+    /// Each call has its own deadline (its stage, its media, its session timer), so every
+    /// tracked entry is looked at: once a second of the meter's clock, a few microseconds
+    /// for thousands of calls, whatever the packet rate.
+    public func sweep(now: PacketTime) {
+        var slot = keys.index.oldest
+        while slot >= 0 {
+            let current = Int(slot)
+            slot = keys.index.newer(than: current)
+            let due = deadline(current)
+            guard now.nanoseconds > due.time else { continue }
+            if let reason = due.reason {
+                if state[current] == .challenged { counters.failed += 1 } else { counters[reason] += 1 }
+                move(current, to: .ended, time: now)
+                lastActivity[current] = now.nanoseconds
+            } else {
+                keys.index.release(current)
+            }
+        }
+    }
+
+    /// A spell without capture (`nanoseconds` long, ending now) is not silence: every call's
+    /// clocks move on by it, so calls that went on unseen are not ended for it.
+    public func excuse(gap nanoseconds: Int64) {
+        var slot = keys.index.oldest
+        while slot >= 0 {
+            let current = Int(slot)
+            lastActivity[current] += nanoseconds
+            stageStart[current] += nanoseconds
+            if sessionExpiry[current] != 0 { sessionExpiry[current] += nanoseconds }
+            slot = keys.index.newer(than: current)
         }
     }
 }

@@ -155,8 +155,9 @@ final class MediaTable {
 
     /// Forgets media silent for longer than the linger whose call is over. Media of a live
     /// call that is merely quiet (on hold) is moved back so the sweep can look past it.
+    /// Each entry is looked at once at most: one whose call lives goes to the young end.
     func sweep(now: PacketTime, dialogs: DialogTracker) {
-        var budget = 2
+        var budget = index.count
         while budget > 0, index.oldest >= 0 {
             budget -= 1
             let slot = Int(index.oldest)

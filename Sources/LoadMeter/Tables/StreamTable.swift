@@ -157,10 +157,10 @@ final class StreamTable {
         return count
     }
 
+    /// Closes every stream idle past the timeout, oldest first (the age list is in order of
+    /// last packet, so the first one still in time ends the walk).
     func sweep(now: PacketTime) {
-        var budget = 2
-        while budget > 0, index.oldest >= 0 {
-            budget -= 1
+        while index.oldest >= 0 {
             let slot = Int(index.oldest)
             guard now.nanoseconds - lastUsed[slot] > idleTimeout else { return }
             pushClosed(slot)

@@ -9,6 +9,8 @@ enum ConfigKey: Int, CaseIterable {
     case statusFile, statusInterval, prometheusFile, user, logFacility
     // [capacity]
     case calls, streams, rtpRate, sipRate
+    // [meter]
+    case attemptTimeout, ringingTimeout, silenceTimeout, holdTimeout, noMediaTimeout
     // [capture]
     case captureInterface, captureFilter
     // [sequence]
@@ -53,7 +55,7 @@ enum ConfigKey: Int, CaseIterable {
                                  "A member that gives no answer (not even 100 Trying) this many milliseconds is skipped.")
         case .reservationSeconds:
             return ConfigKeySpec(.node, "reservation_seconds", .integer(1...3600), default: "32", .live,
-                                 "A 302 to an INVITE counts as a call until the client's INVITE is seen in the capture, or this many seconds.")
+                                 "A 302 to an INVITE counts as a call until the meter counts the client's call (ringing or answered, in the capture), or this many seconds.")
         case .rateLimit:
             return ConfigKeySpec(.node, "rate_limit", .integer(0...1_000_000), default: "50", .live,
                                  "Requests per second from one source outside the group (a token bucket; the excess gets 503 with Retry-After); 0 for no limit.")
@@ -91,6 +93,21 @@ enum ConfigKey: Int, CaseIterable {
         case .sipRate:
             return ConfigKeySpec(.capacity, "sip_rate", .integer(0...10_000_000), default: "500", .live,
                                  "SIP messages per second.")
+        case .attemptTimeout:
+            return ConfigKeySpec(.meter, "attempt_timeout", .integer(1...3600), default: "32", .live,
+                                 "Seconds an INVITE with no answer, or only 100 Trying, is an attempt before it ends (timed_out_no_answer): RFC 3261 Timer B, 64 x T1. Attempts never count as calls. Also how long a 401/407 waits for the INVITE with credentials.")
+        case .ringingTimeout:
+            return ConfigKeySpec(.meter, "ringing_timeout", .integer(1...86_400), default: "180", .live,
+                                 "Seconds an early dialog (a 1xx with a To tag: ringing, early media) lasts after its last provisional response (timed_out_ringing): Timer C's three minutes.")
+        case .silenceTimeout:
+            return ConfigKeySpec(.meter, "silence_timeout", .integer(1...86_400), default: "60", .live,
+                                 "Seconds a confirmed call whose media the capture has seen lasts with no SIP, RTP or RTCP (timed_out_silent): RTP flows every 20-30 ms and RTCP every 5 s, so a minute of nothing is a call whose BYE was lost.")
+        case .holdTimeout:
+            return ConfigKeySpec(.meter, "hold_timeout", .integer(1...86_400), default: "300", .live,
+                                 "The same for a call whose last SDP put it on hold (sendonly, recvonly, inactive or c=0.0.0.0), when RTP may rightly stop (timed_out_on_hold). RTCP still flowing keeps any call alive.")
+        case .noMediaTimeout:
+            return ConfigKeySpec(.meter, "no_media_timeout", .integer(1...86_400), default: "900", .live,
+                                 "Seconds a confirmed call whose media the capture never saw (a proxy that does not carry media) lasts with no SIP (timed_out_no_media). RFC 4028 session timers end any call not refreshed in time (session_expired).")
         case .captureInterface:
             return ConfigKeySpec(.capture, "interface", .interface, default: "none", .restart,
                                  "The interface the proxy's traffic is measured on (a name, or any), or none.")
@@ -169,13 +186,14 @@ enum ConfigKey: Int, CaseIterable {
 
 /// The sections of gatewayd.conf, in the order the reference lists them.
 enum ConfigSection: Int, CaseIterable {
-    case node, capacity, capture, sequence, health, steering, endpoint
+    case node, capacity, meter, capture, sequence, health, steering, endpoint
 
     /// As written between brackets; `[endpoint NAME]` is matched by its first word.
     var name: StaticString {
         switch self {
         case .node: return "node"
         case .capacity: return "capacity"
+        case .meter: return "meter"
         case .capture: return "capture"
         case .sequence: return "sequence"
         case .health: return "health"
@@ -188,6 +206,8 @@ enum ConfigSection: Int, CaseIterable {
         switch self {
         case .node: return "The node: where it listens, when it accepts, how it answers, and the daemon's own files."
         case .capacity: return "What the workload is measured against; 0 leaves a resource out."
+        case .meter:
+            return "How the meter ends a call that ends without BYE, CANCEL or a failure: on the clock, which moves with time, not with packets. The calls resource counts early and confirmed dialogs; INVITEs nobody answered are attempts (their own rate). The same as gatewayd meter --attempt-timeout and so on."
         case .capture: return "Where the proxy's traffic is measured."
         case .sequence: return "The predefined sequence, a ring: a request that enters at member k goes to k+1, ... k-1."
         case .health: return "OPTIONS probes between members."

@@ -153,6 +153,12 @@ struct NodeConfig {
         return capacities
     }
 
+    var callTimeouts: CallTimeouts {
+        var timeouts = CallTimeouts()
+        for key in ConfigKey.allCases where key.spec.section == .meter { _ = key.apply(file[key].integer, to: &timeouts) }
+        return timeouts
+    }
+
     /// The meter's tables sized from the capacities the node is judged against: room for
     /// several times the calls and streams that make it full (ended calls linger, media
     /// has RTP and RTCP addresses), never less than 256. A node measuring a proxy of 100
@@ -160,6 +166,7 @@ struct NodeConfig {
     func meterConfiguration() -> MeterConfiguration {
         var meter = MeterConfiguration()
         meter.capacities = capacities
+        meter.callTimeouts = callTimeouts
         // Capacities far above what one host carries (a benchmark's "unlimited") are held to
         // the meter's own defaults.
         let calls = min(capacities.calls > 0 ? capacities.calls : 1024, 4096)
