@@ -361,12 +361,16 @@ public final class Meter {
             // offered but not yet answered.)
             mediaCounts.otherMediaPackets += 1
         case .rtp:
+            // rtcp-mux (RFC 5761): RTCP on the RTP port, also when shorter than an RTP header.
+            if RTPHeader.isRTCP(datagram.payload) {
+                mediaCounts.rtcpPackets += 1
+                return
+            }
             guard let header = RTPHeader(datagram.payload) else {
                 mediaCounts.otherMediaPackets += 1
                 return
             }
-            // rtcp-mux: RTCP on the RTP port.
-            if header.looksLikeRTCP || header.isControl {
+            if header.isControl {
                 mediaCounts.rtcpPackets += 1
                 return
             }

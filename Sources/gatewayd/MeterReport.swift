@@ -214,7 +214,8 @@ struct MeterReport {
         out.append(", \"open_at_end\": "); out.append(calls.active)
         out.append(", \"attempting_at_end\": "); out.append(calls.attempting)
         out.append(", \"peak_concurrent\": "); out.append(calls.peakActive)
-        out.append(", \"peak_at_s\": "); appendOffset(calls.peakTime, &out)
+        out.append(", \"peak_at_s\": ")
+        if calls.peakActive > 0 { appendOffset(calls.peakTime, &out) } else { out.append("null") }
         let registrations = meter.registrations.counters
         out.append("},\n  \"registrations\": {\"attempts\": "); out.append(registrations.attempts)
         out.append(", \"successes\": "); out.append(registrations.successes)

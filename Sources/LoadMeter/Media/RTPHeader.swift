@@ -21,6 +21,12 @@ public struct RTPHeader: Equatable, Sendable {
     /// packet with those is RTCP (RFC 5761 §4), never RTP.
     @inlinable public var looksLikeRTCP: Bool { payloadType >= 72 && payloadType <= 76 }
 
+    /// A version-2 RTCP packet of type 200...204 (SR, RR, SDES, BYE, APP) in `payload`, which
+    /// may be shorter than an RTP header: an empty receiver report is 8 bytes.
+    @inlinable public static func isRTCP(_ payload: UnsafeRawBufferPointer) -> Bool {
+        payload.count >= 8 && payload[0] >> 6 == 2 && payload[1] >= 200 && payload[1] <= 204
+    }
+
     /// Marker set and payload type 64...95: RTCP packet types 192...223 (RFC 5761 §4), as
     /// Wireshark hands such packets to RTCP even on an RTP address.
     @inlinable public var isControl: Bool { marker && payloadType >= 64 && payloadType <= 95 }

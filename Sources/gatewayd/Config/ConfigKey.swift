@@ -100,13 +100,13 @@ enum ConfigKey: Int, CaseIterable {
             return ConfigKeySpec(.meter, "ringing_timeout", .integer(1...86_400), default: "180", .live,
                                  "Seconds an early dialog (a 1xx with a To tag: ringing, early media) lasts after its last provisional response (timed_out_ringing): Timer C's three minutes.")
         case .silenceTimeout:
-            return ConfigKeySpec(.meter, "silence_timeout", .integer(1...86_400), default: "60", .live,
+            return ConfigKeySpec(.meter, "silence_timeout", .integer(3...86_400), default: "60", .live,
                                  "Seconds a confirmed call whose media the capture has seen lasts with no SIP, RTP or RTCP (timed_out_silent): RTP flows every 20-30 ms and RTCP every 5 s, so a minute of nothing is a call whose BYE was lost.")
         case .holdTimeout:
-            return ConfigKeySpec(.meter, "hold_timeout", .integer(1...86_400), default: "300", .live,
+            return ConfigKeySpec(.meter, "hold_timeout", .integer(3...86_400), default: "300", .live,
                                  "The same for a call whose last SDP put it on hold (sendonly, recvonly, inactive or c=0.0.0.0), when RTP may rightly stop (timed_out_on_hold). RTCP still flowing keeps any call alive.")
         case .noMediaTimeout:
-            return ConfigKeySpec(.meter, "no_media_timeout", .integer(1...86_400), default: "900", .live,
+            return ConfigKeySpec(.meter, "no_media_timeout", .integer(3...86_400), default: "900", .live,
                                  "Seconds a confirmed call whose media the capture never saw (a proxy that does not carry media) lasts with no SIP (timed_out_no_media). RFC 4028 session timers end any call not refreshed in time (session_expired).")
         case .captureInterface:
             return ConfigKeySpec(.capture, "interface", .interface, default: "none", .restart,
@@ -207,7 +207,7 @@ enum ConfigSection: Int, CaseIterable {
         case .node: return "The node: where it listens, when it accepts, how it answers, and the daemon's own files."
         case .capacity: return "What the workload is measured against; 0 leaves a resource out."
         case .meter:
-            return "How the meter ends a call that ends without BYE, CANCEL or a failure: on the clock, which moves with time, not with packets. The calls resource counts early and confirmed dialogs; INVITEs nobody answered are attempts (their own rate). The same as gatewayd meter --attempt-timeout and so on."
+            return "How the meter ends a call that ends without BYE, CANCEL or a failure: on the clock, which moves once a second with time, not with packets. Media marks its call alive once a second, so a call may end up to 2 s after its timeout, and silence timeouts start at 3 s. The calls resource counts early and confirmed dialogs; INVITEs nobody answered are attempts (their own rate). The same as gatewayd meter --attempt-timeout and so on."
         case .capture: return "Where the proxy's traffic is measured."
         case .sequence: return "The predefined sequence, a ring: a request that enters at member k goes to k+1, ... k-1."
         case .health: return "OPTIONS probes between members."
