@@ -158,11 +158,18 @@ struct CallLifeTests {
 
     @Test func endedCallsAreForgottenAndTheTableEmpties() {
         var h = H { $0.dialogCapacity = 64 }
-        for i in 0..<64 { h.sip(H.request("INVITE", callID: "gone-\(i)", cseq: 1)) }
+        for i in 0..<32 {
+            h.sip(H.request("INVITE", callID: "up-\(i)", cseq: 1))
+            h.sip(H.response(200, "INVITE", callID: "up-\(i)", cseq: 1), from: H.proxy, to: H.phone)
+        }
+        for i in 0..<32 { h.sip(H.request("INVITE", callID: "gone-\(i)", cseq: 1)) }
         #expect(h.meter.dialogs.tracked == 64)
-        Self.wait(&h, seconds: 33)  // all end as attempts
-        Self.wait(&h, seconds: 33)  // and are forgotten after their linger
-        #expect(h.meter.dialogs.tracked == 0 && h.meter.calls[.noAnswer] == 64)
+        Self.wait(&h, seconds: 33)  // the attempts end
+        #expect(h.meter.calls[.noAnswer] == 32 && h.meter.calls.active == 32)
+        Self.wait(&h, seconds: 900)  // the calls, whose media was never seen
+        #expect(h.meter.calls[.noMedia] == 32)
+        Self.wait(&h, seconds: 33)  // and all are forgotten after their linger
+        #expect(h.meter.dialogs.tracked == 0)
         #expect(h.meter.calls.attempting == 0 && h.meter.calls.active == 0)
     }
 

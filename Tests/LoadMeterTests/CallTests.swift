@@ -89,11 +89,29 @@ struct CallTests {
             h.advance(milliseconds: 1)
         }
         let calls = h.meter.calls
-        #expect(h.meter.dialogs.tracked == 64)
+        // Unanswered INVITEs are attempts, never calls, and hold half the table at most.
+        #expect(h.meter.dialogs.tracked == 32)
         #expect(calls.attempts == 10_000)
-        #expect(calls.evicted == 10_000 - 64)
-        // Unanswered INVITEs are attempts, never calls.
-        #expect(calls.active == 0 && calls.peakActive == 0 && calls.attempting == 64)
+        #expect(calls.evicted == 10_000 - 32)
+        #expect(calls.active == 0 && calls.peakActive == 0 && calls.attempting == 32)
+    }
+
+    @Test func aFloodOfUnansweredInvitesPushesOutNoCall() {
+        var h = H { $0.dialogCapacity = 64 }
+        for i in 0..<30 {  // quiet calls: the least recently active entries
+            h.sip(H.request("INVITE", callID: "up-\(i)", cseq: 1))
+            h.sip(H.response(200, "INVITE", callID: "up-\(i)", cseq: 1), from: H.proxy, to: H.phone)
+        }
+        for i in 0..<10_000 {
+            h.advance(milliseconds: 1)
+            h.sip(H.request("INVITE", callID: "flood-\(i)", cseq: 1))
+        }
+        #expect(h.meter.calls.active == 30 && h.meter.calls.attempting == 32)
+        // An attempt of the flood still waiting is still followed: answered, it is a call.
+        h.sip(H.response(200, "INVITE", callID: "flood-9999", cseq: 1), from: H.proxy, to: H.phone)
+        #expect(h.meter.calls.active == 31)
+        h.sip(H.request("BYE", callID: "up-0", cseq: 2, toTag: "to"))
+        #expect(h.meter.calls.completed == 1 && h.meter.calls.active == 30)
     }
 
     @Test func registrationsByTransaction() {

@@ -84,7 +84,8 @@ public struct CallCounters: Equatable, Sendable {
     public var cancelled = 0
     /// Ended normally by BYE (answered calls, and early dialogs closed by BYE).
     public var completed = 0
-    /// Pushed out of a full table while still an attempt or a call.
+    /// Pushed out of a full table while still an attempt or a call, or an attempt let go
+    /// because attempts held half the table.
     public var evicted = 0
     /// Calls now: early and confirmed dialogs (the workload's `calls`).
     public var active = 0

@@ -30,6 +30,14 @@ public final class DialogTracker {
     /// the oldest.
     let newCalls = FixedArray<Handle>(repeating: .none, count: 64)
     var newCallCount = 0
+    /// Attempts in the order they began. Attempts may hold half the table: beyond that a new
+    /// INVITE lets the oldest attempt go, so a flood of INVITEs nobody answers (anyone can
+    /// send them to the proxy) never pushes out the calls (a full table evicts the least
+    /// recently active entry, which is a quiet call).
+    let attemptOrder: FixedArray<Handle>
+    var attemptStart = 0
+    var attemptCount = 0
+    let attemptLimit: Int
 
     public init(capacity: Int, timeouts: CallTimeouts = CallTimeouts(), endedLingerSeconds: Int = 32) {
         self.timeouts = timeouts
@@ -42,6 +50,8 @@ public final class DialogTracker {
         sessionExpiry = FixedArray(zeroedCount: capacity)
         flags = FixedArray(zeroedCount: capacity)
         generation = FixedArray(zeroedCount: capacity)
+        attemptOrder = FixedArray(zeroedCount: capacity)
+        attemptLimit = max(capacity / 2, 1)
         endedLinger = Int64(endedLingerSeconds) * 1_000_000_000
     }
 
@@ -103,6 +113,7 @@ public final class DialogTracker {
     }
 
     private func begin(_ callID: UnsafeRawBufferPointer, hash: UInt64, message: SIPMessage, time: PacketTime) -> Int {
+        if counters.attempting >= attemptLimit { releaseOldestAttempt(time: time) }
         let claimed = keys.insert(callID, hash: hash)
         let slot = claimed.slot
         if claimed.evicted && state[slot] != .ended && state[slot] != .challenged {
@@ -182,12 +193,40 @@ public final class DialogTracker {
         sessionExpiry[slot] = seconds > 0 ? time.nanoseconds + Int64(seconds) * 1_000_000_000 : 0
     }
 
+    /// Lets the oldest attempt still waiting go (counted as evicted) and frees its slot.
+    private func releaseOldestAttempt(time: PacketTime) {
+        while attemptCount > 0 {
+            let handle = attemptOrder[attemptStart]
+            attemptStart = (attemptStart + 1) % attemptOrder.count
+            attemptCount -= 1
+            guard owns(handle), state[Int(handle.slot)] == .trying else { continue }
+            counters.evicted += 1
+            move(Int(handle.slot), to: .ended, time: time)
+            keys.index.release(Int(handle.slot))
+            return
+        }
+    }
+
+    private func rememberAttempt(_ slot: Int) {
+        if attemptCount == attemptOrder.count {
+            // Full of entries that mostly moved on: the oldest is dropped from the order.
+            attemptStart = (attemptStart + 1) % attemptOrder.count
+            attemptCount -= 1
+        }
+        attemptOrder[(attemptStart + attemptCount) % attemptOrder.count] = Handle(slot: Int32(slot),
+                                                                                 generation: generation[slot])
+        attemptCount += 1
+    }
+
     /// Every change of state goes through here, so the gauges follow the states exactly.
     private func move(_ slot: Int, to next: CallState, time: PacketTime) {
         let previous = state[slot]
         guard previous != next else { return }
         if previous == .trying { counters.attempting -= 1 }
-        if next == .trying { counters.attempting += 1 }
+        if next == .trying {
+            counters.attempting += 1
+            rememberAttempt(slot)
+        }
         if previous.isCall && !next.isCall { counters.active -= 1 }
         if !previous.isCall && next.isCall {
             counters.active += 1
