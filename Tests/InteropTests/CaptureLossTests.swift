@@ -185,6 +185,14 @@ import Testing
         #expect(samples.keys.contains { $0.hasPrefix("gatewayd_peer_up{") && $0.contains("quoted\\\\peer") },
                 "\(samples.keys.sorted())")
         #expect(samples["gatewayd_threshold{}"] == (json["node"] as? [String: Any])?["threshold"] as? Double)
+        // Calls ended on the meter's clock, by reason, as the status file has them.
+        let meter = try #require(json["meter"] as? [String: Any])
+        #expect(samples["gatewayd_calls_attempting{}"] == (meter["calls_attempting"] as? Int).map(Double.init))
+        for reason in ["timed_out_no_answer", "timed_out_ringing", "timed_out_silent", "timed_out_on_hold",
+                       "timed_out_no_media", "session_expired"] {
+            let value = try #require(meter[reason] as? Int, "\(reason) missing from the status file")
+            #expect(samples["gatewayd_calls_timed_out_total{\"reason\": \"\(reason)\"}"] == Double(value), "\(reason)")
+        }
     }
 }
 

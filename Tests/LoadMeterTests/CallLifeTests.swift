@@ -156,6 +156,21 @@ struct CallLifeTests {
         #expect(h.meter.calls.active == 0 && h.meter.calls[.silent] == 1)
     }
 
+    @Test func streamsAndActiveStreamsEndOnTheSameClock() {
+        var h = H { $0.streamIdleSeconds = 60 }
+        Self.answeredCall(&h, "streams")
+        for i in 1...50 {
+            h.advance(milliseconds: 20)
+            Self.rtp(&h, i)
+        }
+        #expect(h.meter.openStreams == 1 && h.meter.workload(at: PacketTime(nanoseconds: h.now)).activeStreams == 1)
+        Self.wait(&h, seconds: 6)  // no packet: not active any more, still open
+        #expect(h.meter.openStreams == 1 && h.meter.workload(at: PacketTime(nanoseconds: h.now)).activeStreams == 0)
+        Self.wait(&h, seconds: 56)
+        #expect(h.meter.openStreams == 0 && h.meter.hasClosedStream)
+        #expect(h.meter.rates(at: PacketTime(nanoseconds: h.now)).rtpPackets == 0)
+    }
+
     @Test func endedCallsAreForgottenAndTheTableEmpties() {
         var h = H { $0.dialogCapacity = 64 }
         for i in 0..<32 {
