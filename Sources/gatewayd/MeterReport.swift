@@ -205,12 +205,7 @@ struct MeterReport {
         out.append(", \"cancelled\": "); out.append(calls.cancelled)
         out.append(", \"completed\": "); out.append(calls.completed)
         out.append(", \"timed_out\": "); out.append(calls.timedOut)
-        for reason in CallTimeout.allCases {
-            out.append(", \"")
-            out.append(reason.name)
-            out.append("\": ")
-            out.append(calls[reason])
-        }
+        out.appendCallTimeouts(of: calls)
         out.append(", \"open_at_end\": "); out.append(calls.active)
         out.append(", \"attempting_at_end\": "); out.append(calls.attempting)
         out.append(", \"peak_concurrent\": "); out.append(calls.peakActive)

@@ -113,12 +113,7 @@ struct StatusFile {
         out.append(", \"calls_peak\": "); out.append(calls.peakActive)
         out.append(", \"calls_attempted\": "); out.append(calls.attempts)
         out.append(", \"calls_attempting\": "); out.append(calls.attempting)
-        for reason in CallTimeout.allCases {
-            out.append(", \"")
-            out.append(reason.name)
-            out.append("\": ")
-            out.append(calls[reason])
-        }
+        out.appendCallTimeouts(of: calls)
         out.append(", \"registrations\": {\"attempts\": "); out.append(registrations.attempts)
         out.append(", \"successes\": "); out.append(registrations.successes)
         out.append(", \"challenges\": "); out.append(registrations.challenges)

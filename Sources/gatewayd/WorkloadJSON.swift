@@ -18,4 +18,15 @@ extension TextBuffer {
         }
         append("}")
     }
+
+    /// `, "timed_out_no_answer": N, ...`: calls ended on the meter's clock, by reason, for the
+    /// meter report and the status file.
+    mutating func appendCallTimeouts(of calls: CallCounters) {
+        for reason in CallTimeout.allCases {
+            append(", \"")
+            append(reason.name)
+            append("\": ")
+            append(calls[reason])
+        }
+    }
 }
