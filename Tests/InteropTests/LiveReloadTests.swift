@@ -544,6 +544,40 @@ import Testing
         #expect(node.waitForStatus { node.resource($0, "sip_message_rate")["capacity"] as? Int == 1 } != nil)
     }
 
+    // MARK: Meter
+
+    /// A call the capture sees (SIP only: its media never shows) outlives its default
+    /// no_media_timeout; set to 3 s by a reload, the running meter ends it as timed_out_no_media.
+    @Test(.enabled(if: getuid() == 0, "a live capture needs root (CAP_NET_RAW)"))
+    func meterTimeoutsByTheCapture() throws {
+        let base = "listen = 127.0.0.1:5645\nstatus_interval = 1\n"
+        let capture = "[capture]\ninterface = lo\nfilter = udp port 5646\n"
+        let node = try Daemon("meter-timeouts", node: base, "[meter]\nno_media_timeout = 3600\n" + capture)
+        let capturing = node.waitForStatus { ($0["meter"] as? [String: Any])?["capturing"] as? Bool == true }
+        try #require(capturing != nil, "no capture on lo: \(node.text)")
+        let caller = try UDPSocket(bind: "127.0.0.1", port: 5647)
+        let proxy = try UDPSocket(bind: "127.0.0.1", port: 5646)
+        let dialog = "From: <sip:a@127.0.0.1>;tag=a1\r\nCall-ID: meter-timeouts\r\nContent-Length: 0\r\n\r\n"
+        let via = "Via: SIP/2.0/UDP 127.0.0.1:5647;branch=z9hG4bKmt1\r\n"
+        try caller.send("INVITE sip:b@127.0.0.1:5646 SIP/2.0\r\n\(via)To: <sip:b@127.0.0.1>\r\nCSeq: 1 INVITE\r\n\(dialog)",
+                        to: "127.0.0.1", port: 5646)
+        try proxy.send("SIP/2.0 200 OK\r\n\(via)To: <sip:b@127.0.0.1>;tag=b1\r\nCSeq: 1 INVITE\r\n\(dialog)",
+                       to: "127.0.0.1", port: 5647)
+        let meter = { (status: [String: Any]) in status["meter"] as? [String: Any] ?? [:] }
+        let up = node.waitForStatus { meter($0)["calls_active"] as? Int == 1 }
+        try #require(up != nil, "the call is not measured: \(node.status ?? [:])")
+        // Nothing more is sent: the default would hold it for an hour.
+        Thread.sleep(forTimeInterval: 4)
+        #expect(node.waitForStatus { meter($0)["calls_active"] as? Int == 1 } != nil, "\(node.status ?? [:])")
+
+        try node.reload(node: base, "[meter]\nno_media_timeout = 3\n" + capture)
+        let ended = node.waitForStatus {
+            meter($0)["calls_active"] as? Int == 0 && meter($0)["timed_out_no_media"] as? Int == 1
+        }
+        #expect(ended != nil, "no_media_timeout = 3 did not end the call: \(node.status ?? [:])")
+        #expect(ended.map { meter($0)["timed_out_silent"] as? Int } == 0)
+    }
+
     // MARK: Health
 
     /// A two-member group: this node on 127.0.0.1:`port`, n2 the test's socket on 127.0.0.2.
