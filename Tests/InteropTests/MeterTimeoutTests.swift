@@ -59,7 +59,7 @@ struct MeterTimeoutTests {
         let afterRTCP = try Self.calls("hold_rtcp.pcap", options + ["--close-at", "29"])
         #expect(afterRTCP["timed_out_silent"] as? Int == 1 && afterRTCP["open_at_end"] as? Int == 1)
         // The held call ends on the hold timeout, counted as such.
-        let afterHold = try Self.calls("hold_rtcp.pcap", options + ["--close-at", "44"])
+        let afterHold = try Self.calls("hold_rtcp.pcap", options + ["--close-at", "46"])
         #expect(afterHold["timed_out_on_hold"] as? Int == 1 && afterHold["open_at_end"] as? Int == 0)
     }
 

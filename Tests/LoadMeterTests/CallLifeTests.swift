@@ -85,7 +85,7 @@ struct CallLifeTests {
               from: H.proxy, to: H.phone)
         Self.wait(&h, seconds: 120)
         #expect(h.meter.calls.active == 1)
-        Self.wait(&h, seconds: 181)
+        Self.wait(&h, seconds: 182)
         #expect(h.meter.calls.active == 0 && h.meter.calls[.onHold] == 1)
     }
 
@@ -94,7 +94,7 @@ struct CallLifeTests {
         Self.answeredCall(&h, "resumed")
         h.sip(H.request("INVITE", callID: "resumed", cseq: 2, toTag: "to", body: H.sdp("10.0.0.1", 4000) + "a=inactive\r\n"))
         h.sip(H.request("INVITE", callID: "resumed", cseq: 3, toTag: "to", body: H.sdp("10.0.0.1", 4000) + "a=sendrecv\r\n"))
-        Self.wait(&h, seconds: 61)
+        Self.wait(&h, seconds: 62)
         #expect(h.meter.calls.active == 0 && h.meter.calls[.silent] == 1)
     }
 
@@ -106,7 +106,7 @@ struct CallLifeTests {
             Self.rtcp(&h)
         }
         #expect(h.meter.calls.active == 1 && h.meter.media.rtcpPackets == 40)
-        Self.wait(&h, seconds: 61)
+        Self.wait(&h, seconds: 62)
         #expect(h.meter.calls.active == 0 && h.meter.calls[.silent] == 1)
     }
 
@@ -152,7 +152,7 @@ struct CallLifeTests {
         h.meter.noteCaptureGap(nanoseconds: 100_000_000_000)
         h.tick()
         #expect(h.meter.calls.active == 1)
-        Self.wait(&h, seconds: 61)
+        Self.wait(&h, seconds: 62)
         #expect(h.meter.calls.active == 0 && h.meter.calls[.silent] == 1)
     }
 

@@ -73,8 +73,9 @@ struct CallTests {
         }
         #expect(h.meter.calls.active == 1 && h.meter.calls.timedOut == 0)
         #expect(h.meter.media.rtpPackets == 6000)
-        // The BYE is lost: a minute of nothing later, on the clock alone, the call is over.
-        h.advance(milliseconds: 59_000)
+        // The BYE is lost: a minute of nothing later (and the second media marks its call
+        // in), on the clock alone, the call is over.
+        h.advance(milliseconds: 60_000)
         h.tick()
         #expect(h.meter.calls.active == 1)
         h.advance(milliseconds: 2000)

@@ -263,7 +263,10 @@ public final class DialogTracker {
             } else {
                 quiet = (timeouts.silenceSeconds, .silent)
             }
-            let silent = lastActivity[slot] + Int64(quiet.seconds) * second
+            // Media marks its call at the first packet of each second, so the last packet may
+            // be up to a second later than the mark: the call is given that second.
+            let marked: Int64 = flags & DialogTracker.mediaSeenFlag != 0 ? second : 0
+            let silent = lastActivity[slot] + Int64(quiet.seconds) * second + marked
             let expiry = sessionExpiry[slot]
             if expiry != 0 && expiry < silent { return (expiry, .sessionExpired) }
             return (silent, quiet.reason)

@@ -207,7 +207,7 @@ enum ConfigSection: Int, CaseIterable {
         case .node: return "The node: where it listens, when it accepts, how it answers, and the daemon's own files."
         case .capacity: return "What the workload is measured against; 0 leaves a resource out."
         case .meter:
-            return "How the meter ends a call that ends without BYE, CANCEL or a failure: on the clock, which moves once a second with time, not with packets. Media marks its call alive once a second, so a call may end up to 2 s after its timeout, and silence timeouts start at 3 s. The calls resource counts early and confirmed dialogs; INVITEs nobody answered are attempts (their own rate). The same as gatewayd meter --attempt-timeout and so on."
+            return "How the meter ends a call that ends without BYE, CANCEL or a failure: on the clock, which moves once a second with time, not with packets. A call never ends before its timeout and at most 2 s after it (media marks its call once a second); silence timeouts start at 3 s. The calls resource counts early and confirmed dialogs; INVITEs nobody answered are attempts (their own rate). The same as gatewayd meter --attempt-timeout and so on."
         case .capture: return "Where the proxy's traffic is measured."
         case .sequence: return "The predefined sequence, a ring: a request that enters at member k goes to k+1, ... k-1."
         case .health: return "OPTIONS probes between members."
