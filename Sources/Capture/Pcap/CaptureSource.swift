@@ -5,8 +5,12 @@ public struct LiveCaptureOptions: Sendable {
     public var snapshotLength: Int32 = 65_535
     /// The kernel ring buffer, in bytes; 0 keeps libpcap's default.
     public var bufferSize: Int32 = 2 * 1024 * 1024
-    /// Deliver each packet at once (immediate mode) instead of batching up to `timeoutMilliseconds`.
-    public var immediate = true
+    /// Deliver each packet at once (immediate mode) instead of in batches of up to
+    /// `timeoutMilliseconds`. Off: on Linux immediate mode gives every packet a ring frame of
+    /// the snapshot length, about 32 in 2 MiB, and a burst of 200 datagrams lost 120 of them;
+    /// batched, the kernel packs packets into blocks (TPACKET_V3) and a burst of 2,000 lost
+    /// none. The meter takes the workload once a second, so 100 ms of delay costs nothing.
+    public var immediate = false
     public var timeoutMilliseconds: Int32 = 100
     public var promiscuous = false
 
