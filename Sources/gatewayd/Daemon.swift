@@ -137,6 +137,18 @@ final class Daemon {
 
     // MARK: The loop
 
+    /// Reads what the capture holds; a failed read loses it (logged, reopened with backoff).
+    func readCapture(now: Int64) {
+        guard let capture, let meter, let node, !capture.isLost,
+              !capture.read(into: meter, node: node, now: now, random: entropy.next()) else { return }
+        line.removeAll()
+        line.append("capture lost: ")
+        line.append(capture.lastError)
+        line.append("; reopening with backoff, workload held at its last measure")
+        NodeDaemon.log(line, priority: 4)
+        stateChanged = true
+    }
+
     func run() -> Int32 {
         logStart()
         // The largest datagram; zeroed pages, so only the bytes datagrams reach are resident.
@@ -151,7 +163,7 @@ final class Daemon {
             let now = gw_monotonic_ns()
             var wake = min(nextSample, nextStatus)
             if let node { wake = min(wake, node.nextDeadline) }
-            if let capture { wake = min(wake, capture.nextAttempt) }
+            if let capture { wake = min(wake, capture.nextAttempt, capture.nextPoll) }
             if let agent { wake = min(wake, agent.nextDeadline) }
             if let hooks { wake = min(wake, hooks.nextDeadline) }
             let timeout = wake <= now ? 0 : Int32(min((wake - now + 999_999) / 1_000_000, 1000))
@@ -189,21 +201,14 @@ final class Daemon {
                         }
                     }
                 case Daemon.captureTag:
-                    if let capture, let meter, let node, !capture.isLost,
-                       !capture.read(into: meter, node: node, now: after, random: entropy.next()) {
-                        line.removeAll()
-                        line.append("capture lost: ")
-                        line.append(capture.lastError)
-                        line.append("; reopening with backoff, workload held at its last measure")
-                        NodeDaemon.log(line, priority: 4)
-                        stateChanged = true
-                    }
+                    readCapture(now: after)
                 case Daemon.hookTag:
                     hooks?.readOutput()
                 default:
                     break
                 }
             }
+            if let capture, after >= capture.nextPoll { readCapture(now: after) }
             if let capture, let meter, capture.isLost, capture.retry(now: after, random: entropy.next()) {
                 let gap = after - capture.lostAt
                 meter.noteCaptureGap(nanoseconds: gap)

@@ -16,6 +16,11 @@ final class LiveCapture {
     /// When the capture was lost (monotonic), and when to try again.
     private(set) var lostAt: Int64 = 0
     private(set) var nextAttempt = Int64.max
+    /// When to read again though the descriptor shows nothing (libpcap asked for it), or never.
+    private(set) var nextPoll = Int64.max
+    /// An interface that is down but still there keeps libpcap asking every millisecond;
+    /// every 50 ms finds a vanished one soon enough and keeps a downed link from costing a core.
+    static let shortestPoll: Int64 = 50_000_000
     /// Why it was lost or why the last reopen failed.
     private(set) var lastError = TextBuffer()
     /// libpcap's counters of the captures closed so far, so the status shows a running total.
@@ -46,6 +51,13 @@ final class LiveCapture {
     /// false when the capture failed and is now lost.
     func read(into meter: Meter, node: Node<KernelEntropy>, now: Int64, random: UInt64) -> Bool {
         guard let source, let decoder else { return true }
+        defer {
+            if let required = self.source?.requiredPollNanoseconds {
+                nextPoll = now + max(required, LiveCapture.shortestPoll)
+            } else {
+                nextPoll = Int64.max
+            }
+        }
         for _ in 0..<1000 {
             let next: CaptureSource.Next
             do {
@@ -65,6 +77,7 @@ final class LiveCapture {
     private func lose(_ error: CaptureError, now: Int64, random: UInt64) {
         if let statistics = source?.statistics() { add(statistics) }
         source = nil
+        nextPoll = Int64.max
         decoder = nil
         lostAt = now
         lastError.removeAll()

@@ -76,10 +76,10 @@ import Testing
         node.standardError = try FileHandle(forWritingTo: log)
         try node.run()
         defer { if node.isRunning { node.terminate(); node.waitUntilExit() } }
-        #expect(eventually(3) { meterField(statusFile, "capture_state") as? String == "up" })
+        #expect(eventually(10) { meterField(statusFile, "capture_state") as? String == "up" })
 
         // Privileges: nobody, with CAP_NET_RAW alone.
-        let daemon = try #require(eventually(2) { pgrepChild(of: node.processIdentifier) != nil } ? pgrepChild(of: node.processIdentifier) : nil)
+        let daemon = try #require(eventually(10) { pgrepChild(of: node.processIdentifier) != nil } ? pgrepChild(of: node.processIdentifier) : nil)
         let proc = try String(contentsOfFile: "/proc/\(daemon)/status", encoding: .utf8)
         #expect(proc.contains("Uid:\t65534\t65534\t65534\t65534"))
         #expect(proc.contains("CapEff:\t0000000000002000"))
@@ -101,18 +101,18 @@ import Testing
             try #require(result.status == 0, "\(result.error)")
         }
         try sendInvites(5, tag: "before")
-        #expect(eventually(3) { (meterField(statusFile, "calls_attempted") as? Int) == 5 })
+        #expect(eventually(10) { (meterField(statusFile, "calls_attempted") as? Int) == 5 })
 
         // The interface goes away: lost, logged, reopened with backoff once it is back.
         try #require(try ip("-n \(space) link del gwv0").status == 0)
-        #expect(eventually(3) { meterField(statusFile, "capture_state") as? String == "lost" })
+        #expect(eventually(10) { meterField(statusFile, "capture_state") as? String == "lost" })
         Thread.sleep(forTimeInterval: 2)
         try makeLink()
         #expect(eventually(40) { meterField(statusFile, "capture_state") as? String == "up" })
         #expect(meterField(statusFile, "capture_gaps") as? Int == 1)
         #expect(((meterField(statusFile, "capture_gap_s") as? Double) ?? 0) >= 2)
         try sendInvites(3, tag: "after")
-        #expect(eventually(3) { (meterField(statusFile, "calls_attempted") as? Int) == 8 }, "calls seen after the reopen")
+        #expect(eventually(10) { (meterField(statusFile, "calls_attempted") as? Int) == 8 }, "calls seen after the reopen")
 
         node.terminate()
         node.waitUntilExit()

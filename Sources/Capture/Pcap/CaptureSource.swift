@@ -115,6 +115,15 @@ public final class CaptureSource {
     /// The descriptor to wait on in an event loop (live captures), or -1.
     public var selectableDescriptor: Int32 { pcap_get_selectable_fd(handle) }
 
+    /// How soon libpcap needs to be called again even though the descriptor shows nothing,
+    /// in nanoseconds, or nil when readiness alone is enough. Linux sets it after an ENETDOWN:
+    /// the interface may be merely down or on its way out, and the second kernel notice (the
+    /// device unregistered) wakes no one, so only another read finds out that it is gone.
+    public var requiredPollNanoseconds: Int64? {
+        guard isLive, let interval = pcap_get_required_select_timeout(handle) else { return nil }
+        return Int64(interval.pointee.tv_sec) * 1_000_000_000 + Int64(interval.pointee.tv_usec) * 1_000
+    }
+
     public func statistics() -> CaptureStatistics? {
         guard isLive else { return nil }
         var raw = pcap_stat()
