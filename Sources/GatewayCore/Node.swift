@@ -340,7 +340,9 @@ public final class Node<Entropy: EntropySource> {
             counters.answeredBusy += 1
             answer(slot, 503, message, buffer, now: now)
         case .answerProbe:
-            answer(slot, 200, message, buffer, now: now)
+            // The load is the group's business: a member learns it, anyone else gets a
+            // plain 200 that says only that this node is alive.
+            answer(slot, 200, message, buffer, now: now, withLoad: sequence.index(of: source) != nil)
         case .tooManyHops, .loopDetected, .refuse, .methodNotAllowed:
             counters.refused += 1
             answer(slot, decision.refusalStatus!, message, buffer, now: now)
@@ -385,7 +387,8 @@ public final class Node<Entropy: EntropySource> {
     }
 
     /// A response made here: status line, copied headers, what the status needs.
-    func answer(_ slot: Int, _ code: Int, _ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, now: Int64) {
+    func answer(_ slot: Int, _ code: Int, _ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, now: Int64,
+                withLoad: Bool = false) {
         writeResponse(code, message, buffer)
         switch code {
         case 503:
@@ -394,7 +397,7 @@ public final class Node<Entropy: EntropySource> {
             out.append("\r\n")
         case 405:
             out.append("Allow: INVITE, REGISTER, OPTIONS, ACK, CANCEL\r\n")
-        case 200 where message.method == .options:
+        case 200 where withLoad:
             ProbeLoad.append(workload: effectiveWorkload(now: now), state: admission.state, into: &out)
         default:
             break

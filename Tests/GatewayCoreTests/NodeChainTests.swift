@@ -166,6 +166,25 @@ struct NodeChainTests {
         #expect(network.nodes[0].health[1].isUp)
     }
 
+    @Test func probeAnswersCarryTheLoadToMembersOnly() {
+        let network = Network(3)
+        network.setWorkload(0, calls: 42)
+        let probe = request("OPTIONS", vias: ["SIP/2.0/UDP 127.0.0.2:5060;branch=z9hG4bKprobe"], maxForwards: 0)
+        // From member 2's address: the answer (read from the outbox before delivery) has the load.
+        Array(probe.utf8).withUnsafeBytes { network.nodes[0].receive($0, from: endpoint(2), now: network.now) }
+        let toMember = network.nodes[0].outbox
+        #expect(toMember.count == 1)
+        let memberAnswer = String(decoding: toMember.bytes(toMember.datagram(0)), as: UTF8.self)
+        #expect(memberAnswer.hasPrefix("SIP/2.0 200 OK\r\n"))
+        #expect(memberAnswer.contains("\r\nX-Gatewayd-Load: 0.420;state=accepting\r\n"), "\(memberAnswer)")
+        toMember.removeAll()
+        // From anyone else: alive, nothing more.
+        network.send(request("OPTIONS", maxForwards: 0).replacingOccurrences(of: "call-1", with: "probe-2"))
+        #expect(network.received.count == 1)
+        #expect(network.received.first?.hasPrefix("SIP/2.0 200 OK\r\n") == true)
+        #expect(network.received.first?.lowercased().contains("x-gatewayd-load") == false, "\(network.received)")
+    }
+
     @Test func retransmissionsGetTheSameAnswerAndAreNotForwardedAgain() {
         let network = Network(3)
         network.setWorkload(0, calls: 100)
