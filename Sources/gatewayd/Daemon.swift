@@ -173,11 +173,11 @@ final class Daemon {
                 switch tags[index] {
                 case Daemon.nodeSocketTag:
                     guard let node else { break }
-                    receiveAll(nodeSocket, datagram, &source) { bytes, from in node.receive(bytes, from: from, now: after) }
+                    receiveBatch(nodeSocket, datagram, &source) { bytes, from in node.receive(bytes, from: from, now: after) }
                     NodeDaemon.flush(node.outbox, nodeSocket)
                 case Daemon.agentSocketTag:
                     guard let agent else { break }
-                    receiveAll(agentSocket, datagram, &source) { bytes, from in agent.receive(bytes, from: from, now: after) }
+                    receiveBatch(agentSocket, datagram, &source) { bytes, from in agent.receive(bytes, from: from, now: after) }
                     NodeDaemon.flush(agent.outbox, agentSocket)
                 case Daemon.signalTag:
                     while case let signal = gw_signalfd_read(signals), signal != 0 {
@@ -276,9 +276,16 @@ final class Daemon {
         return 0
     }
 
-    func receiveAll(_ socket: Int32, _ datagram: FixedArray<UInt8>, _ source: inout [UInt8],
-                    _ deliver: (UnsafeRawBufferPointer, Endpoint) -> Void) {
-        while true {
+    /// Datagrams read from one socket before what they produced is sent and the loop turns:
+    /// a sender faster than the node cannot hold the loop in its socket, and the answers to a
+    /// batch (at most a 100 Trying and a forward each) always fit the 256-datagram outbox.
+    static let datagramsPerTurn = 64
+
+    /// Reads up to `datagramsPerTurn` datagrams; the socket stays readable (level-triggered) when
+    /// more are waiting, so the next turn of the loop comes back for them.
+    func receiveBatch(_ socket: Int32, _ datagram: FixedArray<UInt8>, _ source: inout [UInt8],
+                      _ deliver: (UnsafeRawBufferPointer, Endpoint) -> Void) {
+        for _ in 0..<Daemon.datagramsPerTurn {
             var port: UInt16 = 0
             let count = source.withUnsafeMutableBufferPointer {
                 gw_udp_receive(socket, datagram.pointer(at: 0), datagram.count, $0.baseAddress, &port)

@@ -79,6 +79,17 @@ enum Interop {
 }
 
 extension Interop {
+    /// Waits up to `seconds` for `condition`, checking every 50 ms: the deadline is sized for a
+    /// slow, loaded machine and costs nothing when the condition comes true early.
+    static func eventually(_ seconds: Double, _ condition: () -> Bool) -> Bool {
+        let end = Date().addingTimeInterval(seconds)
+        while Date() < end {
+            if condition() { return true }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        return condition()
+    }
+
     /// One INVITE from a fresh socket on 127.0.0.100; the final answer's status line.
     static func ask(_ port: UInt16, clientPort: UInt16, callID: String) throws -> String? {
         let client = try UDPSocket(bind: "127.0.0.100", port: clientPort)
