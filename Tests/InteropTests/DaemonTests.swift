@@ -10,13 +10,18 @@ struct DaemonTests {
         return url
     }()
 
-    func start(_ config: URL, pidFile: URL? = nil) throws -> Process {
+    func start(_ config: URL, pidFile: URL? = nil, log: URL? = nil) throws -> Process {
         let process = Process()
         process.executableURL = Interop.binary
         process.arguments = ["-c", config.path] + (pidFile.map { ["-p", $0.path] } ?? [])
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        if let log {
+            FileManager.default.createFile(atPath: log.path, contents: nil)
+            process.standardError = try FileHandle(forWritingTo: log)
+        } else {
+            process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        }
         try process.run()
-        Thread.sleep(forTimeInterval: 0.5)
+        #expect(Interop.waitUntilAnswering(config: config), "gatewayd -c \(config.path) did not start answering")
         return process
     }
 
@@ -28,17 +33,18 @@ struct DaemonTests {
         let config = directory.appendingPathComponent("reload.conf")
         // One member, draining: every request is answered "all busy".
         try "[node]\nlisten = 127.0.0.1:5191\ndrain = yes\n".write(to: config, atomically: true, encoding: .utf8)
-        let node = try start(config)
+        let log = directory.appendingPathComponent("reload.log")
+        let node = try start(config, log: log)
         defer { node.terminate(); node.waitUntilExit() }
         #expect(try ask(5191, clientPort: 5192, callID: "reload-1") == "SIP/2.0 503 Service Unavailable")
         try "[node]\nlisten = 127.0.0.1:5191\ndrain = no\n".write(to: config, atomically: true, encoding: .utf8)
         kill(node.processIdentifier, SIGHUP)
-        Thread.sleep(forTimeInterval: 0.3)
+        #expect(Interop.waitFor("reloaded ", in: log))
         #expect(try ask(5191, clientPort: 5193, callID: "reload-2") == "SIP/2.0 302 Moved Temporarily")
         // A broken file: logged, and the node goes on as it was.
         try "[node]\nlisten = 127.0.0.1:5191\ndrain = perhaps\n".write(to: config, atomically: true, encoding: .utf8)
         kill(node.processIdentifier, SIGHUP)
-        Thread.sleep(forTimeInterval: 0.3)
+        #expect(Interop.waitFor("reload failed, running configuration kept: ", in: log))
         #expect(try ask(5191, clientPort: 5194, callID: "reload-3") == "SIP/2.0 302 Moved Temporarily")
         #expect(node.isRunning)
     }
@@ -156,8 +162,8 @@ struct DaemonTests {
         #expect(FileManager.default.fileExists(atPath: statusPath))
         try FileManager.default.removeItem(atPath: statusPath)
         kill(node.processIdentifier, SIGUSR1)
-        Thread.sleep(forTimeInterval: 0.5)
-        #expect(FileManager.default.fileExists(atPath: statusPath))
+        // The interval is an hour: only SIGUSR1 writes it again.
+        #expect(Interop.eventually(10) { FileManager.default.fileExists(atPath: statusPath) })
     }
 
     /// A flood is summarised: one line when it starts, not one per request.
@@ -172,12 +178,13 @@ struct DaemonTests {
         process.arguments = ["-c", config.path]
         process.standardError = try FileHandle(forWritingTo: log)
         try process.run()
-        Thread.sleep(forTimeInterval: 0.5)
+        #expect(Interop.waitUntilAnswering(config: config))
         let client = try UDPSocket(bind: "127.0.0.100", port: 5198)
         for i in 0..<400 {
             try client.send(Interop.options(to: 5197, from: 5198, id: "flood-\(i)"), to: "127.0.0.1", port: 5197)
         }
-        Thread.sleep(forTimeInterval: 2.5)
+        #expect(Interop.waitFor("requests rate limited", in: log))
+        Thread.sleep(forTimeInterval: 1.5)  // a second line, if there were to be one, would come in this time
         process.terminate()
         process.waitUntilExit()
         let text = try String(contentsOf: log, encoding: .utf8)

@@ -30,7 +30,10 @@ struct GroupTests {
                 try text.write(to: config(node), atomically: true, encoding: .utf8)
             }
             for node in 1...count { try start(node) }
-            Thread.sleep(forTimeInterval: 0.5)
+            for node in 1...count where !ipv6 {
+                #expect(Interop.waitUntilAnswering("127.0.0.\(node)", UInt16(port)), "node \(node) did not start answering")
+            }
+            if ipv6 { Thread.sleep(forTimeInterval: 0.5) }  // the readiness probe speaks IPv4 only
         }
 
         func config(_ node: Int) -> URL { directory.appendingPathComponent("n\(node).conf") }
@@ -212,7 +215,11 @@ struct GroupTests {
         #expect(during.log.filter { $0 == "contact sip:service@127.0.0.3:5164" }.count == 20, "\(during.log)")
         // #2 back: after its probes succeed it is chosen again.
         try group.start(2)
-        Thread.sleep(forTimeInterval: 1.5)
+        // #1 logs each change of a peer's health: the last word on #2 must be "up".
+        #expect(Interop.eventually(15) {
+            let text = (try? String(contentsOf: group.log(1), encoding: .utf8)) ?? ""
+            return text.split(separator: "\n").last { $0.contains("peer n2 (") }?.hasSuffix(") up") == true
+        }, "#1 never saw #2 come back")
         let after = try group.sipp("redirect_uac.xml", calls: 5, clientPort: 5175)
         #expect(after.status == 0)
         #expect(after.log.filter { $0 == "contact sip:service@127.0.0.2:5164" }.count == 5, "\(after.log)")

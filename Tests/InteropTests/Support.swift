@@ -90,6 +90,32 @@ extension Interop {
         return condition()
     }
 
+    /// Waits until a node on 127.0.0.x answers a probe (OPTIONS, Max-Forwards 0): its socket
+    /// is bound and its loop runs. Instead of a fixed sleep after starting a daemon.
+    static func waitUntilAnswering(_ host: String, _ port: UInt16, seconds: Double = 10) -> Bool {
+        guard let socket = try? UDPSocket(bind: "127.0.0.100", port: 0) else { return false }
+        let probe = "OPTIONS sip:\(host):\(port) SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.100:9;branch=z9hG4bKready\(UUID().uuidString.prefix(8))\r\n"
+            + "Max-Forwards: 0\r\nFrom: <sip:t@h>;tag=1\r\nTo: <sip:n@h>\r\nCall-ID: ready-\(UUID())\r\nCSeq: 1 OPTIONS\r\n"
+            + "Content-Length: 0\r\n\r\n"
+        return eventually(seconds) {
+            try? socket.send(probe, to: host, port: port)
+            return socket.receive(timeoutMilliseconds: 100) != nil
+        }
+    }
+
+    /// The same, for the `listen = HOST:PORT` of an IPv4 config file.
+    static func waitUntilAnswering(config: URL, seconds: Double = 10) -> Bool {
+        guard let text = try? String(contentsOf: config, encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("listen = ") }),
+              let colon = line.lastIndex(of: ":"), let port = UInt16(line[line.index(after: colon)...]) else { return false }
+        return waitUntilAnswering(String(line.dropFirst(9)[..<colon]), port, seconds: seconds)
+    }
+
+    /// Waits until `file` holds `text` (a daemon's log line).
+    static func waitFor(_ text: String, in file: URL, seconds: Double = 10) -> Bool {
+        eventually(seconds) { ((try? String(contentsOf: file, encoding: .utf8)) ?? "").contains(text) }
+    }
+
     /// One INVITE from a fresh socket on 127.0.0.100; the final answer's status line.
     static func ask(_ port: UInt16, clientPort: UInt16, callID: String) throws -> String? {
         let client = try UDPSocket(bind: "127.0.0.100", port: clientPort)
