@@ -21,9 +21,20 @@ struct MeterCommandTests {
         #expect(calls["answered"] as? Int == 3)
         #expect(calls["completed"] as? Int == 3)
         #expect(calls["open_at_end"] as? Int == 0)
-        #expect((calls["peak_concurrent"] as? Int ?? 0) >= 1)
+        // SIPp placed the calls one at a time (`-l 1`, scripts/make-fixtures.sh).
+        #expect(calls["peak_concurrent"] as? Int == 1)
+        // The peak workload is the fullest resource at the peak: the second call's two streams
+        // start while the first call's still count as active, 4 of 200.
         let workload = try #require(meter["workload"] as? [String: Any])
-        #expect((workload["peak"] as? Double ?? 0) > 0)
+        let resources = try #require(workload["resources"] as? [String: [String: Any]])
+        let fullest = resources.values.compactMap { r -> Double? in
+            guard let used = (r["in_use"] as? NSNumber)?.doubleValue, let capacity = (r["capacity"] as? NSNumber)?.doubleValue,
+                  capacity > 0 else { return nil }
+            return used / capacity
+        }.max()
+        #expect(workload["peak"] as? Double == fullest)
+        #expect(workload["peak"] as? Double == 0.02)
+        #expect(workload["limiting"] as? String == "active_streams")
     }
 
     @Test func registrationsCountChallengesOncePerTransaction() throws {
