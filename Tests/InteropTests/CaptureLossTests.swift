@@ -19,10 +19,7 @@ import Testing
         try Interop.run("/usr/sbin/ip", arguments.split(separator: " ").map(String.init))
     }
 
-    func status(_ file: URL) -> [String: Any]? {
-        guard let data = try? Data(contentsOf: file) else { return nil }
-        return try? JSONSerialization.jsonObject(with: data) as? [String: Any]
-    }
+    func status(_ file: URL) -> [String: Any]? { Interop.status(file) }
 
     func meterField(_ file: URL, _ key: String) -> Any? {
         (status(file)?["meter"] as? [String: Any])?[key]
@@ -147,21 +144,19 @@ import Testing
         edge-1 = 127.0.0.1:5322
         "quoted\\peer" = 127.0.0.2:5322
         """.write(to: config, atomically: true, encoding: .utf8)
-        let node = Process()
-        node.executableURL = Interop.binary
-        node.arguments = ["-c", config.path]
-        node.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try node.run()
+        // Ready once it wrote its status (the loop runs); a probe would count as a request.
+        let node = try Interop.startNode(config, ready: { status(statusFile) != nil })
         defer { node.terminate(); node.waitUntilExit() }
-        Thread.sleep(forTimeInterval: 0.5)
         let client = try UDPSocket(bind: "127.0.0.100", port: 5323)
         for i in 0..<7 {
             try client.send(Interop.options(to: 5322, from: 5323, id: "prom-\(i)"), to: "127.0.0.1", port: 5322)
             _ = client.receive(timeoutMilliseconds: 1000)
         }
         kill(node.processIdentifier, SIGUSR1)
-        Thread.sleep(forTimeInterval: 0.3)
-        // Both files come from one write.
+        // Both files come from one write, the Prometheus file after the status file.
+        #expect(Interop.eventually(10) {
+            ((try? String(contentsOf: promFile, encoding: .utf8)) ?? "").contains("gatewayd_requests_total{outcome=\"received\"} 7.000000\n")
+        })
         let script = """
         import json, sys
         from prometheus_client.parser import text_string_to_metric_families

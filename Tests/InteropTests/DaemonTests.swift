@@ -11,18 +11,7 @@ struct DaemonTests {
     }()
 
     func start(_ config: URL, pidFile: URL? = nil, log: URL? = nil) throws -> Process {
-        let process = Process()
-        process.executableURL = Interop.binary
-        process.arguments = ["-c", config.path] + (pidFile.map { ["-p", $0.path] } ?? [])
-        if let log {
-            FileManager.default.createFile(atPath: log.path, contents: nil)
-            process.standardError = try FileHandle(forWritingTo: log)
-        } else {
-            process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        }
-        try process.run()
-        #expect(Interop.waitUntilAnswering(config: config), "gatewayd -c \(config.path) did not start answering")
-        return process
+        try Interop.startNode(config, arguments: pidFile.map { ["-p", $0.path] } ?? [], log: log)
     }
 
     func ask(_ port: UInt16, clientPort: UInt16, callID: String) throws -> String? {

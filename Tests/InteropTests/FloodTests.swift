@@ -14,13 +14,8 @@ import Testing
         let statusFile = directory.appendingPathComponent("status.json")
         try "[node]\nlisten = 127.0.0.1:5820\nstatus_file = \(statusFile.path)\nstatus_interval = 1\n"
             .write(to: config, atomically: true, encoding: .utf8)
-        let node = Process()
-        node.executableURL = Interop.binary
-        node.arguments = ["-c", config.path]
-        node.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try node.run()
+        let node = try Interop.startNode(config)
         defer { node.terminate(); node.waitUntilExit() }
-        #expect(Interop.eventually(10) { (try? Interop.ask(5820, clientPort: 5821, callID: "ready-\(UUID())")) != nil })
 
         // The flood: INVITEs from 127.0.0.50 as fast as one process sends them, open loop (the
         // 503s are never read), for `seconds`: far more than a node reads, so its socket is
@@ -72,13 +67,13 @@ import Testing
             while let answer = asker.receive(timeoutMilliseconds: 200) {
                 answers.append(answer.components(separatedBy: "\r\n").first ?? "")
             }
-            if flood.isRunning, let time = status(statusFile)?["updated_unix"] as? Int { statusTimes.insert(time) }
+            if flood.isRunning, let time = Interop.status(statusFile)?["updated_unix"] as? Int { statusTimes.insert(time) }
         }
         flood.waitUntilExit()
         let sent = Int(String(decoding: floodOutput.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             .trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
-        #expect(Interop.eventually(5) { ((status(statusFile)?["counters"] as? [String: Any])?["requests_received"] as? Int ?? 0) > 0 })
-        let counters = try #require(status(statusFile)?["counters"] as? [String: Any])
+        #expect(Interop.eventually(5) { ((Interop.status(statusFile)?["counters"] as? [String: Any])?["requests_received"] as? Int ?? 0) > 0 })
+        let counters = try #require(Interop.status(statusFile)?["counters"] as? [String: Any])
         let received = counters["requests_received"] as? Int ?? 0
         print("flood: \(sent) INVITEs in \(seconds) s from one source, \(received) read by the node; the other source: "
               + "\(answers.count) answers to \(asks) asks of 20 copies; status file written at \(statusTimes.count) distinct "
@@ -91,10 +86,5 @@ import Testing
         // Each turn's answers fit the outbox: nothing was dropped before it reached the socket.
         #expect(counters["outbox_dropped"] as? Int == 0)
         #expect(counters["sends_failed"] as? Int == 0)
-    }
-
-    func status(_ file: URL) -> [String: Any]? {
-        guard let data = try? Data(contentsOf: file) else { return nil }
-        return try? JSONSerialization.jsonObject(with: data) as? [String: Any]
     }
 }

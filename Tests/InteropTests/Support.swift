@@ -111,6 +111,32 @@ extension Interop {
         return waitUntilAnswering(String(line.dropFirst(9)[..<colon]), port, seconds: seconds)
     }
 
+    /// Starts `gatewayd -c config` (more `arguments` after it; standard error into `log`, or
+    /// nowhere) and waits until it is `ready`: by default, until it answers a probe (a test
+    /// that counts requests waits for something else).
+    static func startNode(_ config: URL, arguments: [String] = [], log: URL? = nil,
+                          ready: (() -> Bool)? = nil) throws -> Process {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = ["-c", config.path] + arguments
+        if let log {
+            FileManager.default.createFile(atPath: log.path, contents: nil)
+            process.standardError = try FileHandle(forWritingTo: log)
+        } else {
+            process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        }
+        try process.run()
+        #expect(ready.map { eventually(10, $0) } ?? waitUntilAnswering(config: config),
+                "gatewayd -c \(config.path) did not become ready")
+        return process
+    }
+
+    /// A status file, parsed; nil while it is missing or being replaced.
+    static func status(_ file: URL) -> [String: Any]? {
+        guard let data = try? Data(contentsOf: file) else { return nil }
+        return try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+    }
+
     /// Waits until `file` holds `text` (a daemon's log line).
     static func waitFor(_ text: String, in file: URL, seconds: Double = 10) -> Bool {
         eventually(seconds) { ((try? String(contentsOf: file, encoding: .utf8)) ?? "").contains(text) }
