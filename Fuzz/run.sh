@@ -10,6 +10,11 @@
 # Fuzz/crashes/<target>-crash-<sha1> (or leak-, timeout-, oom-); libFuzzer's log is kept in
 # .build-fuzz/logs/<target>.log. Exits 1 when any target found something, 2 on a build failure.
 #
+# Fuzz/corpus/<target>/ (kept in git, minimised) seeds each run besides the generated seeds;
+# FUZZ_KEEP=1 merges what the run found back into it (libFuzzer -merge=1: only inputs that add
+# coverage). The long campaign: `FUZZ_JOBS=2 FUZZ_KEEP=1 bash Fuzz/run.sh 3600` (an hour per
+# target, two at a time); CI runs 60 s per target.
+#
 # Environment: FUZZ_OPT (Swift optimisation flags, default "-O -assert-config Debug": optimised,
 # with the standard library's debug bounds checks on unsafe buffers kept), FUZZ_TIMEOUT (seconds
 # one input may take, default 10), FUZZ_JOBS (targets run at once, default 1), FUZZ_ARGS (more
@@ -73,13 +78,22 @@ build() {
         -I "$OUT" -I Sources/CPcap -I Sources/CSystem/include "${gatewaycore[@]}" \
         -emit-module-path "$OUT/GatewayCore.swiftmodule" -o "$OUT/libGatewayCore.a" || return 1
 
+    # FuzzConfig: the config reader and its checks, from the executable's sources (the key
+    # table, types, whole-file checks; the sub-command that prints the reference left out).
+    local config
+    mapfile -t config < <(find Sources/gatewayd/Config -name '*.swift' ! -name ConfigReference.swift | LC_ALL=C sort)
+    rm -f "$OUT/libGatewaydConfig.a"
+    "$SWIFTC" "${SANITIZE[@]}" -enable-testing -emit-module -emit-library -static -module-name GatewaydConfig \
+        -I "$OUT" -I Sources/CPcap -I Sources/CSystem/include -I Sources/CInih "${config[@]}" Sources/gatewayd/Output.swift \
+        -emit-module-path "$OUT/GatewaydConfig.swiftmodule" -o "$OUT/libGatewaydConfig.a" || return 1
+
     local source name
     for source in Fuzz/Fuzz*.swift; do
         name=$(basename "$source" .swift)
         rm -f "$OUT/$name"  # a stale binary must not pass for a fresh one
         "$SWIFTC" "${SANITIZE[@]}" -module-name "$name" \
-            -I "$OUT" -I Sources/CPcap -I Sources/CSystem/include "$source" \
-            -L "$OUT" -lGatewayCore -lLoadMeter -lCapture "$OUT/csystem.o" -lpcap -lm -o "$OUT/$name" 2>&1 \
+            -I "$OUT" -I Sources/CPcap -I Sources/CSystem/include -I Sources/CInih "$source" \
+            -L "$OUT" -lGatewaydConfig -lGatewayCore -lLoadMeter -lCapture "$OUT/csystem.o" -linih -lpcap -lm -o "$OUT/$name" 2>&1 \
             | { grep -v -e 'ld.gold: warning' -e '^$' || true; }
         (( PIPESTATUS[0] == 0 )) || { echo "run.sh: $name did not build" >&2; return 1; }
         [[ -x $OUT/$name ]] || { echo "run.sh: $name did not link" >&2; return 1; }
@@ -106,6 +120,8 @@ if command -v python3 >/dev/null; then
     for seed in "$WORK/seeds/FuzzSIP"/*; do
         [[ -f $seed ]] && { printf '\000'; cat "$seed"; } > "$WORK/seeds/FuzzNode/$(basename "$seed")"
     done
+    python3 Fuzz/seed_more.py "$WORK/seeds/FuzzStream" "$WORK/seeds/FuzzConfig" "$WORK/seeds/FuzzSIP" \
+        Tests/Fixtures/rfc4475 docs/gatewayd.conf
 else
     echo "run.sh: no python3, starting from empty corpora" >&2
 fi
@@ -120,11 +136,21 @@ run_target() {
     local name=$1 corpus=$WORK/corpus/$1
     mkdir -p "$corpus"
     if [[ -d $WORK/seeds/$name ]]; then cp -r "$WORK/seeds/$name/." "$corpus/"; fi
+    # The corpus kept in the repository: what earlier campaigns found, minimised.
+    if [[ -d Fuzz/corpus/$name ]]; then cp -r "Fuzz/corpus/$name/." "$corpus/"; fi
     local status=0
     "$OUT/$name" -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=2048 -max_len=65536 \
         -timeout="$TIMEOUT" -print_final_stats=1 -artifact_prefix="$CRASHES/$name-" -dict=Fuzz/sip.dict \
         "${EXTRA[@]}" "$corpus" > "$LOGS/$name.log" 2>&1 || status=$?
     echo "$status" > "$WORK/$name.status"
+    if [[ ${FUZZ_KEEP:-0} == 1 && $status == 0 ]]; then
+        # Back into the repository's corpus, minimised: only inputs that add coverage.
+        local kept=$WORK/kept/$name
+        mkdir -p "$kept" "Fuzz/corpus/$name"
+        "$OUT/$name" -merge=1 -rss_limit_mb=2048 -max_len=65536 -timeout="$TIMEOUT" "$kept" \
+            "Fuzz/corpus/$name" "$corpus" > "$LOGS/$name.merge.log" 2>&1 \
+            && rm -rf "Fuzz/corpus/$name" && mv "$kept" "Fuzz/corpus/$name"
+    fi
 }
 
 targets=()

@@ -211,6 +211,7 @@ public final class Node<Entropy: EntropySource> {
 
     /// Runs what is due: retransmissions, timeouts, probes.
     public func tick(now: Int64) {
+        counters.deadlinesDropped = deadlines.dropped
         while let entry = deadlines.popDue(now: now) {
             let slot = Int(entry.slot)
             if entry.kind == Node.serverKind {

@@ -84,6 +84,8 @@ public struct NodeCounters: Equatable, Sendable {
     public var messagesRefused = 0
     /// Responses sent once but not kept for retransmission (the pool was full).
     public var responsesUnheld = 0
+    /// Timers the deadline heap had no room for: their transactions end by eviction instead.
+    public var deadlinesDropped = 0
 
     public init() {}
 
@@ -106,5 +108,6 @@ public struct NodeCounters: Equatable, Sendable {
         body("retransmissions_absorbed", retransmissionsAbsorbed)
         body("responses_dropped", responsesDropped)
         body("transactions_dropped", transactionsDropped)
+        body("deadlines_dropped", deadlinesDropped)
     }
 }

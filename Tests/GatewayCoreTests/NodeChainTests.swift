@@ -185,6 +185,23 @@ struct NodeChainTests {
         #expect(network.received.first?.lowercased().contains("x-gatewayd-load") == false, "\(network.received)")
     }
 
+    /// More datagrams due in one turn than the outbox holds: the rest are dropped and counted
+    /// (UDP would lose them anyway; each transaction retransmits again later).
+    @Test func anOutboxOverflowIsCounted() {
+        let network = Network(2) { $0.rateLimitPerSecond = 0 }
+        network.setWorkload(0, calls: 100)
+        network.dead = [1]
+        // 300 INVITEs forwarded to #2, which never answers; the 100 Tryings go to the client.
+        for i in 0..<300 { network.send(invite("overflow-\(i)")) }
+        #expect(network.nodes[0].counters.forwarded == 300)
+        #expect(network.nodes[0].outbox.dropped == 0)
+        // Timer A fires for all 300 in the same tick, and a probe of #2 is due: 256 fit, 45 do not.
+        network.nodes[0].tick(now: network.now + 500_000_000)
+        #expect(network.nodes[0].counters.probesSent == 1)
+        #expect(network.nodes[0].outbox.count == 256)
+        #expect(network.nodes[0].outbox.dropped == 45)
+    }
+
     @Test func retransmissionsGetTheSameAnswerAndAreNotForwardedAgain() {
         let network = Network(3)
         network.setWorkload(0, calls: 100)

@@ -150,7 +150,7 @@ struct SteeringIntegrationTests {
             process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
             try process.run()
             processes["uas"] = process
-            Thread.sleep(forTimeInterval: 0.3)
+            #expect(Interop.eventually(10) { Interop.isBoundUDP(ip, port) }, "SIPp's UAS did not bind \(ip):\(port)")
             return process
         }
 

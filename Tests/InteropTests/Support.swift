@@ -137,6 +137,15 @@ extension Interop {
         return try? JSONSerialization.jsonObject(with: data) as? [String: Any]
     }
 
+    /// Whether some process has a UDP socket bound to IPv4 `ip`:`port` (from /proc/net/udp,
+    /// so that asking takes nothing from the process that is starting).
+    static func isBoundUDP(_ ip: String, _ port: Int) -> Bool {
+        let parts = ip.split(separator: ".").compactMap { UInt8($0) }
+        guard parts.count == 4 else { return false }
+        let local = String(format: ": %02X%02X%02X%02X:%04X ", parts[3], parts[2], parts[1], parts[0], port)
+        return ((try? String(contentsOfFile: "/proc/net/udp", encoding: .utf8)) ?? "").contains(local)
+    }
+
     /// Waits until `file` holds `text` (a daemon's log line).
     static func waitFor(_ text: String, in file: URL, seconds: Double = 10) -> Bool {
         eventually(seconds) { ((try? String(contentsOf: file, encoding: .utf8)) ?? "").contains(text) }

@@ -74,7 +74,7 @@ struct ConfigFile {
 
     /// Reads `path` with libinih; a problem names the line, or 0 when the file cannot be read.
     static func read(_ path: UnsafePointer<CChar>) throws(ConfigProblem) -> ConfigFile {
-        let reader = ConfigReader()
+        let reader = ConfigReader(capacity: ConfigReader.largestFile)
         let length = reader.text.withUnsafeMutableBytes { gw_read_file(path, $0.baseAddress, $0.count) }
         guard length >= 0 else {
             var message = TextBuffer()
@@ -84,6 +84,19 @@ struct ConfigFile {
         }
         guard Int(length) < reader.text.count else { throw ConfigProblem(line: 0, "the file is larger than 1 MiB") }
         reader.length = Int(length)
+        return try parse(reader)
+    }
+
+    /// Parses a file's text held in memory (what `read` does once the file is read).
+    static func parse(_ text: UnsafeRawBufferPointer) throws(ConfigProblem) -> ConfigFile {
+        guard text.count < ConfigReader.largestFile else { throw ConfigProblem(line: 0, "the file is larger than 1 MiB") }
+        let reader = ConfigReader(capacity: text.count)
+        reader.text.withUnsafeMutableBytes { $0.copyMemory(from: text) }
+        reader.length = text.count
+        return try parse(reader)
+    }
+
+    private static func parse(_ reader: ConfigReader) throws(ConfigProblem) -> ConfigFile {
         let context = Unmanaged.passUnretained(reader).toOpaque()
         let result = ini_parse_stream({ buffer, size, stream in
             guard let buffer, let stream else { return nil }
@@ -104,7 +117,9 @@ struct ConfigFile {
 /// Feeds libinih the file line by line, counting lines, so every key is known with the line
 /// that set it (libinih tells lines only for errors), and takes the keys it hands back.
 final class ConfigReader {
-    var text = [UInt8](repeating: 0, count: 1 << 20)
+    /// A config file is a few kilobytes; one of a megabyte is a mistake.
+    static let largestFile = 1 << 20
+    var text: [UInt8]
     var length = 0
     var offset = 0
     /// The line last handed to libinih, and the last that opened a section.
@@ -114,6 +129,8 @@ final class ConfigReader {
     var lineIsContinuation = false
     var file = ConfigFile()
     var problem: ConfigProblem?
+
+    init(capacity: Int) { text = [UInt8](repeating: 0, count: capacity) }
 
     /// fgets for libinih: the next line with its newline, NUL-terminated, or nil at the end.
     /// A line longer than libinih's buffer is a problem, not two lines.
