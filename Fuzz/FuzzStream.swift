@@ -2,7 +2,7 @@
 // stream reader) on one connection's bytes cut into segments.
 //
 // Input: byte 0 picks how the stream is cut and delivered, bytes 1-2 seed the cuts; the rest is
-// the stream (a SIP-over-TCP byte stream, at most 8 KiB: longer is cut off).
+// the stream (a SIP-over-TCP byte stream, at most 4 KiB, 512 bytes byte by byte: longer is cut off).
 //   mode 0  one byte per segment, in order;
 //   mode 1  segments of 1-64 bytes in order, some sent twice and some overlapping the one before
 //           (TCP retransmissions, which the reassembler trims);
@@ -52,30 +52,48 @@ func counts(_ meter: Meter) -> [Int] {
     return result
 }
 
-/// Delivers `segments` (offset, length) of `stream` through a reassembler into a fresh meter.
-func deliver(_ stream: UnsafeRawBufferPointer, _ segments: [(offset: Int, length: Int)]) -> (counts: [Int], overflowed: Bool) {
+/// One reader of the connection: a reassembler and a meter that live across inputs (making
+/// them costs more than reading an input). Each input is a new connection (a SYN), and what
+/// it yields is the difference in the meter's counts.
+final class Reader {
     let reassembler = TCPReassembler(flows: 1, flowBytes: 2048, idleTimeoutNanoseconds: 60_000_000_000)
     let meter = Meter(configuration: streamMeter)
-    var decodeCounters = DecodeCounters()
     var time = PacketTime(seconds: 1_700_000_000, nanoseconds: 0)
-    _ = reassembler.segment(flow, sequence: initialSequence, flags: TCPReassembler.Flags(syn: true, fin: false, rst: false),
-                            payload: UnsafeRawBufferPointer(start: nil, count: 0), time: time, counters: &decodeCounters)
-    for segment in segments {
+
+    /// Delivers `segments` (offset, length) of `stream`; what was counted, and whether the
+    /// reassembler had to drop bytes it could not hold.
+    func deliver(_ stream: UnsafeRawBufferPointer, _ segments: [(offset: Int, length: Int)]) -> (counts: [Int], overflowed: Bool) {
+        var decodeCounters = DecodeCounters()
+        let before = counts(meter)
         time = PacketTime(nanoseconds: time.nanoseconds + 1_000_000)
-        let payload = UnsafeRawBufferPointer(rebasing: stream[segment.offset..<(segment.offset + segment.length)])
-        let sequence = initialSequence &+ 1 &+ UInt32(segment.offset)
-        guard let chunk = reassembler.segment(flow, sequence: sequence, flags: TCPReassembler.Flags(syn: false, fin: false, rst: false),
-                                              payload: payload, time: time, counters: &decodeCounters) else { continue }
-        // The chunk is the flow's unread bytes: they end where this segment ends.
-        let end = segment.offset + segment.length
-        precondition(chunk.bytes.count <= end && memcmp(chunk.bytes.baseAddress!, stream.baseAddress! + end - chunk.bytes.count,
-                                                         chunk.bytes.count) == 0, "a chunk that is not the stream's bytes before its end")
-        let used = meter.receive(stream: chunk)
-        precondition(used >= 0 && used <= chunk.bytes.count, "the reader consumed more than it was given")
-        reassembler.consumed(used, counters: &decodeCounters)
+        _ = reassembler.segment(flow, sequence: initialSequence, flags: TCPReassembler.Flags(syn: true, fin: false, rst: false),
+                                payload: UnsafeRawBufferPointer(start: nil, count: 0), time: time, counters: &decodeCounters)
+        for segment in segments {
+            time = PacketTime(nanoseconds: time.nanoseconds + 1_000_000)
+            let payload = UnsafeRawBufferPointer(rebasing: stream[segment.offset..<(segment.offset + segment.length)])
+            let sequence = initialSequence &+ 1 &+ UInt32(segment.offset)
+            guard let chunk = reassembler.segment(flow, sequence: sequence, flags: TCPReassembler.Flags(syn: false, fin: false, rst: false),
+                                                  payload: payload, time: time, counters: &decodeCounters) else { continue }
+            // The chunk is the flow's unread bytes: they end where this segment ends.
+            let end = segment.offset + segment.length
+            precondition(chunk.bytes.count <= end && memcmp(chunk.bytes.baseAddress!, stream.baseAddress! + end - chunk.bytes.count,
+                                                             chunk.bytes.count) == 0, "a chunk that is not the stream's bytes before its end")
+            let used = meter.receive(stream: chunk)
+            precondition(used >= 0 && used <= chunk.bytes.count, "the reader consumed more than it was given")
+            reassembler.consumed(used, counters: &decodeCounters)
+        }
+        // The connection ends here: what the reader left unread goes with it.
+        time = PacketTime(nanoseconds: time.nanoseconds + 1_000_000)
+        _ = reassembler.segment(flow, sequence: initialSequence &+ 1 &+ UInt32(stream.count),
+                                flags: TCPReassembler.Flags(syn: false, fin: false, rst: true),
+                                payload: UnsafeRawBufferPointer(start: nil, count: 0), time: time, counters: &decodeCounters)
+        let after = counts(meter)
+        return (zip(after, before).map { $0 - $1 }, decodeCounters.tcpOverflows > 0)
     }
-    return (counts(meter), decodeCounters.tcpOverflows > 0)
 }
+
+nonisolated(unsafe) let cutReader = Reader()
+nonisolated(unsafe) let wholeReader = Reader()
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzStream(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
@@ -83,7 +101,8 @@ public func fuzzStream(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     let mode = Int(data[0] % 3)
     var random = StreamRandom(state: UInt64(data[1]) << 8 | UInt64(data[2]))
     // A copy of exactly the stream's size, so a read past its end is a heap overflow for ASan.
-    let length = min(size - 3, 8192)
+    // Byte by byte the reader rescans what it holds at every byte, so that mode reads less.
+    let length = min(size - 3, mode == 0 ? 512 : 4096)
     let copy = UnsafeMutableRawPointer.allocate(byteCount: length, alignment: 1)
     defer { copy.deallocate() }
     copy.copyMemory(from: data + 3, byteCount: length)
@@ -108,9 +127,9 @@ public func fuzzStream(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
         segments.removeLast(random.next(max(segments.count / 4, 1)))
     }
 
-    let cut = deliver(stream, segments)
+    let cut = cutReader.deliver(stream, segments)
     if mode < 2 && !cut.overflowed {
-        let whole = deliver(stream, [(0, length)])
+        let whole = wholeReader.deliver(stream, [(0, length)])
         if !whole.overflowed { precondition(cut.counts == whole.counts, "cutting the stream changed what was read from it") }
     }
     return 0

@@ -15,7 +15,7 @@
 # coverage). The long campaign: `FUZZ_JOBS=2 FUZZ_KEEP=1 bash Fuzz/run.sh 3600` (an hour per
 # target, two at a time); CI runs 60 s per target.
 #
-# Environment: FUZZ_OPT (Swift optimisation flags, default "-O -assert-config Debug": optimised,
+# Environment: FUZZ_TARGETS (which to run, e.g. "FuzzStream FuzzConfig"; default all), FUZZ_OPT (Swift optimisation flags, default "-O -assert-config Debug": optimised,
 # with the standard library's debug bounds checks on unsafe buffers kept), FUZZ_TIMEOUT (seconds
 # one input may take, default 10), FUZZ_JOBS (targets run at once, default 1), FUZZ_ARGS (more
 # libFuzzer flags), GATEWAYD_FUZZ_FRESH=1 (FuzzPacket: new state per input, to check a crash).
@@ -154,7 +154,11 @@ run_target() {
 }
 
 targets=()
-for source in Fuzz/Fuzz*.swift; do targets+=("$(basename "$source" .swift)"); done
+if [[ -n ${FUZZ_TARGETS:-} ]]; then
+    read -r -a targets <<< "$FUZZ_TARGETS"
+else
+    for source in Fuzz/Fuzz*.swift; do targets+=("$(basename "$source" .swift)"); done
+fi
 echo "== running ${targets[*]} for ${SECONDS_PER_TARGET}s each (logs in $LOGS)"
 running=0
 for name in "${targets[@]}"; do

@@ -13,7 +13,7 @@ import hashlib
 import os
 import sys
 
-MAX_STREAM = 8192  # FuzzStream reads at most this much of a stream
+MAX_STREAM = 4096  # FuzzStream reads at most this much of a stream
 
 
 def write(directory, data):

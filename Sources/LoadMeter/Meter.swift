@@ -332,12 +332,22 @@ public final class Meter {
         var i = 0
         while i < bytes.count {
             if bytes[i] == 0x0A {
-                lastLineStart = i + 1
-                if i + 1 < bytes.count,
-                   SIPScanner.startLine(UnsafeRawBufferPointer(rebasing: bytes[(i + 1)...])) != nil {
+                // Line ends before a start line are what the reader takes as keep-alives
+                // between messages: look past them, or a stream cut just after this LF (and
+                // read from the next byte on) would find a message that the uncut one skips.
+                var start = i + 1
+                while start < bytes.count && (bytes[start] == 0x0D || bytes[start] == 0x0A) {
+                    if bytes[start] == 0x0A { lastLineStart = start + 1 }
+                    start += 1
+                }
+                lastLineStart = max(lastLineStart, i + 1)
+                if start < bytes.count,
+                   SIPScanner.startLine(UnsafeRawBufferPointer(rebasing: bytes[start...])) != nil {
                     sip.streamBytesSkipped += i + 1
                     return i + 1
                 }
+                i = start  // the run is garbage's too; each byte is looked at once
+                continue
             }
             i += 1
         }
