@@ -42,7 +42,10 @@ struct DaemonTests {
         var configs: [URL] = []
         for n in 1...2 {
             let file = directory.appendingPathComponent("stop\(n).conf")
-            try "[node]\nlisten = 127.0.0.\(n):5195\ndrain = \(n == 1 ? "yes" : "no")\nrate_limit = 0\n[sequence]\nn1 = 127.0.0.1:5195\nn2 = 127.0.0.2:5195\n"
+            // Probes once at start only (every 10 minutes): the counts below are the calls'.
+            try ("[node]\nlisten = 127.0.0.\(n):5195\ndrain = \(n == 1 ? "yes" : "no")\nrate_limit = 0\n"
+                 + "status_file = \(directory.path)/stop\(n).json\n[health]\nprobe_interval_ms = 600000\n"
+                 + "[sequence]\nn1 = 127.0.0.1:5195\nn2 = 127.0.0.2:5195\n")
                 .write(to: file, atomically: true, encoding: .utf8)
             configs.append(file)
         }
@@ -69,9 +72,15 @@ struct DaemonTests {
         let answered302 = lines.filter { $0 == "answer 302" }.count
         let answered503 = lines.filter { $0 == "answer 503" }.count
         // Calls sent after the stop get 503 from #1 while it finishes, then nothing: SIPp
-        // counts those as failed. Every call sent before the stop was answered.
+        // counts those as failed. Every call #1 took was answered: each it forwarded came back
+        // as a 302, each it refused while stopping was a 503 (its last status file, written as
+        // it stopped, counts them).
+        let status = try #require(Interop.status(directory.appendingPathComponent("stop1.json")))
+        let counters = try #require(status["counters"] as? [String: Any])
+        #expect(status["daemon"] as? String == "stopped")
         #expect(answered302 > 0)
-        #expect(answered302 + answered503 >= 50, "\(answered302) + \(answered503)")
+        #expect(answered302 == counters["forwarded"] as? Int, "\(answered302) 302s; \(counters)")
+        #expect(answered503 == counters["refused"] as? Int, "\(answered503) 503s; \(counters)")
     }
 
     @Test func aLivePidFileIsNotTakenOver() throws {

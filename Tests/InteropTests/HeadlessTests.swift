@@ -262,16 +262,18 @@ struct HeadlessTests {
         }
         let cannotWrite = "gatewayd: cannot write the status file \(statusPath): Permission denied (retrying quietly)"
 
-        let started = Date()
         let node = try startAsNobody(keeping: [], config: config, log: log)
         defer { if node.isRunning { node.terminate(); node.waitUntilExit() } }
+        // Running once it first tried to write the file (and said why it could not).
+        #expect(Interop.waitFor(cannotWrite, in: log))
+        let started = Date()
         // One request a second over four status intervals.
         var answers: [String?] = []
         for n in 0..<4 {
-            Thread.sleep(until: started.addingTimeInterval(0.7 + Double(n)))
+            Thread.sleep(until: started.addingTimeInterval(Double(n)))
             answers.append(try Interop.ask(5310, clientPort: 5311, callID: "readonly-\(n)"))
         }
-        Thread.sleep(until: started.addingTimeInterval(4.2))
+        Thread.sleep(until: started.addingTimeInterval(4))  // the fourth interval watched too
         #expect(answers == Array(repeating: "SIP/2.0 302 Moved Temporarily", count: 4))
         #expect(node.isRunning)
         #expect(!FileManager.default.fileExists(atPath: statusPath))
@@ -283,7 +285,7 @@ struct HeadlessTests {
         let written = HeadlessTests.waitFor(3) { HeadlessTests.status(statusPath) }
         #expect(written?["pid"] as? Int == Int(node.processIdentifier), "\(logLines())")
         #expect((written?["counters"] as? [String: Any])?["answered_here"] as? Int == 4)
-        Thread.sleep(forTimeInterval: 0.2)  // the log line comes right after the write
+        #expect(Interop.waitFor("status file written again", in: log))
         #expect(logLines().filter { $0.contains("status file written again") } == ["gatewayd: status file written again"])
 
         node.terminate()

@@ -140,6 +140,10 @@ extension Interop {
     /// Whether some process has a UDP socket bound to IPv4 `ip`:`port` (from /proc/net/udp,
     /// so that asking takes nothing from the process that is starting).
     static func isBoundUDP(_ ip: String, _ port: Int) -> Bool {
+        if ip == "::1" {
+            let local = String(format: ": 00000000000000000000000001000000:%04X ", port)
+            return ((try? String(contentsOfFile: "/proc/net/udp6", encoding: .utf8)) ?? "").contains(local)
+        }
         let parts = ip.split(separator: ".").compactMap { UInt8($0) }
         guard parts.count == 4 else { return false }
         let local = String(format: ": %02X%02X%02X%02X:%04X ", parts[3], parts[2], parts[1], parts[0], port)
