@@ -143,6 +143,10 @@ enum PrometheusText {
         out.sample("gatewayd_forward_timeouts_total", counters.forwardTimeouts)
         out.family("gatewayd_node_counter_total", "counter", "Every counter of the status file's counters object, by name.")
         counters.forEach { name, value in out.labelled("gatewayd_node_counter_total", "counter", name, Double(value)) }
+        out.family("gatewayd_datagrams_not_sent_total", "counter",
+                   "Datagrams the node made but did not send: no room in its outbox, or the socket refused them.")
+        out.labelled("gatewayd_datagrams_not_sent_total", "reason", "outbox_full", Double(node.outbox.dropped))
+        out.labelled("gatewayd_datagrams_not_sent_total", "reason", "send_failed", Double(node.outbox.sendsFailed))
     }
 }
 

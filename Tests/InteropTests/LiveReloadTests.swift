@@ -24,7 +24,10 @@ import Testing
         /// unless `node` sets one), then `sections`; returns once it logged that it listens.
         init(_ name: String, node: String, _ sections: String = "") throws {
             directory = FileManager.default.temporaryDirectory.appendingPathComponent("gatewayd-live-\(getpid())-\(name)")
-            try? FileManager.default.removeItem(at: directory)
+            // Tests run in parallel: two daemons of one name would share (and delete) one directory.
+            guard !FileManager.default.fileExists(atPath: directory.path) else {
+                throw Failure("two tests name their daemon '\(name)'")
+            }
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             config = directory.appendingPathComponent("node.conf")
             log = directory.appendingPathComponent("stderr.log")
@@ -511,7 +514,7 @@ import Testing
                       ("rtp_rate", "rtp_packet_rate", 5623), ("sip_rate", "sip_message_rate", 5624)])
     func capacityInTheStatusFile(_ key: String, _ resource: String, _ port: Int) throws {
         let base = "listen = 127.0.0.1:\(port)\nstatus_interval = 1\n"
-        let node = try Daemon("capacity-\(key)", node: base, "[capacity]\n\(key) = 1000\n")
+        let node = try Daemon("capacity-status-\(key)", node: base, "[capacity]\n\(key) = 1000\n")
         let before = node.waitForStatus { node.resource($0, resource)["capacity"] as? Int == 1000 }
         #expect(before != nil, "\(node.status ?? [:])")
         try node.reload(node: base, "[capacity]\n\(key) = 7\n")

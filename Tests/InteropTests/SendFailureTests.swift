@@ -23,6 +23,7 @@ import Testing
         [node]
         listen = 127.0.0.1:5330
         status_file = \(statusFile.path)
+        prometheus_file = \(directory.path)/gatewayd.prom
         status_interval = 1
         [health]
         probe_interval_ms = 100
@@ -47,5 +48,12 @@ import Testing
         #expect(Interop.eventually(20) {
             ((Interop.status(statusFile)?["peers"] as? [[String: Any]]) ?? []).contains { $0["name"] as? String == "n2" && $0["up"] as? Bool == false }
         }, "\(String(describing: Interop.status(statusFile)?["peers"]))")
+        // The Prometheus file, written with the status file, carries the same count.
+        node.terminate()
+        node.waitUntilExit()
+        let failed = try #require(counter("sends_failed"))
+        let prometheus = (try? String(contentsOfFile: directory.path + "/gatewayd.prom", encoding: .utf8)) ?? ""
+        #expect(prometheus.contains("gatewayd_datagrams_not_sent_total{reason=\"send_failed\"} \(failed).000000\n"), "\(prometheus)")
+        #expect(prometheus.contains("gatewayd_datagrams_not_sent_total{reason=\"outbox_full\"} 0.000000\n"))
     }
 }
