@@ -105,6 +105,42 @@ int gw_udp_send(int fd, const void *buffer, size_t length, const uint8_t destina
     return n < 0 ? -errno : 0;
 }
 
+int gw_udp_connect(int fd, const uint8_t destination[16], uint16_t port, uint8_t local[16], uint16_t *local_port) {
+    struct sockaddr_storage address = {0};
+    socklen_t size;
+    if (is_mapped(destination)) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)&address;
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(port);
+        memcpy(&sin->sin_addr, destination + 12, 4);
+        size = sizeof *sin;
+    } else {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&address;
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons(port);
+        memcpy(&sin6->sin6_addr, destination, 16);
+        size = sizeof *sin6;
+    }
+    int result;
+    GW_RETRY(result, connect(fd, (struct sockaddr *)&address, size));
+    if (result < 0) return -errno;
+    size = sizeof address;
+    if (getsockname(fd, (struct sockaddr *)&address, &size) < 0) return -errno;
+    if (address.ss_family == AF_INET) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)&address;
+        memset(local, 0, 10);
+        local[10] = 0xff;
+        local[11] = 0xff;
+        memcpy(local + 12, &sin->sin_addr, 4);
+        *local_port = ntohs(sin->sin_port);
+    } else {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&address;
+        memcpy(local, &sin6->sin6_addr, 16);
+        *local_port = ntohs(sin6->sin6_port);
+    }
+    return 0;
+}
+
 int gw_epoll_create(void) {
     int fd = epoll_create1(EPOLL_CLOEXEC);
     return fd < 0 ? -errno : fd;

@@ -377,6 +377,7 @@ public final class Node<Entropy: EntropySource> {
         out.append(">;expires=")
         out.append(settings.contactExpiresSeconds)
         out.append("\r\n")
+        if HopPath.isAsked(message, buffer) { HopPath.append(message, buffer, sequence: sequence, into: &out) }
         ResponseWriter.end(into: &out)
         send(slot, 302, now: now)
         if message.method == .invite { reserve(message, buffer, now: now) }
@@ -396,6 +397,7 @@ public final class Node<Entropy: EntropySource> {
             out.append("Retry-After: ")
             out.append(settings.retryAfterSeconds)
             out.append("\r\n")
+            if HopPath.isAsked(message, buffer) { HopPath.append(message, buffer, sequence: sequence, into: &out) }
         case 405:
             out.append("Allow: INVITE, REGISTER, OPTIONS, ACK, CANCEL\r\n")
         case 200 where withLoad:

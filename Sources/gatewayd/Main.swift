@@ -20,6 +20,9 @@ func gatewaydMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePoint
     if Arguments.equals(command, "meter") {
         return MeterCommand.run(&arguments)
     }
+    if Arguments.equals(command, "ask") {
+        return AskCommand.run(&arguments)
+    }
     if Arguments.equals(command, "config-reference") {
         return ConfigReference.run(&arguments)
     }
@@ -52,6 +55,7 @@ enum Usage {
         usage: gatewayd [-c FILE] [-p PIDFILE] [--check-config] [-f] [-d]
                gatewayd status [-s FILE]
                gatewayd meter [options] FILE
+               gatewayd ask [-m INVITE|REGISTER|OPTIONS] [-t SECONDS] HOST:PORT
                gatewayd config-reference conf|man
                gatewayd --version | --help
 
@@ -87,6 +91,14 @@ enum Usage {
                                are not read; what times out by then has ended)
 
         exit status: 0 measured, 1 the capture could not be read, 2 bad usage.
+
+        ask: sends one request to connect (INVITE by default) to the entry node HOST:PORT, as a
+        client would, and prints the proxy assigned or all busy with Retry-After, how long the
+        answer took, and the members the request went through (X-Gatewayd-Path, added by the
+        member that answers when the request carries X-Gatewayd-Trace).
+          -m, --method M       INVITE, REGISTER or OPTIONS
+          -t, --timeout S      give up after S seconds (default 4; sent again at 0.5, 1.5, 3.5 s)
+        exit status: 0 assigned, 1 all busy or refused, 2 no answer or bad usage.
 
         config-reference: every configuration key with its range, default and whether SIGHUP
         changes it, as a commented example file (conf) or as roff for gatewayd.conf(5) (man).

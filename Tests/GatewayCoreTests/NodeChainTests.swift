@@ -185,6 +185,26 @@ struct NodeChainTests {
         #expect(network.received.first?.lowercased().contains("x-gatewayd-load") == false, "\(network.received)")
     }
 
+    @Test func theAnsweringMemberListsThePathOnlyWhenAsked() {
+        let network = Network(3)
+        network.setWorkload(0, calls: 100)
+        network.setWorkload(1, calls: 100)
+        network.send(invite("traced").replacingOccurrences(of: "Content-Length: 0", with: "X-Gatewayd-Trace: path\r\nContent-Length: 0"))
+        let traced = network.finalResponses.first ?? ""
+        #expect(traced.contains("\r\nX-Gatewayd-Path: 127.0.0.1:5060, 127.0.0.2:5060, 127.0.0.3:5060\r\n"), "\(traced)")
+        network.received.removeAll()
+        network.send(invite("plain"))
+        #expect(network.finalResponses.first?.hasPrefix("SIP/2.0 302") == true)
+        #expect(network.finalResponses.first?.contains("X-Gatewayd-Path") == false)
+        // All busy: the 503 lists every member.
+        network.setWorkload(2, calls: 100)
+        network.received.removeAll()
+        network.send(invite("busy").replacingOccurrences(of: "Content-Length: 0", with: "X-Gatewayd-Trace: path\r\nContent-Length: 0"))
+        let busy = network.finalResponses.first ?? ""
+        #expect(busy.hasPrefix("SIP/2.0 503") && busy.contains("\r\nX-Gatewayd-Path: 127.0.0.1:5060, 127.0.0.2:5060, 127.0.0.3:5060\r\n"),
+                "\(busy)")
+    }
+
     /// More datagrams due in one turn than the outbox holds: the rest are dropped and counted
     /// (UDP would lose them anyway; each transaction retransmits again later).
     @Test func anOutboxOverflowIsCounted() {

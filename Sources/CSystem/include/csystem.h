@@ -45,6 +45,10 @@ long gw_udp_receive(int fd, void *buffer, size_t length, uint8_t source[16], uin
 /// Sends one datagram. Returns 0, or -errno.
 int gw_udp_send(int fd, const void *buffer, size_t length, const uint8_t destination[16], uint16_t port);
 
+/// Connects a UDP socket to `destination`:`port` (it then hears only from there) and fills
+/// the local address and port the kernel chose for it. Returns 0, or -errno.
+int gw_udp_connect(int fd, const uint8_t destination[16], uint16_t port, uint8_t local[16], uint16_t *local_port);
+
 int gw_epoll_create(void);
 int gw_epoll_add(int epoll_fd, int fd, uint64_t tag);
 /// Waits up to `timeout_ms` (-1: forever); writes up to `max` ready tags. Returns how many,
