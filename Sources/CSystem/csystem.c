@@ -38,27 +38,48 @@ static int is_mapped(const uint8_t a[16]) {
     return memcmp(a, prefix, 12) == 0;
 }
 
+/// A 16-byte address and port as the sockaddr the kernel takes (IPv4 for a mapped address);
+/// returns its length.
+static socklen_t to_sockaddr(const uint8_t address[16], uint16_t port, struct sockaddr_storage *out) {
+    memset(out, 0, sizeof *out);
+    if (is_mapped(address)) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)out;
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(port);
+        memcpy(&sin->sin_addr, address + 12, 4);
+        return sizeof *sin;
+    }
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)out;
+    sin6->sin6_family = AF_INET6;
+    sin6->sin6_port = htons(port);
+    memcpy(&sin6->sin6_addr, address, 16);
+    return sizeof *sin6;
+}
+
+/// The other way: a sockaddr the kernel filled in as a 16-byte address and port.
+static void from_sockaddr(const struct sockaddr_storage *in, uint8_t address[16], uint16_t *port) {
+    if (in->ss_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)in;
+        memset(address, 0, 10);
+        address[10] = 0xff;
+        address[11] = 0xff;
+        memcpy(address + 12, &sin->sin_addr, 4);
+        *port = ntohs(sin->sin_port);
+    } else {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)in;
+        memcpy(address, &sin6->sin6_addr, 16);
+        *port = ntohs(sin6->sin6_port);
+    }
+}
+
 int gw_udp_bind(const uint8_t address[16], uint16_t port) {
-    int v4 = is_mapped(address);
-    int fd = socket(v4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    struct sockaddr_storage local;
+    socklen_t size = to_sockaddr(address, port, &local);
+    int fd = socket(local.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;
     // No SO_REUSEADDR: with it, any local user's socket that sets it too could bind the
     // same address and port and take gatewayd's requests; without it a second bind fails.
-    int result;
-    if (v4) {
-        struct sockaddr_in sin = {0};
-        sin.sin_family = AF_INET;
-        sin.sin_port = htons(port);
-        memcpy(&sin.sin_addr, address + 12, 4);
-        result = bind(fd, (struct sockaddr *)&sin, sizeof sin);
-    } else {
-        struct sockaddr_in6 sin6 = {0};
-        sin6.sin6_family = AF_INET6;
-        sin6.sin6_port = htons(port);
-        memcpy(&sin6.sin6_addr, address, 16);
-        result = bind(fd, (struct sockaddr *)&sin6, sizeof sin6);
-    }
-    if (result < 0) {
+    if (bind(fd, (struct sockaddr *)&local, size) < 0) {
         int error = errno;
         close(fd);
         return -error;
@@ -72,72 +93,27 @@ long gw_udp_receive(int fd, void *buffer, size_t length, uint8_t source[16], uin
     ssize_t n;
     GW_RETRY(n, recvfrom(fd, buffer, length, 0, (struct sockaddr *)&from, &size));
     if (n < 0) return -errno;
-    if (from.ss_family == AF_INET) {
-        struct sockaddr_in *sin = (struct sockaddr_in *)&from;
-        memset(source, 0, 10);
-        source[10] = 0xff;
-        source[11] = 0xff;
-        memcpy(source + 12, &sin->sin_addr, 4);
-        *port = ntohs(sin->sin_port);
-    } else {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&from;
-        memcpy(source, &sin6->sin6_addr, 16);
-        *port = ntohs(sin6->sin6_port);
-    }
+    from_sockaddr(&from, source, port);
     return (long)n;
 }
 
 int gw_udp_send(int fd, const void *buffer, size_t length, const uint8_t destination[16], uint16_t port) {
+    struct sockaddr_storage to;
+    socklen_t size = to_sockaddr(destination, port, &to);
     ssize_t n;
-    if (is_mapped(destination)) {
-        struct sockaddr_in sin = {0};
-        sin.sin_family = AF_INET;
-        sin.sin_port = htons(port);
-        memcpy(&sin.sin_addr, destination + 12, 4);
-        GW_RETRY(n, sendto(fd, buffer, length, 0, (struct sockaddr *)&sin, sizeof sin));
-    } else {
-        struct sockaddr_in6 sin6 = {0};
-        sin6.sin6_family = AF_INET6;
-        sin6.sin6_port = htons(port);
-        memcpy(&sin6.sin6_addr, destination, 16);
-        GW_RETRY(n, sendto(fd, buffer, length, 0, (struct sockaddr *)&sin6, sizeof sin6));
-    }
+    GW_RETRY(n, sendto(fd, buffer, length, 0, (struct sockaddr *)&to, size));
     return n < 0 ? -errno : 0;
 }
 
 int gw_udp_connect(int fd, const uint8_t destination[16], uint16_t port, uint8_t local[16], uint16_t *local_port) {
-    struct sockaddr_storage address = {0};
-    socklen_t size;
-    if (is_mapped(destination)) {
-        struct sockaddr_in *sin = (struct sockaddr_in *)&address;
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons(port);
-        memcpy(&sin->sin_addr, destination + 12, 4);
-        size = sizeof *sin;
-    } else {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&address;
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons(port);
-        memcpy(&sin6->sin6_addr, destination, 16);
-        size = sizeof *sin6;
-    }
+    struct sockaddr_storage address;
+    socklen_t size = to_sockaddr(destination, port, &address);
     int result;
     GW_RETRY(result, connect(fd, (struct sockaddr *)&address, size));
     if (result < 0) return -errno;
     size = sizeof address;
     if (getsockname(fd, (struct sockaddr *)&address, &size) < 0) return -errno;
-    if (address.ss_family == AF_INET) {
-        struct sockaddr_in *sin = (struct sockaddr_in *)&address;
-        memset(local, 0, 10);
-        local[10] = 0xff;
-        local[11] = 0xff;
-        memcpy(local + 12, &sin->sin_addr, 4);
-        *local_port = ntohs(sin->sin_port);
-    } else {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&address;
-        memcpy(local, &sin6->sin6_addr, 16);
-        *local_port = ntohs(sin6->sin6_port);
-    }
+    from_sockaddr(&address, local, local_port);
     return 0;
 }
 

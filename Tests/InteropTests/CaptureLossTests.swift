@@ -66,12 +66,7 @@ import Testing
         filter = udp port 5320
         """.write(to: config, atomically: true, encoding: .utf8)
         let log = directory.appendingPathComponent("veth.log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
-        let node = Process()
-        node.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        node.arguments = ["netns", "exec", space, Interop.binary.path, "-c", config.path]
-        node.standardError = try FileHandle(forWritingTo: log)
-        try node.run()
+        let node = try Interop.startNode(inNamespace: space, config, log: log)
         defer { if node.isRunning { node.terminate(); node.waitUntilExit() } }
         #expect(eventually(10) { meterField(statusFile, "capture_state") as? String == "up" })
 

@@ -32,12 +32,7 @@ import Testing
         n2 = 10.77.9.2:5330
         """.write(to: config, atomically: true, encoding: .utf8)
         let log = directory.appendingPathComponent("node.log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
-        let node = Process()
-        node.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        node.arguments = ["netns", "exec", space, Interop.binary.path, "-c", config.path]
-        node.standardError = try FileHandle(forWritingTo: log)
-        try node.run()
+        let node = try Interop.startNode(inNamespace: space, config, log: log)
         defer { if node.isRunning { node.terminate(); node.waitUntilExit() } }
 
         func counter(_ name: String) -> Int? { (Interop.status(statusFile)?["counters"] as? [String: Any])?[name] as? Int }

@@ -120,7 +120,7 @@ extension Interop {
         process.executableURL = binary
         process.arguments = ["-c", config.path] + arguments
         if let log {
-            FileManager.default.createFile(atPath: log.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
             process.standardError = try FileHandle(forWritingTo: log)
         } else {
             process.standardError = FileHandle(forWritingAtPath: "/dev/null")
@@ -128,6 +128,18 @@ extension Interop {
         try process.run()
         #expect(ready.map { eventually(10, $0) } ?? waitUntilAnswering(config: config),
                 "gatewayd -c \(config.path) did not become ready")
+        return process
+    }
+
+    /// Starts `gatewayd -c config` inside the network namespace `space` (`ip netns exec`),
+    /// standard error into `log`. The caller waits for what it needs.
+    static func startNode(inNamespace space: String, _ config: URL, log: URL) throws -> Process {
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        process.arguments = ["netns", "exec", space, binary.path, "-c", config.path]
+        process.standardError = try FileHandle(forWritingTo: log)
+        try process.run()
         return process
     }
 
