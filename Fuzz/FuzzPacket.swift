@@ -73,7 +73,7 @@ func run(frame input: UnsafeRawBufferPointer, decoder: PacketDecoder, state: Pip
     case .stream(let chunk):
         let used = meter.receive(stream: chunk)
         precondition(used >= 0 && used <= chunk.bytes.count, "Meter consumed more stream bytes than it was given")
-        decoder.consumed(used)
+        decoder.consumed(used, scan: meter.streamScan)
     case .nothing:
         break
     }

@@ -80,7 +80,7 @@ final class Reader {
                                                              chunk.bytes.count) == 0, "a chunk that is not the stream's bytes before its end")
             let used = meter.receive(stream: chunk)
             precondition(used >= 0 && used <= chunk.bytes.count, "the reader consumed more than it was given")
-            reassembler.consumed(used, counters: &decodeCounters)
+            reassembler.consumed(used, scan: meter.streamScan, counters: &decodeCounters)
         }
         // The connection ends here: what the reader left unread goes with it.
         time = PacketTime(nanoseconds: time.nanoseconds + 1_000_000)

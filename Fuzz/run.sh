@@ -26,7 +26,7 @@ case $SECONDS_PER_TARGET in ''|*[!0-9]*) echo "usage: $0 [SECONDS]" >&2; exit 2 
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-OUT=.build-fuzz
+OUT=${FUZZ_OUT:-.build-fuzz}
 LOGS=$OUT/logs
 CRASHES=Fuzz/crashes
 

@@ -152,6 +152,7 @@ public final class Meter {
     /// In-order bytes of a TCP flow; returns how many were consumed (whole SIP messages and
     /// skipped garbage). A partial message is left for the next call.
     public func receive(stream chunk: StreamChunk) -> Int {
+        streamScan = StreamScan()
         advance(to: chunk.time)
         let bytes = chunk.bytes
         var offset = 0
@@ -177,11 +178,14 @@ public final class Meter {
                 offset += skip
                 continue
             }
-            switch SIPScanner.frameLength(rest) {
+            // A message left unfinished last time starts these bytes: read on where it stopped.
+            var scan = offset == 0 ? chunk.resume : StreamScan()
+            switch SIPScanner.frameLength(rest, resuming: &scan) {
             case .complete(let length):
                 _ = sipMessage(UnsafeRawBufferPointer(rebasing: rest[0..<length]), framing: .stream, time: chunk.time)
                 offset += length
             case .needMore:
+                streamScan = scan
                 return offset
             case .unframeable:
                 // A SIP start line but no usable Content-Length: count it, then resynchronise.
@@ -193,6 +197,10 @@ public final class Meter {
         return offset
     }
 
+    /// How far the last `receive(stream:)` got into the bytes it did not consume: hand it to
+    /// the reassembler with the count, so the flow's next chunk is read on from there.
+    public private(set) var streamScan = StreamScan()
+
     /// Hands on what `decoder` found in a packet, and tells the decoder how much of a TCP
     /// stream was consumed: the one step between decoding and metering.
     @inline(__always) public func receive(_ decoded: Decoded, from decoder: PacketDecoder) {
@@ -200,7 +208,7 @@ public final class Meter {
         case .datagram(let datagram):
             receive(datagram: datagram)
         case .stream(let chunk):
-            decoder.consumed(receive(stream: chunk))
+            decoder.consumed(receive(stream: chunk), scan: streamScan)
         case .nothing:
             break
         }

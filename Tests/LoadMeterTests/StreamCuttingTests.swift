@@ -29,7 +29,8 @@ struct StreamCuttingTests {
                 if let chunk = reassembler.segment(flow, sequence: 100 + UInt32(offset), flags: none,
                                                    payload: UnsafeRawBufferPointer(rebasing: bytes[offset..<end]), time: time,
                                                    counters: &counters) {
-                    reassembler.consumed(meter.receive(stream: chunk), counters: &counters)
+                    let used = meter.receive(stream: chunk)
+                    reassembler.consumed(used, scan: meter.streamScan, counters: &counters)
                 }
                 offset = end
             }
@@ -48,6 +49,26 @@ struct StreamCuttingTests {
         return ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []).sorted()
             .map { directory.appendingPathComponent($0).path }
     }()
+
+    /// Messages with and without a body, a keep-alive, cut every way from one byte to 64: what was left unfinished is
+    /// read on where it stopped (`StreamScan`), and the counts never change.
+    @Test func realMessagesReadTheSameHoweverCut() throws {
+        let sdp = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\n"
+        let messages = [
+            "INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/TCP 10.0.0.1;branch=z9hG4bK1\r\nMax-Forwards: 70\r\n"
+                + "From: <sip:a@example.com>;tag=1\r\nTo: <sip:bob@example.com>\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\n"
+                + "Content-Type: application/sdp\r\nContent-Length: \(sdp.utf8.count)\r\n\r\n" + sdp,
+            "\r\n\r\n",
+            "SIP/2.0 180 Ringing\r\nVia: SIP/2.0/TCP 10.0.0.1;branch=z9hG4bK1\r\nFrom: <sip:a@example.com>;tag=1\r\n"
+                + "To: <sip:bob@example.com>;tag=2\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\nl: 0\r\n\r\n",
+            "OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK9\r\nCall-ID: o\r\nCSeq: 2 OPTIONS\r\n\r\n",
+        ]
+        let stream = Array(messages.joined().utf8)
+        let whole = StreamCuttingTests.counts(stream, cut: 0)
+        // The OPTIONS has no Content-Length: on a stream it cannot be framed, so it is malformed.
+        #expect(whole == ["malformed": 1, "invite": 1, "options": 1, "180": 1], "\(whole)")
+        for cut in 1...64 { #expect(StreamCuttingTests.counts(stream, cut: cut) == whole, "cut every \(cut) bytes") }
+    }
 
     @Test(arguments: findings) func aFindingReadsTheSameByteByByte(_ path: String) throws {
         let input = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))

@@ -67,9 +67,10 @@ public final class PacketDecoder {
         return result
     }
 
-    /// How many bytes of the last `.stream` chunk the reader consumed.
-    public func consumed(_ count: Int) {
-        streams.consumed(count, counters: &counters)
+    /// How many bytes of the last `.stream` chunk the reader consumed, and how far it read
+    /// into the rest (handed back with the flow's next chunk).
+    public func consumed(_ count: Int, scan: StreamScan = StreamScan()) {
+        streams.consumed(count, scan: scan, counters: &counters)
     }
 
     // MARK: Link layers

@@ -30,6 +30,8 @@ public final class TCPReassembler {
     let buffered: FixedArray<Int32>
     let afterGap: FixedArray<Bool>
     let lastSeen: FixedArray<Int64>
+    /// How far the reader got into the bytes it left (valid while `buffered` holds them).
+    let scans: FixedArray<StreamScan>
     let buffer: FixedArray<UInt8>
 
     public init(flows: Int, flowBytes: Int, idleTimeoutNanoseconds: Int64) {
@@ -42,6 +44,7 @@ public final class TCPReassembler {
         buffered = FixedArray(repeating: 0, count: flows)
         afterGap = FixedArray(repeating: false, count: flows)
         lastSeen = FixedArray(repeating: 0, count: flows)
+        scans = FixedArray(repeating: StreamScan(), count: flows)
         buffer = FixedArray(zeroedCount: flows * flowBytes)
     }
 
@@ -116,6 +119,7 @@ public final class TCPReassembler {
         let base = slot * flowBytes
         let held = Int(buffered[slot])
         var bytes = data
+        var resume = StreamScan()
         if held > 0 {
             if held + data.count > flowBytes {
                 // The reader could not frame what it holds within the bound: drop it.
@@ -124,6 +128,7 @@ public final class TCPReassembler {
             } else {
                 buffer.copy(data, to: base + held)
                 bytes = buffer.bytes(base, held + data.count)
+                resume = scans[slot]
             }
         }
         buffered[slot] = 0
@@ -131,11 +136,12 @@ public final class TCPReassembler {
         pendingBytes = bytes
         pendingClose = closing
         return StreamChunk(source: key.source, destination: key.destination, bytes: bytes, time: time,
-                           afterGap: afterGap[slot])
+                           afterGap: afterGap[slot], resume: resume)
     }
 
-    /// The reader consumed `count` bytes from the front of the last chunk; the rest is kept.
-    public func consumed(_ count: Int, counters: inout DecodeCounters) {
+    /// The reader consumed `count` bytes from the front of the last chunk; the rest is kept,
+    /// with how far the reader got into it (`scan`).
+    public func consumed(_ count: Int, scan: StreamScan = StreamScan(), counters: inout DecodeCounters) {
         guard pendingSlot >= 0 else { return }
         let slot = pendingSlot
         pendingSlot = -1
@@ -151,6 +157,7 @@ public final class TCPReassembler {
             // The rest may overlap its destination when it already sits in the buffer.
             memmove(buffer.pointer(at: slot * flowBytes), pendingBytes.baseAddress! + used, rest)
             buffered[slot] = Int32(rest)
+            scans[slot] = scan.lineStart <= rest && scan.bodyStart <= rest ? scan : StreamScan()
         }
         pendingBytes = UnsafeRawBufferPointer(start: nil, count: 0)
     }

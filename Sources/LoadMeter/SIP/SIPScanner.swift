@@ -1,3 +1,5 @@
+import Capture
+
 /// Scans SIP messages (RFC 3261 §7) over bytes, handing out ranges: nothing is copied and
 /// nothing is allocated. Header names are matched case-insensitively, in long and compact
 /// form; folded header lines are joined; the body is delimited by Content-Length.
@@ -152,14 +154,30 @@ public enum SIPScanner {
     /// Where a message in a TCP stream ends, or nil when more bytes are needed; throws when
     /// the headers cannot be framed (no valid Content-Length).
     public static func frameLength(_ buffer: UnsafeRawBufferPointer) -> FrameResult {
+        var scan = StreamScan()
+        return frameLength(buffer, resuming: &scan)
+    }
+
+    /// The same, read on from where an earlier read of the same bytes stopped (`scan`, which
+    /// is left where this read stopped when it needs more).
+    public static func frameLength(_ buffer: UnsafeRawBufferPointer, resuming scan: inout StreamScan) -> FrameResult {
         let count = buffer.count
-        var i = 0
-        var lineStart = 0
-        var contentLength = 0
+        if scan.bodyStart > 0 {
+            let total = scan.bodyStart + scan.contentLength
+            return total <= count ? .complete(total) : .needMore
+        }
+        var i = min(scan.lineStart, count)
+        var lineStart = i
+        var contentLength = scan.contentLength
+        defer {
+            scan.lineStart = lineStart
+            scan.contentLength = contentLength
+        }
         while i < count {
             if buffer[i] == ASCII.lf {
                 let contentEnd = i > lineStart && buffer[i - 1] == ASCII.cr ? i - 1 : i
                 if contentEnd == lineStart && lineStart > 0 {
+                    scan.bodyStart = i + 1
                     let total = i + 1 + contentLength
                     return total <= count ? .complete(total) : .needMore
                 }
