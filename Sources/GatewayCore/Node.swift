@@ -135,6 +135,12 @@ public final class Node<Entropy: EntropySource> {
         return admission.update(workload: effectiveWorkload(now: now))
     }
 
+    /// With `skip_busy`: whether `member`'s probe answer of the last two intervals said it
+    /// forwards. Stale or absent answers say nothing: the member is tried as usual.
+    func isBelievedBusy(_ member: Int, now: Int64) -> Bool {
+        settings.skipBusyMembers && health[member].reportedBusy(now: now, freshness: 2 * settings.probeIntervalNanoseconds)
+    }
+
     /// Takes `member` as down now (it was found silent by other means).
     public func markDown(_ member: Int) {
         guard member != sequence.selfIndex, member < health.count else { return }
@@ -329,13 +335,17 @@ public final class Node<Entropy: EntropySource> {
             return .newRequest
         }
         let decision = RequestDecider.decide(message, buffer, source: source, admission: admission, sequence: sequence,
-                                             isUp: { health[$0].isUp })
+                                             isUp: { health[$0].isUp }, isBelievedBusy: { isBelievedBusy($0, now: now) })
         switch decision {
         case .redirect:
             counters.answeredHere += 1
             if !acceptByProxying(slot, message, buffer, from: source, now: now) { redirect(slot, message, buffer, now: now) }
         case .forward(let member):
             if method == .invite { answer(slot, 100, message, buffer, now: now) }
+            if settings.skipBusyMembers, let chain = Chain(message, buffer, sequence: sequence),
+               chain.nextHop(sequence, skipping: 0, isUp: { health[$0].isUp }) != member {
+                counters.forwardedPastBusy += 1
+            }
             forward(slot, to: member, now: now)
         case .allBusy:
             counters.answeredBusy += 1
@@ -509,7 +519,8 @@ public final class Node<Entropy: EntropySource> {
         guard let line = SIPScanner.startLine(request),
               let message = try? SIPScanner.scan(request, startLine: line, framing: .datagram),
               let chain = Chain(message, request, sequence: sequence) else { return }
-        if let next = chain.nextHop(sequence, skipping: servers.tried[slot], isUp: { health[$0].isUp }) {
+        if let next = chain.nextHop(sequence, skipping: servers.tried[slot], isUp: { health[$0].isUp },
+                                    isBelievedBusy: { isBelievedBusy($0, now: now) }) {
             forward(slot, to: next, now: now)
         } else {
             counters.answeredBusy += 1
@@ -602,7 +613,7 @@ public final class Node<Entropy: EntropySource> {
         let base = member * ClientTransactions.branchLength
         for i in 0..<branch.count where probeBranches[base + i] != branch[i] { return false }
         let load = ProbeLoad.read(message, buffer)
-        _ = health[member].answered(roundTrip: now - probeSentAt[member], load: load?.workload ?? 0)
+        _ = health[member].answered(roundTrip: now - probeSentAt[member], load: load?.workload ?? 0, state: load?.state, at: now)
         probeSentAt[member] = -1
         counters.probesAnswered += 1
         return true

@@ -33,6 +33,8 @@ public struct NodeSettings: Sendable {
     public var rateLimitSources = 1024
     /// OPTIONS probes to each peer.
     public var probeIntervalNanoseconds: Int64 = 1_000_000_000
+    /// Go past members whose fresh probe answer said forwarding or draining (`skip_busy`).
+    public var skipBusyMembers = false
     public var failuresToDown = 3
     public var successesToUp = 2
     /// Follow the group's answer instead of handing it back (RFC 3261 §16.5-16.6) for
@@ -86,6 +88,8 @@ public struct NodeCounters: Equatable, Sendable {
     public var responsesUnheld = 0
     /// Timers the deadline heap had no room for: their transactions end by eviction instead.
     public var deadlinesDropped = 0
+    /// Requests forwarded past members whose fresh probe answers said they were busy.
+    public var forwardedPastBusy = 0
 
     public init() {}
 
@@ -109,5 +113,6 @@ public struct NodeCounters: Equatable, Sendable {
         body("responses_dropped", responsesDropped)
         body("transactions_dropped", transactionsDropped)
         body("deadlines_dropped", deadlinesDropped)
+        body("forwarded_past_busy", forwardedPastBusy)
     }
 }

@@ -9,6 +9,9 @@ public struct PeerHealth: Equatable, Sendable {
     /// The last answered probe's round trip, in nanoseconds, and the load the peer reported.
     public private(set) var lastRoundTrip: Int64 = 0
     public private(set) var lastReportedLoad: Double = 0
+    /// The state the last answered probe reported, and when it came (monotonic).
+    public private(set) var lastReportedState: AdmissionState?
+    public private(set) var lastAnsweredAt = Int64.min
 
     public init(failuresToDown: Int, successesToUp: Int) {
         self.failuresToDown = max(failuresToDown, 1)
@@ -23,9 +26,11 @@ public struct PeerHealth: Equatable, Sendable {
     }
 
     /// A probe was answered; returns true when the peer came back up.
-    public mutating func answered(roundTrip: Int64, load: Double) -> Bool {
+    public mutating func answered(roundTrip: Int64, load: Double, state: AdmissionState? = nil, at now: Int64 = Int64.min) -> Bool {
         lastRoundTrip = roundTrip
         lastReportedLoad = load
+        lastReportedState = state
+        lastAnsweredAt = now
         failuresInARow = 0
         successesInARow += 1
         if !isUp && successesInARow >= successesToUp {
@@ -33,6 +38,13 @@ public struct PeerHealth: Equatable, Sendable {
             return true
         }
         return false
+    }
+
+    /// Whether the last probe answer, no older than `freshness` at `now`, said the peer forwards
+    /// (over its threshold, or draining): a reason to go past it, never to take it as down.
+    public func reportedBusy(now: Int64, freshness: Int64) -> Bool {
+        guard let state = lastReportedState, lastAnsweredAt != Int64.min, now - lastAnsweredAt <= freshness else { return false }
+        return state != .accepting
     }
 
     /// A probe, or a forwarded request, went unanswered; returns true when the peer went down.

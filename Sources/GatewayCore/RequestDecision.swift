@@ -35,9 +35,11 @@ public enum RequestDecision: Equatable, Sendable {
 
 public enum RequestDecider {
     /// Decides for `message` (scanned from `buffer`), received from `source`.
-    /// `selfAddress` is where this node listens; `isUp(i)` is the health of member i.
+    /// `selfAddress` is where this node listens; `isUp(i)` is the health of member i,
+    /// `isBelievedBusy(i)` whether its fresh probe answer said it forwards (`skip_busy`).
     public static func decide(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, source: Endpoint,
-                              admission: Admission, sequence: GroupSequence, isUp: (Int) -> Bool) -> RequestDecision {
+                              admission: Admission, sequence: GroupSequence, isUp: (Int) -> Bool,
+                              isBelievedBusy: (Int) -> Bool = { _ in false }) -> RequestDecision {
         let method = message.method
         guard method == .invite || method == .register || method == .options else { return .methodNotAllowed }
         if method == .options && message.maxForwards == 0 { return .answerProbe }
@@ -50,7 +52,7 @@ public enum RequestDecider {
         if visited != 0 && !fromMember { return .refuse }
 
         if admission.accepts { return .redirect }
-        if let next = chain.nextHop(sequence, skipping: 0, isUp: isUp) { return .forward(to: next) }
+        if let next = chain.nextHop(sequence, skipping: 0, isUp: isUp, isBelievedBusy: isBelievedBusy) { return .forward(to: next) }
         return .allBusy
     }
 }
@@ -82,5 +84,13 @@ public struct Chain: Sendable {
     public func nextHop(_ sequence: GroupSequence, skipping: UInt64, isUp: (Int) -> Bool) -> Int? {
         let excluded = visited | skipping
         return sequence.nextHop(entry: entry, visited: { $0 < 64 && excluded & (1 << UInt64($0)) != 0 }, isUp: isUp)
+    }
+
+    /// The same, going past members believed busy while one believed free is left; when none
+    /// is, the next live member as the sequence has it.
+    public func nextHop(_ sequence: GroupSequence, skipping: UInt64, isUp: (Int) -> Bool,
+                        isBelievedBusy: (Int) -> Bool) -> Int? {
+        nextHop(sequence, skipping: skipping, isUp: { isUp($0) && !isBelievedBusy($0) })
+            ?? nextHop(sequence, skipping: skipping, isUp: isUp)
     }
 }

@@ -55,6 +55,26 @@ import Testing
         #expect(entered.lines.last == "path: 127.0.0.4:5853 -> 127.0.0.5:5853 -> 127.0.0.1:5853")
     }
 
+    /// `skip_busy` with eight real nodes, six of them draining: once the probes have told the
+    /// primary, its request goes straight to #7, and `gatewayd ask` shows the two hops.
+    @Test func eightNodesSkippingBusyMembersTakeTwoHops() throws {
+        let group = try GroupTests.Group(8, port: 5855, draining: [1, 2, 3, 4, 5, 6],
+                                         extra: { _ in "[health]\nskip_busy = yes\n" })
+        defer { _ = group.stop() }
+        var last: Asked?
+        let direct = Interop.eventually(15) {
+            last = try? ask(["127.0.0.1:5855"])
+            return last?.lines.last == "path: 127.0.0.1:5855 -> 127.0.0.7:5855"
+        }
+        #expect(direct, "\(String(describing: last))")
+        #expect(last?.lines.first?.hasPrefix("assigned sip:ask@127.0.0.7:5855;transport=udp") == true)
+        // Without it the same group takes all seven hops.
+        let chain = try GroupTests.Group(8, port: 5857, draining: [1, 2, 3, 4, 5, 6])
+        defer { _ = chain.stop() }
+        let along = try ask(["127.0.0.1:5857"])
+        #expect(along.lines.last == "path: " + (1...7).map { "127.0.0.\($0):5857" }.joined(separator: " -> "), "\(along.lines)")
+    }
+
     @Test func anEntryNodeThatIsDownIsNoAnswer() throws {
         let group = try GroupTests.Group(3, port: 5854, draining: [])
         defer { _ = group.stop() }

@@ -16,7 +16,7 @@ enum ConfigKey: Int, CaseIterable {
     // [sequence]
     case member
     // [health]
-    case probeInterval, failuresToDown, successesToUp
+    case probeInterval, failuresToDown, successesToUp, skipBusy
     // [steering]
     case entryPoints, agentListen, hook, hookTimeout, refreshInterval, entryTimeout, retry
     case agentProbeInterval, failuresToLost, open, mode, path
@@ -127,6 +127,9 @@ enum ConfigKey: Int, CaseIterable {
         case .successesToUp:
             return ConfigKeySpec(.health, "successes_to_up", .integer(1...100), default: "2", .live,
                                  "Answered probes before it is up again.")
+        case .skipBusy:
+            return ConfigKeySpec(.health, "skip_busy", .flag, default: "no", .live,
+                                 "yes: a node that must forward goes straight to the first member after it in the sequence whose last probe answer, no older than two probe intervals, said accepting; members whose answer said forwarding or draining are passed over (the sequence's order is kept among the rest, and no member is visited twice). When every member left said so, the request goes along the sequence as with no.")
         case .entryPoints:
             return ConfigKeySpec(.steering, "entry_points", .endpointList(maximum: 16), unset: "required", .restart,
                                  "The group's entry points in order, primary first, then fallbacks, separated by commas or spaces.",

@@ -196,6 +196,7 @@ struct NodeConfig {
         settings.probeIntervalNanoseconds = Int64(file[.probeInterval].integer) * 1_000_000
         settings.failuresToDown = file[.failuresToDown].integer
         settings.successesToUp = file[.successesToUp].integer
+        settings.skipBusyMembers = file[.skipBusy].flag
         return settings
     }
 }
