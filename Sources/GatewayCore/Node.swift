@@ -29,6 +29,12 @@ public final class Node<Entropy: EntropySource> {
     let clients: ClientTransactions
     let deadlines: DeadlineHeap
     var entropy: Entropy
+    /// The time of the event being handled (what responses written deep inside read).
+    var clock: Int64 = 0
+    /// What members' answers asked of this node (RFC 7339 `oc` in its Via): the share of
+    /// requests to send past each, and until when.
+    var throttleReduction: [Int]
+    var throttleUntil: [Int64]
     var out = TextBuffer(capacity: 4096)
     /// ACKs and CANCELs this node makes for its own client transactions.
     var hopRequest = TextBuffer(capacity: 1024)
@@ -54,6 +60,8 @@ public final class Node<Entropy: EntropySource> {
         self.settings = settings
         self.sequence = sequence
         self.entropy = entropy
+        throttleReduction = [Int](repeating: 0, count: sequence.members.count)
+        throttleUntil = [Int64](repeating: 0, count: sequence.members.count)
         admission = Admission(threshold: settings.threshold, hysteresis: settings.hysteresis, drain: settings.drain)
         health = [PeerHealth](repeating: PeerHealth(failuresToDown: settings.failuresToDown,
                                                     successesToUp: settings.successesToUp), count: sequence.members.count)
@@ -185,6 +193,7 @@ public final class Node<Entropy: EntropySource> {
     /// A datagram arrived from `source`.
     @discardableResult
     public func receive(_ bytes: UnsafeRawBufferPointer, from source: Endpoint, now: Int64) -> Received {
+        clock = now
         guard let line = SIPScanner.startLine(bytes) else {
             counters.malformed += 1
             return .dropped
@@ -210,6 +219,7 @@ public final class Node<Entropy: EntropySource> {
     /// requests before handing them on): the same as `receive(_:from:now:)` without a second scan.
     @discardableResult
     public func receive(_ message: SIPMessage, _ bytes: UnsafeRawBufferPointer, from source: Endpoint, now: Int64) -> Received {
+        clock = now
         if message.isRequest { return request(message, bytes, from: source, now: now) }
         response(message, bytes, from: source, now: now)
         return .response
@@ -217,6 +227,7 @@ public final class Node<Entropy: EntropySource> {
 
     /// Runs what is due: retransmissions, timeouts, probes.
     public func tick(now: Int64) {
+        clock = now
         counters.deadlinesDropped = deadlines.dropped
         while let entry = deadlines.popDue(now: now) {
             let slot = Int(entry.slot)
@@ -335,14 +346,15 @@ public final class Node<Entropy: EntropySource> {
             return .newRequest
         }
         let decision = RequestDecider.decide(message, buffer, source: source, admission: admission, sequence: sequence,
-                                             isUp: { health[$0].isUp }, isBelievedBusy: { isBelievedBusy($0, now: now) })
+                                             isUp: { health[$0].isUp },
+                                             isBelievedBusy: { isBelievedBusy($0, now: now) || isThrottled($0, now: now) })
         switch decision {
         case .redirect:
             counters.answeredHere += 1
             if !acceptByProxying(slot, message, buffer, from: source, now: now) { redirect(slot, message, buffer, now: now) }
         case .forward(let member):
             if method == .invite { answer(slot, 100, message, buffer, now: now) }
-            if settings.skipBusyMembers, let chain = Chain(message, buffer, sequence: sequence),
+            if let chain = Chain(message, buffer, sequence: sequence),
                chain.nextHop(sequence, skipping: 0, isUp: { health[$0].isUp }) != member {
                 counters.forwardedPastBusy += 1
             }
@@ -421,7 +433,35 @@ public final class Node<Entropy: EntropySource> {
 
     func writeResponse(_ code: Int, _ message: SIPMessage, _ buffer: UnsafeRawBufferPointer) {
         let tag = randomHex(16)
-        random.withBytes(0, tag) { ResponseWriter.begin(code, for: message, buffer, toTag: ByteRange(0, tag), tagBuffer: $0, into: &out) }
+        let overload = overloadReport(now: clock)
+        random.withBytes(0, tag) {
+            ResponseWriter.begin(code, for: message, buffer, toTag: ByteRange(0, tag), tagBuffer: $0, overload: overload, into: &out)
+        }
+    }
+
+    // MARK: Overload control (RFC 7339)
+
+    /// What this node tells whoever offered overload control: the group's room as it sees it
+    /// (the least loaded of itself and the members up with a probe answer of the last two
+    /// intervals), mapped by `OverloadControl.reduction`.
+    func overloadReport(now: Int64) -> OverloadControl.Report {
+        var least = effectiveWorkload(now: now)
+        let freshness = 2 * settings.probeIntervalNanoseconds
+        for member in health.indices where member != sequence.selfIndex && health[member].isUp
+            && health[member].lastAnsweredAt != Int64.min && now - health[member].lastAnsweredAt <= freshness {
+            least = min(least, health[member].lastReportedLoad)
+        }
+        let reduction = OverloadControl.reduction(workload: least, threshold: settings.threshold)
+        let validity = reduction == 0 ? 0 : Int(max(2 * settings.probeIntervalNanoseconds, 1_000_000_000) / 1_000_000)
+        return OverloadControl.Report(reduction: reduction, validityMilliseconds: validity, sequenceNanoseconds: now)
+    }
+
+    /// With `skip_busy`: whether this request to `member` is one of the share its last `oc`
+    /// asked to hold back (members offer each other overload control only then).
+    func isThrottled(_ member: Int, now: Int64) -> Bool {
+        guard settings.skipBusyMembers, member < throttleReduction.count, throttleReduction[member] > 0,
+              now < throttleUntil[member] else { return false }
+        return Int(entropy.next() % 100) < throttleReduction[member]
     }
 
     /// Sends what `out` holds as the server transaction's response.
@@ -460,7 +500,9 @@ public final class Node<Entropy: EntropySource> {
         let branch = clients.branch(client)
         clients.index.rekey(client, hash: KeyHash.bytes(branch))
         RequestForwarder.write(message, request, via: selfAddress, branch: branch, requestURI: requestURI,
-                               stayInPath: stayInPath, strictNextHop: strictNextHop, into: &out)
+                               stayInPath: stayInPath, strictNextHop: strictNextHop,
+                               offerOverloadControl: member >= 0 && settings.skipBusyMembers,
+                               into: &out)
         // With this node's Via it may no longer fit a datagram, or the pool may be full:
         // answered and counted, never sent cut or left without a timer.
         let fits = out.count <= Node.largestDatagram
@@ -520,7 +562,7 @@ public final class Node<Entropy: EntropySource> {
               let message = try? SIPScanner.scan(request, startLine: line, framing: .datagram),
               let chain = Chain(message, request, sequence: sequence) else { return }
         if let next = chain.nextHop(sequence, skipping: servers.tried[slot], isUp: { health[$0].isUp },
-                                    isBelievedBusy: { isBelievedBusy($0, now: now) }) {
+                                    isBelievedBusy: { isBelievedBusy($0, now: now) || isThrottled($0, now: now) }) {
             forward(slot, to: next, now: now)
         } else {
             counters.answeredBusy += 1
@@ -542,6 +584,12 @@ public final class Node<Entropy: EntropySource> {
         // The answer to a CANCEL this node sent shares the INVITE's branch; nothing waits for it.
         if message.cseqMethod == .cancel { return }
         let code = message.statusCode
+        // A member that answers with `oc` in this node's Via asks it to send less its way.
+        let member = Int(clients.members[client])
+        if member >= 0, member < throttleReduction.count, let asked = OverloadControl.read(message.topVia, buffer) {
+            throttleReduction[member] = asked.reduction
+            throttleUntil[member] = now + Int64(asked.validityMilliseconds) * 1_000_000
+        }
         let action = clients.machines.pointer(at: client).pointee.responseReceived(code, now: now)
         schedule(client: client)
         if action == .sendAck || action == .sendAckAndPassUp { sendHopRequest(.ack, client, response: message, buffer) }
@@ -550,7 +598,7 @@ public final class Node<Entropy: EntropySource> {
         guard servers.index.isInUse(slot), servers.generations[slot] == clients.serverGenerations[client] else { return }
         if code >= 300 && code < 400 && clients.members[client] >= 0
             && redirected(slot, message, buffer, now: now) { return }
-        guard RequestForwarder.relay(message, buffer, ownBranch: branch, into: &out) else { return }
+        guard RequestForwarder.relay(message, buffer, ownBranch: branch, overload: overloadReport(now: now), into: &out) else { return }
         let machine = servers.machines.pointer(at: slot)
         // The server transaction already sent its own 100 Trying.
         if code == 100 { return }

@@ -28,7 +28,8 @@ public enum RequestForwarder {
     /// becomes the Request-URI and the Request-URI goes last in Route.
     public static func write(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, via sentBy: Endpoint,
                              branch: UnsafeRawBufferPointer, requestURI: UnsafeRawBufferPointer? = nil,
-                             stayInPath: StayInPath = .none, strictNextHop: Bool = false, into out: inout TextBuffer) {
+                             stayInPath: StayInPath = .none, strictNextHop: Bool = false,
+                             offerOverloadControl: Bool = false, into out: inout TextBuffer) {
         out.removeAll()
         var routes = HeaderValues(buffer, message, named: "route", compact: nil)
         let strictRouter = strictNextHop ? routes.next().flatMap { SIPURI(nameAddress: $0, in: buffer) } : nil
@@ -50,6 +51,8 @@ public enum RequestForwarder {
         out.append(sentBy)
         out.append(";branch=")
         out.append(bytes: branch)
+        // To members: RFC 7339 overload control offered, so their answers say how busy they are.
+        if offerOverloadControl { out.append(";oc") }
         out.append("\r\n")
         switch stayInPath {
         case .none:
@@ -93,24 +96,47 @@ public enum RequestForwarder {
 
     /// A response on its way back: the top Via (this node's) removed, the rest unchanged.
     /// Returns false when the top Via is not this node's (`branch` of the client transaction).
+    /// With `overload`, the next Via (the one the answer goes to), if it offered overload
+    /// control, carries this node's figures (RFC 7339: each hop reports to the one before it).
     public static func relay(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, ownBranch: UnsafeRawBufferPointer,
-                             into out: inout TextBuffer) -> Bool {
+                             overload: OverloadControl.Report? = nil, into out: inout TextBuffer) -> Bool {
         guard message.topViaBranch.count == ownBranch.count else { return false }
         for i in 0..<ownBranch.count where buffer[message.topViaBranch.start + i] != ownBranch[i] { return false }
         out.removeAll()
         out.append(bytes: UnsafeRawBufferPointer(rebasing: buffer[0..<message.startLine.headersStart]))
         var droppedTop = false
+        var nextViaWritten = false
         var headers = HeaderLines(buffer, message)
+        // The Via the answer goes to next: with its overload figures when it offered them.
+        func appendNextVia(_ value: ByteRange) {
+            nextViaWritten = true
+            if let overload, OverloadControl.isOffered(value, buffer) {
+                OverloadControl.appendVia(value, buffer, overload, into: &out)
+            } else {
+                out.append(bytes: value.slice(of: buffer))
+            }
+        }
         while let header = headers.next() {
-            if !droppedTop && headers.named(header, "via", compact: "v") {
-                droppedTop = true
-                // A Via header may carry several values: keep those after the first.
+            if headers.named(header, "via", compact: "v") && (!droppedTop || (!nextViaWritten && overload != nil)) {
+                // A Via header may carry several values: ours is the very first.
                 var values = ViaValues.commaSeparated(buffer, header.value)
-                _ = values.next()
+                if !droppedTop {
+                    droppedTop = true
+                    _ = values.next()
+                } else {
+                    // The next Via starts this line: the line stays as it was unless it offered oc.
+                    var peek = ViaValues.commaSeparated(buffer, header.value)
+                    if let next = peek.next(), !OverloadControl.isOffered(next, buffer) {
+                        nextViaWritten = true
+                        out.append(bytes: header.line.slice(of: buffer))
+                        out.append("\r\n")
+                        continue
+                    }
+                }
                 var first = true
                 while let value = values.next() {
                     out.append(first ? "Via: " : ", ")
-                    out.append(bytes: value.slice(of: buffer))
+                    if nextViaWritten { out.append(bytes: value.slice(of: buffer)) } else { appendNextVia(value) }
                     first = false
                 }
                 if !first { out.append("\r\n") }

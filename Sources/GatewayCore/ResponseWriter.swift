@@ -25,8 +25,10 @@ public enum ResponseWriter {
 
     /// The status line and the headers copied from the request. `toTag` is added to To when
     /// the request's To has no tag (not for 100 Trying, RFC 3261 §8.2.6.2).
+    /// With `overload`, a top Via that offered overload control carries its figures (RFC 7339).
     public static func begin(_ code: Int, for message: SIPMessage, _ buffer: UnsafeRawBufferPointer, toTag: ByteRange?,
-                             tagBuffer: UnsafeRawBufferPointer? = nil, into out: inout TextBuffer) {
+                             tagBuffer: UnsafeRawBufferPointer? = nil, overload: OverloadControl.Report? = nil,
+                             into out: inout TextBuffer) {
         out.removeAll()
         out.append("SIP/2.0 ")
         out.append(code)
@@ -34,8 +36,20 @@ public enum ResponseWriter {
         out.append(reason(code))
         out.append("\r\n")
         var headers = HeaderLines(buffer, message)
+        var topViaWritten = false
         while let header = headers.next() {
-            if headers.named(header, "via", compact: "v") || headers.named(header, "from", compact: "f")
+            if !topViaWritten && headers.named(header, "via", compact: "v") {
+                topViaWritten = true
+                let via = message.topVia
+                if let overload, OverloadControl.isOffered(via, buffer), via.start >= header.line.start, via.end <= header.line.end {
+                    out.append(bytes: ByteRange(header.line.start, via.start).slice(of: buffer))
+                    OverloadControl.appendVia(via, buffer, overload, into: &out)
+                    out.append(bytes: ByteRange(via.end, header.line.end).slice(of: buffer))
+                } else {
+                    out.append(bytes: header.line.slice(of: buffer))
+                }
+                out.append("\r\n")
+            } else if headers.named(header, "via", compact: "v") || headers.named(header, "from", compact: "f")
                 || headers.named(header, "call-id", compact: "i") || headers.named(header, "cseq") {
                 out.append(bytes: header.line.slice(of: buffer))
                 out.append("\r\n")
