@@ -13,12 +13,14 @@ import LoadMeter
 enum AskCommand {
     static func run(_ arguments: inout Arguments) -> Int32 {
         var method: StaticString = "INVITE"
+        var isInvite = true
         var timeoutSeconds = 4
         var entry: Endpoint?
         while let word = arguments.next() {
             if Arguments.equals(word, "-m") || Arguments.equals(word, "--method") {
                 guard let value = arguments.next() else { return usage("-m needs INVITE, REGISTER or OPTIONS") }
-                if Arguments.equals(value, "INVITE") {
+                isInvite = Arguments.equals(value, "INVITE")
+                if isInvite {
                     method = "INVITE"
                 } else if Arguments.equals(value, "REGISTER") {
                     method = "REGISTER"
@@ -43,7 +45,7 @@ enum AskCommand {
             }
         }
         guard let entry else { return usage("which entry node? gatewayd ask HOST:PORT") }
-        return ask(entry, method: method, timeout: Int64(timeoutSeconds) * 1_000_000_000)
+        return ask(entry, method: method, isInvite: isInvite, timeout: Int64(timeoutSeconds) * 1_000_000_000)
     }
 
     static func usage(_ message: StaticString) -> Int32 {
@@ -54,7 +56,7 @@ enum AskCommand {
         return 2
     }
 
-    static func ask(_ entry: Endpoint, method: StaticString, timeout: Int64) -> Int32 {
+    static func ask(_ entry: Endpoint, method: StaticString, isInvite: Bool, timeout: Int64) -> Int32 {
         var unspecified = [UInt8](repeating: 0, count: 16)
         if entry.address.isIPv4 { unspecified[10] = 0xFF; unspecified[11] = 0xFF }
         let socket = unspecified.withUnsafeBufferPointer { gw_udp_bind($0.baseAddress, 0) }
@@ -71,7 +73,7 @@ enum AskCommand {
         let local = Endpoint(address: NodeDaemon.load(localBytes), port: localPort)
 
         var entropy = KernelEntropy()
-        let request = AskRequest(method: method, entry: entry, local: local, entropy: &entropy)
+        let request = AskRequest(method: method, isInvite: isInvite, entry: entry, local: local, entropy: &entropy)
         let started = gw_monotonic_ns()
         let deadline = started + timeout
         var nextSend = started

@@ -14,8 +14,8 @@ struct AskRequest {
     var requestURI = TextBuffer()
     var branch = TextBuffer()
 
-    init(method: StaticString, entry: Endpoint, local: Endpoint, entropy: inout KernelEntropy) {
-        isInvite = method.utf8CodeUnitCount == 6  // INVITE (REGISTER has 8, OPTIONS 7)
+    init(method: StaticString, isInvite: Bool, entry: Endpoint, local: Endpoint, entropy: inout KernelEntropy) {
+        self.isInvite = isInvite
         requestURI.append(isInvite ? "sip:ask@" : "sip:")
         requestURI.append(entry)
         branch.append("z9hG4bK")
