@@ -320,8 +320,12 @@ struct SteeringIntegrationTests {
             let gap = runs[1].time - runs[0].time
             print("steering: \(name) moved to #2 \(String(format: "%.3f", gap)) s after its first assignment")
             #expect(gap >= 8.95 && gap < 11.0, "\(name): \(gap) s between assignments")
-            let entry = bench.endpoint(name, in: "agent")
-            #expect(entry?["state"] as? String == "assigned" && entry?["proxy"] as? String == n2Proxy, "\(String(describing: entry))")
+            // The hook ran; the status file says so at its next write (on the change, or the interval).
+            let moved = Bench.wait(5) { () -> Bool? in
+                let entry = bench.endpoint(name, in: "agent")
+                return entry?["state"] as? String == "assigned" && entry?["proxy"] as? String == n2Proxy ? true : nil
+            }
+            #expect(moved == true, "\(String(describing: bench.endpoint(name, in: "agent")))")
         }
         let status = try Interop.run(Interop.binary.path, ["status", "-s", bench.path("agent.json")])
         #expect(status.output.contains("endpoint fxs1 (analog) assigned \(n2Proxy)"), "\(status.output)\(status.error)")
