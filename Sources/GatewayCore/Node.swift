@@ -146,8 +146,11 @@ public final class Node<Entropy: EntropySource> {
     /// With `skip_busy`: whether `member`'s probe answer of the last two intervals said it
     /// forwards. Stale or absent answers say nothing: the member is tried as usual.
     func isBelievedBusy(_ member: Int, now: Int64) -> Bool {
-        settings.skipBusyMembers && health[member].reportedBusy(now: now, freshness: 2 * settings.probeIntervalNanoseconds)
+        settings.skipBusyMembers && health[member].reportedBusy(now: now, freshness: probeFreshness)
     }
+
+    /// How old a probe answer may be and still say something: two probe intervals.
+    var probeFreshness: Int64 { 2 * settings.probeIntervalNanoseconds }
 
     /// Takes `member` as down now (it was found silent by other means).
     public func markDown(_ member: Int) {
@@ -354,7 +357,8 @@ public final class Node<Entropy: EntropySource> {
             if !acceptByProxying(slot, message, buffer, from: source, now: now) { redirect(slot, message, buffer, now: now) }
         case .forward(let member):
             if method == .invite { answer(slot, 100, message, buffer, now: now) }
-            if let chain = Chain(message, buffer, sequence: sequence),
+            // Only skip_busy (beliefs from probes, or oc) can choose other than the sequence does.
+            if settings.skipBusyMembers, let chain = Chain(message, buffer, sequence: sequence),
                chain.nextHop(sequence, skipping: 0, isUp: { health[$0].isUp }) != member {
                 counters.forwardedPastBusy += 1
             }
@@ -433,7 +437,8 @@ public final class Node<Entropy: EntropySource> {
 
     func writeResponse(_ code: Int, _ message: SIPMessage, _ buffer: UnsafeRawBufferPointer) {
         let tag = randomHex(16)
-        let overload = overloadReport(now: clock)
+        // The report is only worked out for a client that offered overload control.
+        let overload = OverloadControl.isOffered(message.topVia, buffer) ? overloadReport(now: clock) : nil
         random.withBytes(0, tag) {
             ResponseWriter.begin(code, for: message, buffer, toTag: ByteRange(0, tag), tagBuffer: $0, overload: overload, into: &out)
         }
@@ -446,13 +451,12 @@ public final class Node<Entropy: EntropySource> {
     /// intervals), mapped by `OverloadControl.reduction`.
     func overloadReport(now: Int64) -> OverloadControl.Report {
         var least = effectiveWorkload(now: now)
-        let freshness = 2 * settings.probeIntervalNanoseconds
         for member in health.indices where member != sequence.selfIndex && health[member].isUp
-            && health[member].lastAnsweredAt != Int64.min && now - health[member].lastAnsweredAt <= freshness {
+            && health[member].answeredRecently(now: now, freshness: probeFreshness) {
             least = min(least, health[member].lastReportedLoad)
         }
         let reduction = OverloadControl.reduction(workload: least, threshold: settings.threshold)
-        let validity = reduction == 0 ? 0 : Int(max(2 * settings.probeIntervalNanoseconds, 1_000_000_000) / 1_000_000)
+        let validity = reduction == 0 ? 0 : Int(max(probeFreshness, 1_000_000_000) / 1_000_000)
         return OverloadControl.Report(reduction: reduction, validityMilliseconds: validity, sequenceNanoseconds: now)
     }
 
@@ -598,7 +602,11 @@ public final class Node<Entropy: EntropySource> {
         guard servers.index.isInUse(slot), servers.generations[slot] == clients.serverGenerations[client] else { return }
         if code >= 300 && code < 400 && clients.members[client] >= 0
             && redirected(slot, message, buffer, now: now) { return }
-        guard RequestForwarder.relay(message, buffer, ownBranch: branch, overload: overloadReport(now: now), into: &out) else { return }
+        // The Via after this node's own is where the answer goes: a report only if it asked.
+        var vias = ViaValues(buffer, message)
+        _ = vias.next()
+        let overload = vias.next().map { OverloadControl.isOffered($0, buffer) } == true ? overloadReport(now: now) : nil
+        guard RequestForwarder.relay(message, buffer, ownBranch: branch, overload: overload, into: &out) else { return }
         let machine = servers.machines.pointer(at: slot)
         // The server transaction already sent its own 100 Trying.
         if code == 100 { return }

@@ -43,8 +43,13 @@ public struct PeerHealth: Equatable, Sendable {
     /// Whether the last probe answer, no older than `freshness` at `now`, said the peer forwards
     /// (over its threshold, or draining): a reason to go past it, never to take it as down.
     public func reportedBusy(now: Int64, freshness: Int64) -> Bool {
-        guard let state = lastReportedState, lastAnsweredAt != Int64.min, now - lastAnsweredAt <= freshness else { return false }
+        guard let state = lastReportedState, answeredRecently(now: now, freshness: freshness) else { return false }
         return state != .accepting
+    }
+
+    /// Whether a probe was answered no longer than `freshness` before `now`.
+    public func answeredRecently(now: Int64, freshness: Int64) -> Bool {
+        lastAnsweredAt != Int64.min && now - lastAnsweredAt <= freshness
     }
 
     /// A probe, or a forwarded request, went unanswered; returns true when the peer went down.
