@@ -114,9 +114,14 @@ public final class Node<Entropy: EntropySource> {
         return workload.value
     }
 
-    /// This node's capture saw an INVITE: if it was one this node redirected here, the
-    /// reservation has become a call the meter counts.
-    public func callSeen(_ callID: UnsafeRawBufferPointer) { reservations.honour(callID) }
+    /// This node's meter now counts the call `callID`: if it was one this node redirected
+    /// here, the reservation has become a call the meter counts. The node's measure is the
+    /// meter's of up to a second ago, so the call is carried into it until the next one:
+    /// otherwise it would count nowhere in between, and a burst would be let in one call
+    /// over the threshold.
+    public func callSeen(_ callID: UnsafeRawBufferPointer) {
+        if reservations.honour(callID) { measured.calls += 1 }
+    }
 
     /// Takes new settings on a reload: threshold, hysteresis, drain, answers, timers of
     /// transactions opened from now on, the rate limit and burst, the reservation lifetime

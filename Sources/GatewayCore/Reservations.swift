@@ -104,12 +104,15 @@ public final class Reservations {
         attemptOfReservation[slot] = Int32(attemptSlot + 1)
     }
 
-    /// The client's INVITE with `callID` was seen: the reservation became a real call.
-    public func honour(_ callID: UnsafeRawBufferPointer) {
+    /// The meter counts the call with `callID`: the reservation became a real call. False
+    /// when there was none (a call this node did not redirect, or one already expired).
+    @discardableResult
+    public func honour(_ callID: UnsafeRawBufferPointer) -> Bool {
         let slot = keys.find(callID, hash: KeyHash.bytes(callID))
-        guard slot >= 0 else { return }
+        guard slot >= 0 else { return false }
         release(slot)
         honoured += 1
+        return true
     }
 
     private func expire(now: Int64) {

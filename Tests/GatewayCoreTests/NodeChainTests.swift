@@ -275,6 +275,30 @@ struct NodeChainTests {
         #expect(network.nodes[0].reservations.made == 20)
     }
 
+    @Test func aReservationTheMeterHonoursCountsUntilTheNextMeasure() {
+        let network = Network(3)
+        network.setWorkload(0, calls: 78)  // 0.78: one more call reaches the threshold 0.8
+        network.send(invite("first"))
+        #expect(contact(network.finalResponses[0])?.contains("127.0.0.1:5060") == true)
+        // The meter counts the call; the node's measure (78) is older than that.
+        Array("first".utf8).withUnsafeBytes { network.nodes[0].callSeen($0) }
+        #expect(network.nodes[0].reservations.honoured == 1)
+        #expect(abs(network.nodes[0].effectiveWorkload(now: network.now) - 0.79) < 1e-9)
+        // A call the node did not redirect here is in the meter's next measure only.
+        Array("someone-else".utf8).withUnsafeBytes { network.nodes[0].callSeen($0) }
+        #expect(abs(network.nodes[0].effectiveWorkload(now: network.now) - 0.79) < 1e-9)
+        network.send(invite("second").replacingOccurrences(of: "From: <sip:a@h>", with: "From: <sip:c@h>"))
+        network.send(invite("third").replacingOccurrences(of: "From: <sip:a@h>", with: "From: <sip:d@h>"))
+        let finals = network.finalResponses
+        #expect(finals.count == 3)
+        #expect(contact(finals[1])?.contains("127.0.0.1:5060") == true)
+        #expect(contact(finals[2])?.contains("127.0.0.2:5060") == true, "one call over the threshold")
+        // The next measure has the first call and replaces what was carried; the second is
+        // still a reservation (79 + 1).
+        network.setWorkload(0, calls: 79)
+        #expect(abs(network.nodes[0].effectiveWorkload(now: network.now) - 0.80) < 1e-9)
+    }
+
     @Test func aClientAskingAgainWithNewCallIDsHoldsOneReservation() {
         let network = Network(3)
         // liblinphone takes a new Call-ID on each round; the caller and callee stay.
