@@ -28,6 +28,8 @@ final class Daemon {
     var agent: SteeringAgent<KernelEntropy>?
     var agentSocket: Int32 = -1
     var hooks: HookRunner?
+    // Copies of SIP for Homer, when configured.
+    var hep: HEPExporter?
 
     var status: StatusFile
     var floods = FloodLog()
@@ -99,6 +101,11 @@ final class Daemon {
             endpointStates = steering.endpoints.map { _ in .pending }
             endpointProxies = steering.endpoints.map { _ in [] }
         }
+        if let collector = config.hepCollector {
+            guard let exporter = HEPExporter(collector: collector, captureID: config.hepCaptureID, authKey: config.hepAuthKey)
+            else { return nil }
+            hep = exporter
+        }
         if let user = config.user {
             guard NodeDaemon.dropPrivileges(user, status: status) else { return nil }
         }
@@ -140,7 +147,7 @@ final class Daemon {
     /// Reads what the capture holds; a failed read loses it (logged, reopened with backoff).
     func readCapture(now: Int64) {
         guard let capture, let meter, let node, !capture.isLost,
-              !capture.read(into: meter, node: node, now: now, random: entropy.next()) else { return }
+              !capture.read(into: meter, node: node, hep: hep, now: now, random: entropy.next()) else { return }
         line.removeAll()
         line.append("capture lost: ")
         line.append(capture.lastError)
@@ -173,12 +180,16 @@ final class Daemon {
                 switch tags[index] {
                 case Daemon.nodeSocketTag:
                     guard let node else { break }
-                    receiveBatch(nodeSocket, datagram, &source) { bytes, from in node.receive(bytes, from: from, now: after) }
-                    NodeDaemon.flush(node.outbox, nodeSocket)
+                    receiveBatch(nodeSocket, datagram, &source, at: config.listen) { bytes, from in
+                        node.receive(bytes, from: from, now: after)
+                    }
+                    flushNode()
                 case Daemon.agentSocketTag:
                     guard let agent else { break }
-                    receiveBatch(agentSocket, datagram, &source) { bytes, from in agent.receive(bytes, from: from, now: after) }
-                    NodeDaemon.flush(agent.outbox, agentSocket)
+                    receiveBatch(agentSocket, datagram, &source, at: config.steering?.listen ?? config.listen) { bytes, from in
+                        agent.receive(bytes, from: from, now: after)
+                    }
+                    flushAgent()
                 case Daemon.signalTag:
                     while case let signal = gw_signalfd_read(signals), signal != 0 {
                         if signal == Int32(GW_SIGHUP) {
@@ -229,11 +240,11 @@ final class Daemon {
             }
             if let node {
                 node.tick(now: after)
-                NodeDaemon.flush(node.outbox, nodeSocket)
+                flushNode()
             }
             if let agent {
                 if stopBy == Int64.max { agent.tick(now: after) } else { agent.relay.tick(now: after) }
-                NodeDaemon.flush(agent.outbox, agentSocket)
+                flushAgent()
                 hookEnded(now: after)
                 startHook(now: after)
                 logEndpointChanges(agent, now: after)
@@ -261,6 +272,7 @@ final class Daemon {
                 }
             }
             if let node { logNodeChanges(node, now: after) }
+            hep?.flush()
             if debug && ready > 0, let node {
                 line.removeAll()
                 line.append("requests ")
@@ -283,7 +295,7 @@ final class Daemon {
 
     /// Reads up to `datagramsPerTurn` datagrams; the socket stays readable (level-triggered) when
     /// more are waiting, so the next turn of the loop comes back for them.
-    func receiveBatch(_ socket: Int32, _ datagram: FixedArray<UInt8>, _ source: inout [UInt8],
+    func receiveBatch(_ socket: Int32, _ datagram: FixedArray<UInt8>, _ source: inout [UInt8], at local: Endpoint,
                       _ deliver: (UnsafeRawBufferPointer, Endpoint) -> Void) {
         for _ in 0..<Daemon.datagramsPerTurn {
             var port: UInt16 = 0
@@ -291,8 +303,21 @@ final class Daemon {
                 gw_udp_receive(socket, datagram.pointer(at: 0), datagram.count, $0.baseAddress, &port)
             }
             guard count >= 0 else { return }
-            deliver(datagram.bytes(0, count), Endpoint(address: NodeDaemon.load(source), port: port))
+            let from = Endpoint(address: NodeDaemon.load(source), port: port)
+            hep?.exchanged(datagram.bytes(0, count), from: from, to: local)
+            deliver(datagram.bytes(0, count), from)
         }
+    }
+
+    /// Sends what the node wrote (a copy of each to HEP first).
+    func flushNode() {
+        guard let node else { return }
+        NodeDaemon.flush(node.outbox, nodeSocket, from: config.listen, hep: hep)
+    }
+
+    func flushAgent() {
+        guard let agent, let steering = config.steering else { return }
+        NodeDaemon.flush(agent.outbox, agentSocket, from: steering.listen, hep: hep)
     }
 
     // MARK: Hooks

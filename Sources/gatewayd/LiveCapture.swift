@@ -49,7 +49,7 @@ final class LiveCapture {
 
     /// Reads what is waiting (at most 1000 packets a turn, so SIP is not starved). Returns
     /// false when the capture failed and is now lost.
-    func read(into meter: Meter, node: Node<KernelEntropy>, now: Int64, random: UInt64) -> Bool {
+    func read(into meter: Meter, node: Node<KernelEntropy>, hep: HEPExporter?, now: Int64, random: UInt64) -> Bool {
         guard let source, let decoder else { return true }
         defer {
             if let required = self.source?.requiredPollNanoseconds {
@@ -67,7 +67,9 @@ final class LiveCapture {
                 return false
             }
             guard case .packet(let frame, let time, _) = next else { return true }
-            meter.receive(decoder.decode(frame: frame, time: time), from: decoder)
+            let decoded = decoder.decode(frame: frame, time: time)
+            if let hep, case .datagram(let datagram) = decoded { hep.captured(datagram) }
+            meter.receive(decoded, from: decoder)
             while meter.hasClosedStream, meter.takeClosedStream() != nil {}
             meter.forEachNewCall { node.callSeen($0) }
         }

@@ -162,12 +162,13 @@ enum NodeDaemon {
         return merged.config
     }
 
-    static func flush(_ outbox: Outbox, _ socket: Int32) {
+    static func flush(_ outbox: Outbox, _ socket: Int32, from local: Endpoint? = nil, hep: HEPExporter? = nil) {
         var address = [UInt8](repeating: 0, count: 16)
         for index in 0..<outbox.count {
             let datagram = outbox.datagram(index)
             store(datagram.destination.address, into: &address)
             let bytes = outbox.bytes(datagram)
+            if let hep, let local { hep.exchanged(bytes, from: local, to: datagram.destination) }
             if gw_udp_send(socket, bytes.baseAddress, bytes.count, address, datagram.destination.port) < 0 {
                 outbox.noteSendFailed()
             }

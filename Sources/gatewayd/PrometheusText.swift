@@ -17,6 +17,13 @@ enum PrometheusText {
             renderNode(config, node, meter, capture: daemon.capture, now: now, stopped: stopped, into: &out)
         }
         if let agent = daemon.agent { renderSteering(agent, into: &out) }
+        if let hep = daemon.hep {
+            out.family("gatewayd_hep_messages_total", "counter",
+                       "SIP copies for the HEP collector: sent, dropped (queue full or too large for HEP), send_failed (refused by the kernel).")
+            out.labelled("gatewayd_hep_messages_total", "outcome", "sent", Double(hep.sent))
+            out.labelled("gatewayd_hep_messages_total", "outcome", "dropped", Double(hep.dropped))
+            out.labelled("gatewayd_hep_messages_total", "outcome", "send_failed", Double(hep.sendsFailed))
+        }
         return out
     }
 

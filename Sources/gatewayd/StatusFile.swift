@@ -56,7 +56,17 @@ struct StatusFile {
         out.append("\",\n  \"roles\": [")
         out.append(daemon.node == nil ? "" : daemon.agent == nil ? "\"node\"" : "\"node\", ")
         out.append(daemon.agent == nil ? "" : "\"steering\"")
-        out.append("],\n")
+        out.append("],\n  \"hep\": ")
+        if let hep = daemon.hep {
+            out.append("{\"collector\": \"")
+            out.append(hep.collector)
+            out.append("\", \"sent\": "); out.append(hep.sent)
+            out.append(", \"dropped\": "); out.append(hep.dropped)
+            out.append(", \"send_failed\": "); out.append(hep.sendsFailed)
+            out.append("},\n")
+        } else {
+            out.append("null,\n")
+        }
         if let node = daemon.node, let meter = daemon.meter {
             renderNode(config, node, meter, capture: daemon.capture, now: now, stopped: stopped, into: &out)
         }

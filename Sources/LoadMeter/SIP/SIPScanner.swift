@@ -123,8 +123,9 @@ public enum SIPScanner {
     }
 
     /// Just the header section after `startLine`, with no header checked: enough to copy
-    /// Via, From, To, Call-ID and CSeq into a 400 answer to a request that `scan` refused.
-    /// Nil when there is no Via or no end of headers.
+    /// Via, From, To, Call-ID and CSeq into a 400 answer to a request that `scan` refused,
+    /// and to label a message with its Call-ID (the last one, if several). Nil when there is
+    /// no Via or no end of headers.
     public static func headerSection(_ buffer: UnsafeRawBufferPointer, startLine: SIPStartLine) -> SIPMessage? {
         var message = SIPMessage(startLine: startLine)
         var lineStart = startLine.headersStart
@@ -139,6 +140,7 @@ public enum SIPScanner {
                 var headers = HeaderLines(buffer, message)
                 while let header = headers.next() {
                     if headers.named(header, "via", compact: "v") { message.viaCount += 1 }
+                    if headers.named(header, "call-id", compact: "i") { message.callID = header.value }
                     if headers.named(header, "to", compact: "t") {
                         message.to = header.value
                         message.toTag = parameter("tag", afterAddressIn: header.value, buffer)

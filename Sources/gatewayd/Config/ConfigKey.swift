@@ -17,6 +17,8 @@ enum ConfigKey: Int, CaseIterable {
     case member
     // [health]
     case probeInterval, failuresToDown, successesToUp, skipBusy
+    // [hep]
+    case hepCollector, hepCaptureID, hepAuthKey
     // [steering]
     case entryPoints, agentListen, hook, hookTimeout, refreshInterval, entryTimeout, retry
     case agentProbeInterval, failuresToLost, open, mode, path
@@ -130,6 +132,17 @@ enum ConfigKey: Int, CaseIterable {
         case .skipBusy:
             return ConfigKeySpec(.health, "skip_busy", .flag, default: "no", .live,
                                  "yes: a node that must forward goes straight to the first member after it in the sequence whose last probe answer, no older than two probe intervals, said accepting; members whose answer said forwarding or draining are passed over (the sequence's order is kept among the rest, and no member is visited twice). When every member left said so, the request goes along the sequence as with no.")
+        case .hepCollector:
+            return ConfigKeySpec(.hep, "collector", .endpoint, unset: "none: no HEP", .restart,
+                                 "A Homer collector (heplify-server, sngrep -L, Kamailio's sipcapture): every SIP message the capture sees and every one the node's and the agent's sockets receive and send goes there as HEPv3 over UDP, with the Call-ID as correlation id. Never waits for it: a bounded queue, sent once per turn of the loop; what is lost is counted (status file hep, gatewayd_hep_messages_total).",
+                                 daemonWide: true, example: "127.0.0.1:9060")
+        case .hepCaptureID:
+            return ConfigKeySpec(.hep, "capture_id", .integer(0...2_147_483_647), default: "2001", .restart,
+                                 "The capture agent id in each HEP message: tells this gatewayd apart in Homer.", daemonWide: true)
+        case .hepAuthKey:
+            return ConfigKeySpec(.hep, "auth_key", .text, unset: "none", .restart,
+                                 "Sent as the HEP authentication key chunk, for collectors that check one.", daemonWide: true,
+                                 example: "secret")
         case .entryPoints:
             return ConfigKeySpec(.steering, "entry_points", .endpointList(maximum: 16), unset: "required", .restart,
                                  "The group's entry points in order, primary first, then fallbacks, separated by commas or spaces.",
@@ -189,7 +202,7 @@ enum ConfigKey: Int, CaseIterable {
 
 /// The sections of gatewayd.conf, in the order the reference lists them.
 enum ConfigSection: Int, CaseIterable {
-    case node, capacity, meter, capture, sequence, health, steering, endpoint
+    case node, capacity, meter, capture, sequence, health, hep, steering, endpoint
 
     /// As written between brackets; `[endpoint NAME]` is matched by its first word.
     var name: StaticString {
@@ -200,6 +213,7 @@ enum ConfigSection: Int, CaseIterable {
         case .capture: return "capture"
         case .sequence: return "sequence"
         case .health: return "health"
+        case .hep: return "hep"
         case .steering: return "steering"
         case .endpoint: return "endpoint"
         }
@@ -214,6 +228,7 @@ enum ConfigSection: Int, CaseIterable {
         case .capture: return "Where the proxy's traffic is measured."
         case .sequence: return "The predefined sequence, a ring: a request that enters at member k goes to k+1, ... k-1."
         case .health: return "OPTIONS probes between members."
+        case .hep: return "Copies of the SIP gatewayd sees, for Homer (HEPv3 over UDP). Without collector nothing is sent."
         case .steering:
             return "Steering the gateway's own endpoints (DESIGN section 5). With a [steering] section gatewayd also runs the steering agent; a file with only [steering], [endpoint NAME] and the daemon keys of [node] (status_file, status_interval, prometheus_file, user, log_facility) runs the agent alone, without a node."
         case .endpoint: return "One section per endpoint; NAME is one word (it is ENDPOINT in the hook's environment)."

@@ -136,6 +136,13 @@ struct NodeConfig {
     var prometheusFile: [UInt8] { file[.prometheusFile].text }
     /// syslog facility, `LOG_DAEMON` unless configured.
     var logFacility: Int32 { Int32(file[.logFacility].integer) }
+    /// HEP: the collector (nil: none), capture id and authentication key.
+    var hepCollector: Endpoint? {
+        if case .endpoint(let value)? = file[.hepCollector] { return value }
+        return nil
+    }
+    var hepCaptureID: UInt32 { UInt32(file[.hepCaptureID].integer) }
+    var hepAuthKey: [UInt8] { file[.hepAuthKey].text }
     var captureInterface: [UInt8] { file[.captureInterface].text }
     var captureFilter: [UInt8] { file[.captureFilter].text }
     /// Run as this user after opening the capture and binding (nil: stay as started).

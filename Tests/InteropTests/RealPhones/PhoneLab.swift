@@ -44,10 +44,12 @@ enum RealPhones {
     }
 
     /// The trait for a test that needs `tools`: skipped with the package to install when one
-    /// is missing, except under CI=true, where the test runs and `require` fails it.
+    /// is missing, or when not root (every such test watches lo with tshark, which a user
+    /// may not capture on), except under CI=true, where the test runs and fails instead.
     static func needs(_ tools: Tool...) -> ConditionTrait {
-        let hint = installHint(tools)
-        return .enabled(if: inCI || missing(tools).isEmpty, Comment(rawValue: hint.isEmpty ? "all tools installed" : hint))
+        let missingHint = installHint(tools)
+        let hint = getuid() == 0 ? missingHint : missingHint + (missingHint.isEmpty ? "" : "; ") + "needs root: tshark captures on lo"
+        return .enabled(if: inCI || hint.isEmpty, Comment(rawValue: hint.isEmpty ? "all tools installed" : hint))
     }
 
     /// Fails the test (CI) when a tool is missing; a no-op when all are there.
