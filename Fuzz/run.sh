@@ -112,7 +112,12 @@ pcaps=()
 for f in Tests/Fixtures/*.pcap Tests/Fixtures/*.pcapng ../shared/corpus/*.pcap ../shared/corpus/*.pcapng; do
     [[ -f $f ]] && pcaps+=("$f")
 done
-mkdir -p "$WORK/seeds/FuzzPacket" "$WORK/seeds/FuzzSIP"
+mkdir -p "$WORK/seeds/FuzzPacket" "$WORK/seeds/FuzzSIP" "$WORK/seeds/FuzzCaptureFile"
+# FuzzCaptureFile: the project's own capture files, cut to the longest input (not the shared
+# corpus: whole files from it would end up in the kept corpus).
+for f in Tests/Fixtures/*.pcap Tests/Fixtures/*.pcapng; do
+    head -c 65536 "$f" > "$WORK/seeds/FuzzCaptureFile/$(basename "$f")"
+done
 if command -v python3 >/dev/null; then
     python3 Fuzz/seed.py "$WORK/seeds/FuzzPacket" "$WORK/seeds/FuzzSIP" "${pcaps[@]}"
     # FuzzNode: the same SIP payloads, each as one datagram from a client to the entry node.

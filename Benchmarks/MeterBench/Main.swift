@@ -47,17 +47,25 @@ struct MeterBench {
         let loaded = try LoadedCapture(path: file)
         var rawBest = Int64.max
         var meterBest = Int64.max
+        var mappedBest = Int64.max
         var coreBest = Int64.max
         var full = MeterRun()
+        var mapped = MeterRun()
         for _ in 0..<3 {
             let start = cbench_now_ns()
             _ = cbench_pcap_loop(file, &checksum)
             rawBest = min(rawBest, cbench_now_ns() - start)
             full = try MeterRun.measure(file, limit: Int.max)
             meterBest = min(meterBest, full.nanoseconds)
+            mapped = try MeterRun.measure(file, limit: Int.max, mapped: true)
+            mappedBest = min(mappedBest, mapped.nanoseconds)
             coreBest = min(coreBest, loaded.meter())
         }
         let part = try MeterRun.measure(file, limit: small)
+        guard mapped.packets == full.packets, mapped.streams == full.streams, mapped.calls == full.calls,
+              mapped.sipMessages == full.sipMessages else {
+            throw BenchError("the mapped reader's meter disagrees with libpcap's: \(mapped) against \(full)")
+        }
 
         var tsharkNanoseconds: Int64 = 0
         if runTshark {
@@ -70,6 +78,7 @@ struct MeterBench {
         func rate(_ count: Int, _ nanoseconds: Int64) -> Double { Double(count) / (Double(nanoseconds) / 1e9) }
         let rawRate = rate(total, rawBest)
         let meterRate = rate(full.packets, meterBest)
+        let mappedRate = rate(mapped.packets, mappedBest)
         let coreRate = rate(loaded.count, coreBest)
         print("")
         print("capture            \(file)")
@@ -79,6 +88,10 @@ struct MeterBench {
         print(String(format: "meter end to end   %12.0f packets/s   (pcap_next_ex + decode + meter, best of 3)", meterRate))
         print(String(format: "core / libpcap     %12.2f x          (target >= 0.5)", coreRate / rawRate))
         print(String(format: "end to end / libpcap %10.2f x", meterRate / rawRate))
+        print(String(format: "meter, mapped file %12.0f packets/s   (gatewayd meter: own reader of the mapped file + decode + meter, best of 3)",
+                     mappedRate))
+        print(String(format: "mapped / libpcap   %12.2f x          (target >= 1.0: the whole meter at least as fast as bare pcap_next_ex)",
+                     mappedRate / rawRate))
         if runTshark {
             let tsharkRate = rate(total, tsharkNanoseconds)
             print(String(format: "tshark rtp,streams %12.0f packets/s   (one run)", tsharkRate))
@@ -151,10 +164,19 @@ struct MeterRun {
     var calls = 0
     var sipMessages = 0
 
-    static func measure(_ path: String, limit: Int) throws -> MeterRun {
-        var run = MeterRun()
+    /// Through libpcap (`pcap_next_ex`), or with `mapped` through gatewayd's own reader of
+    /// the mapped file, as `gatewayd meter` reads files without a filter.
+    static func measure(_ path: String, limit: Int, mapped: Bool = false) throws -> MeterRun {
         let before = cbench_allocations()
-        let source = try CaptureSource.open(file: path)
+        if mapped {
+            guard let file = MappedCaptureFile.open(file: path) else { throw BenchError("the mapped reader does not take \(path)") }
+            return try measure(file, limit: limit, before: before)
+        }
+        return try measure(try CaptureSource.open(file: path), limit: limit, before: before)
+    }
+
+    static func measure<Reader: PacketReader>(_ source: Reader, limit: Int, before: UInt64) throws -> MeterRun {
+        var run = MeterRun()
         let decoder = PacketDecoder(linkType: source.linkType)
         let meter = Meter()
         var closed = 0

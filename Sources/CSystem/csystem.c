@@ -275,6 +275,38 @@ long gw_read_file(const char *path, void *buffer, size_t capacity) {
     return (long)total;
 }
 
+#include <sys/stat.h>
+
+const void *gw_map_file(const char *path, size_t *size, int *error) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        *error = errno;
+        return NULL;
+    }
+    struct stat status;
+    void *address = MAP_FAILED;
+    if (fstat(fd, &status) != 0) {
+        *error = errno;
+    } else if (!S_ISREG(status.st_mode)) {
+        *error = ESPIPE;
+    } else if (status.st_size == 0) {
+        *error = ENODATA;
+    } else {
+        address = mmap(NULL, (size_t)status.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (address == MAP_FAILED) {
+            *error = errno;
+        } else {
+            // Read once from start to end: let the kernel read ahead generously.
+            (void)madvise(address, (size_t)status.st_size, MADV_SEQUENTIAL);
+            *size = (size_t)status.st_size;
+        }
+    }
+    close(fd);
+    return address == MAP_FAILED ? NULL : address;
+}
+
+void gw_unmap_file(const void *address, size_t size) { munmap((void *)address, size); }
+
 int gw_process_alive(long pid) {
     if (pid <= 0 || (kill((pid_t)pid, 0) != 0 && errno != EPERM)) return 0;
     // A zombie still answers kill(0) but is gone: read its state from /proc when there.

@@ -61,6 +61,11 @@ enum MeterCommand {
         }
         guard let path else { return usage("meter: which capture file? (gatewayd meter FILE)") }
 
+        // Read in place when the reader knows the file and no filter is asked for (BPF
+        // filters are libpcap's); otherwise through libpcap, which also names what is wrong.
+        if filter == nil, let mapped = MappedCaptureFile.open(file: path) {
+            return measureAndReport(mapped, path: path, configuration: configuration, closeAt: closeAt, json: json)
+        }
         let source: CaptureSource
         do {
             source = try CaptureSource.open(file: path)
@@ -68,6 +73,12 @@ enum MeterCommand {
         } catch {
             return failure(error, path: path)
         }
+        return measureAndReport(source, path: path, configuration: configuration, closeAt: closeAt, json: json)
+    }
+
+    static func measureAndReport<Reader: PacketReader>(_ source: Reader, path: UnsafePointer<CChar>,
+                                                       configuration: MeterConfiguration, closeAt: Int64?,
+                                                       json: Bool) -> Int32 {
         let decoder = PacketDecoder(linkType: source.linkType)
         let meter = Meter(configuration: configuration)
         var streams: [RTPStreamSummary] = []
@@ -92,7 +103,7 @@ enum MeterCommand {
 
     /// The read loop: every packet through the decoder into the meter. No allocation here.
     /// With `closeAt`, packets later than that after the first are not read.
-    static func measure(_ source: CaptureSource, decoder: PacketDecoder, meter: Meter, closeAt: Int64?,
+    static func measure<Reader: PacketReader>(_ source: Reader, decoder: PacketDecoder, meter: Meter, closeAt: Int64?,
                         closed: inout [RTPStreamSummary]) throws(CaptureError) {
         while true {
             switch try source.next() {

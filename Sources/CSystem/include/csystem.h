@@ -91,6 +91,11 @@ void gw_pidfile_remove(const char *path);
 int gw_write_file_atomic(const char *path, const void *bytes, size_t length);
 /// Reads at most `capacity` bytes of `path`; returns the length, or -errno.
 long gw_read_file(const char *path, void *buffer, size_t capacity);
+/// Maps a whole regular file read-only, for reading in place (the meter's capture files).
+/// Returns its address and size, or NULL with errno in *error (an empty file, a pipe or a
+/// device is not mapped: ENODATA, ESPIPE).
+const void *gw_map_file(const char *path, size_t *size, int *error);
+void gw_unmap_file(const void *address, size_t size);
 /// Whether a process with `pid` exists.
 int gw_process_alive(long pid);
 /// CLOCK_REALTIME in whole seconds.

@@ -28,8 +28,15 @@ public struct CaptureStatistics: Equatable, Sendable {
     public init() {}
 }
 
+/// What reads packets one by one: libpcap (`CaptureSource`) or a mapped file. Generic code
+/// over it is specialised, so the read loop calls `next` directly.
+public protocol PacketReader: AnyObject {
+    var linkType: LinkType { get }
+    func next() throws(CaptureError) -> CaptureSource.Next
+}
+
 /// One libpcap handle: a capture file (pcap or pcapng) or a live interface.
-public final class CaptureSource {
+public final class CaptureSource: PacketReader {
     let handle: OpaquePointer
     public let linkType: LinkType
     public let isLive: Bool
