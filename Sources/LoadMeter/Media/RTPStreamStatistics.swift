@@ -42,6 +42,10 @@ public struct RTPStreamStatistics: Equatable, Sendable {
     public private(set) var meanJitter: Double = 0
     var previousPayloadType: UInt8 = 0
     var analysed = 0
+    /// 1 / the clock in whole kHz, for the clock rate last seen: a multiplication per packet
+    /// instead of an integer and a floating division (exact for 8 kHz, where 1/8 is).
+    var millisecondsPerTick: Double = 0
+    var millisecondsPerTickRate: UInt32 = 0
 
     static let maxDropout: UInt16 = 3000
     static let maxMisorder: UInt16 = 100
@@ -142,7 +146,11 @@ public struct RTPStreamStatistics: Equatable, Sendable {
         let inSequence = offset < 0x8000_0000
         var current = jitter
         if inSequence && clockRate >= 1000 {
-            let nominal = Double(offset) / Double(clockRate / 1000)
+            if clockRate != millisecondsPerTickRate {
+                millisecondsPerTickRate = clockRate
+                millisecondsPerTick = 1 / Double(clockRate / 1000)
+            }
+            let nominal = Double(offset) * millisecondsPerTick
             let transitChange = (arrival - (lastArrival + nominal - lastNominal)).magnitude
             jitter = (15 * jitter + transitChange) * 0.0625  // / 16, exactly
             current = jitter
