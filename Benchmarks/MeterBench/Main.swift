@@ -166,16 +166,19 @@ struct MeterRun {
 
     /// Through libpcap (`pcap_next_ex`), or with `mapped` through gatewayd's own reader of
     /// the mapped file, as `gatewayd meter` reads files without a filter.
+    /// The time includes opening the file, as the libpcap loop's does.
     static func measure(_ path: String, limit: Int, mapped: Bool = false) throws -> MeterRun {
         let before = cbench_allocations()
+        let opening = cbench_now_ns()
         if mapped {
             guard let file = MappedCaptureFile.open(file: path) else { throw BenchError("the mapped reader does not take \(path)") }
-            return try measure(file, limit: limit, before: before)
+            return try measure(file, limit: limit, before: before, opened: cbench_now_ns() - opening)
         }
-        return try measure(try CaptureSource.open(file: path), limit: limit, before: before)
+        let source = try CaptureSource.open(file: path)
+        return try measure(source, limit: limit, before: before, opened: cbench_now_ns() - opening)
     }
 
-    static func measure<Reader: PacketReader>(_ source: Reader, limit: Int, before: UInt64) throws -> MeterRun {
+    static func measure<Reader: PacketReader>(_ source: Reader, limit: Int, before: UInt64, opened: Int64) throws -> MeterRun {
         var run = MeterRun()
         let decoder = PacketDecoder(linkType: source.linkType)
         let meter = Meter()
@@ -192,7 +195,7 @@ struct MeterRun {
                 break loop
             }
         }
-        run.nanoseconds = cbench_now_ns() - start
+        run.nanoseconds = cbench_now_ns() - start + opened
         run.loopAllocations = cbench_allocations() - loopStart
         run.setupAllocations = loopStart - before
         run.streams = meter.openStreams + closed
