@@ -303,9 +303,10 @@ final class Daemon {
                 gw_udp_receive(socket, datagram.pointer(at: 0), datagram.count, $0.baseAddress, &port)
             }
             guard count >= 0 else { return }
+            let bytes = datagram.bytes(0, count)
             let from = Endpoint(address: NodeDaemon.load(source), port: port)
-            hep?.exchanged(datagram.bytes(0, count), from: from, to: local)
-            deliver(datagram.bytes(0, count), from)
+            hep?.exchanged(bytes, from: from, to: local)
+            deliver(bytes, from)
         }
     }
 

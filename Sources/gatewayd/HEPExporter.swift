@@ -67,16 +67,15 @@ final class HEPExporter {
         let callID = SIPScanner.headerSection(bytes, startLine: startLine)?.callID.slice(of: bytes)
         let message = HEPv3.Message(source: source, destination: destination, time: time, payload: bytes,
                                     correlation: callID ?? UnsafeRawBufferPointer(start: nil, count: 0))
-        queued += 1
         let length = authKey.withUnsafeBytes { key in
             HEPv3.encode(message, captureID: captureID, authKey: key,
                          into: UnsafeMutableRawBufferPointer(start: scratch.pointer(at: 0), count: scratch.count))
         }
         guard length > 0 else {
-            queued -= 1
             tooLarge += 1
             return
         }
+        queued += 1
         queue.send(scratch.bytes(0, length), to: collector)
     }
 

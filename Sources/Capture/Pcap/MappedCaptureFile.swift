@@ -150,40 +150,47 @@ public final class MappedCaptureFile: PacketReader {
     /// pcapng: blocks up to the next packet.
     func nextBlock() throws(CaptureError) -> CaptureSource.Next {
         while true {
-            let left = size - offset
-            if left == 0 { return .endOfFile }
-            guard left >= 12 else { throw truncated("a block header", left) }
-            if base.loadUnaligned(fromByteOffset: offset, as: UInt32.self) == 0x0A0D_0D0A {
-                try section()
-                continue
-            }
-            let type = u32(offset), length = Int(u32(offset + 4))
-            guard length >= 12, length % 4 == 0 else { throw corrupt(length) }
-            guard length <= left else { throw truncated("a block", left) }
-            let body = offset + 8, end = offset + length - 4
-            offset += length
-            switch type {
-            case 1:  // Interface Description
-                guard end - body >= 8 else { throw corrupt(length) }
-                try interface(body, end)
-            case 6:  // Enhanced Packet
-                guard end - body >= 20 else { throw corrupt(length) }
-                let interface = Int(u32(body))
-                guard interface < interfaceResolutions.count else { throw unknownInterface(interface) }
-                let units = UInt64(u32(body + 4)) << 32 | UInt64(u32(body + 8))
-                let captured = Int(u32(body + 12)), wire = Int(u32(body + 16))
-                guard captured <= end - body - 20, captured <= MappedCaptureFile.largestRecord else { throw corrupt(captured) }
-                return .packet(frame: UnsafeRawBufferPointer(start: base + body + 20, count: captured),
-                               time: PacketTime(nanoseconds: interfaceResolutions[interface].nanoseconds(units)),
-                               wireLength: wire)
-            case 3:  // Simple Packet: interface 0, no time
-                guard end - body >= 4, !interfaceResolutions.isEmpty else { throw corrupt(length) }
-                let wire = Int(u32(body))
-                return .packet(frame: UnsafeRawBufferPointer(start: base + body + 4, count: min(wire, end - body - 4)),
-                               time: .zero, wireLength: wire)
-            default:
-                continue  // name resolution, statistics, secrets, custom: nothing for the meter
-            }
+            if let next = try block() { return next }
+        }
+    }
+
+    /// The block at `offset`, read and passed: a packet or the end of the file, or nil when
+    /// it was something else (a section, an interface, a block the meter has no use for).
+    func block() throws(CaptureError) -> CaptureSource.Next? {
+        let left = size - offset
+        if left == 0 { return .endOfFile }
+        guard left >= 12 else { throw truncated("a block header", left) }
+        if base.loadUnaligned(fromByteOffset: offset, as: UInt32.self) == 0x0A0D_0D0A {
+            try section()
+            return nil
+        }
+        let type = u32(offset), length = Int(u32(offset + 4))
+        guard length >= 12, length % 4 == 0 else { throw corrupt(length) }
+        guard length <= left else { throw truncated("a block", left) }
+        let body = offset + 8, end = offset + length - 4
+        offset += length
+        switch type {
+        case 1:  // Interface Description
+            guard end - body >= 8 else { throw corrupt(length) }
+            try interface(body, end)
+            return nil
+        case 6:  // Enhanced Packet
+            guard end - body >= 20 else { throw corrupt(length) }
+            let interface = Int(u32(body))
+            guard interface < interfaceResolutions.count else { throw unknownInterface(interface) }
+            let units = UInt64(u32(body + 4)) << 32 | UInt64(u32(body + 8))
+            let captured = Int(u32(body + 12)), wire = Int(u32(body + 16))
+            guard captured <= end - body - 20, captured <= MappedCaptureFile.largestRecord else { throw corrupt(captured) }
+            return .packet(frame: UnsafeRawBufferPointer(start: base + body + 20, count: captured),
+                           time: PacketTime(nanoseconds: interfaceResolutions[interface].nanoseconds(units)),
+                           wireLength: wire)
+        case 3:  // Simple Packet: interface 0, no time
+            guard end - body >= 4, !interfaceResolutions.isEmpty else { throw corrupt(length) }
+            let wire = Int(u32(body))
+            return .packet(frame: UnsafeRawBufferPointer(start: base + body + 4, count: min(wire, end - body - 4)),
+                           time: .zero, wireLength: wire)
+        default:
+            return nil  // name resolution, statistics, secrets, custom: nothing for the meter
         }
     }
 
@@ -231,17 +238,9 @@ public final class MappedCaptureFile: PacketReader {
     /// over from the top; false when the file has none this reader takes.
     func readsFirstInterface() -> Bool {
         while interfaceResolutions.isEmpty {
-            guard size - offset >= 12 else { return false }
             do throws(CaptureError) {
-                if base.loadUnaligned(fromByteOffset: offset, as: UInt32.self) == 0x0A0D_0D0A {
-                    try section()
-                    continue
-                }
-                let type = u32(offset), length = Int(u32(offset + 4))
-                guard length >= 12, length % 4 == 0, length <= size - offset else { return false }
-                if type == 1 && length >= 20 { try interface(offset + 8, offset + length - 4) }
-                if type == 6 || type == 3 { return false }  // a packet before any interface
-                offset += length
+                // A packet, or the end, before any interface; or a damaged block.
+                if try block() != nil { return false }
             } catch {
                 return false
             }
