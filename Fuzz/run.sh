@@ -18,7 +18,7 @@
 # Environment: FUZZ_TARGETS (which to run, e.g. "FuzzStream FuzzConfig"; default all), FUZZ_OPT (Swift optimisation flags, default "-O -assert-config Debug": optimised,
 # with the standard library's debug bounds checks on unsafe buffers kept), FUZZ_TIMEOUT (seconds
 # one input may take, default 10), FUZZ_JOBS (targets run at once, default 1), FUZZ_ARGS (more
-# libFuzzer flags), GATEWAYD_FUZZ_FRESH=1 (FuzzPacket: new state per input, to check a crash).
+# libFuzzer flags), FUZZ_TRACE_CMP=0 (no comparison tracing, see below), GATEWAYD_FUZZ_FRESH=1 (FuzzPacket: new state per input, to check a crash).
 set -euo pipefail
 
 SECONDS_PER_TARGET=${1:-60}
@@ -45,6 +45,13 @@ else
 fi
 read -r -a OPT <<< "${FUZZ_OPT:--O -assert-config Debug}"
 SANITIZE=(-sanitize=fuzzer,address -parse-as-library -g "${OPT[@]}")
+# FUZZ_TRACE_CMP=0: coverage by edges only, without libFuzzer's comparison tracing. FuzzNode
+# spends about 70 % of its time in the tracing hooks (every byte the scanner compares, over
+# the three hops a request makes), so this runs it about 3x faster; the scanners' comparisons
+# stay traced in FuzzSIP, FuzzStream and FuzzPacket.
+if [[ ${FUZZ_TRACE_CMP:-1} == 0 ]]; then
+    SANITIZE+=(-sanitize-coverage=edge,pc-table,inline-8bit-counters)
+fi
 TIMEOUT=${FUZZ_TIMEOUT:-10}
 JOBS=${FUZZ_JOBS:-1}
 read -r -a EXTRA <<< "${FUZZ_ARGS:-}"

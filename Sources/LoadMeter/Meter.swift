@@ -221,8 +221,12 @@ public final class Meter {
         var result = Workload()
         result.capacities = capacities
         result.calls = dialogs.counters.active
-        result.activeStreams = streams.active(now: time,
-                                              window: Int64(configuration.streamActiveSeconds) * 1_000_000_000)
+        // Scoring every active stream costs a few multiplications each: only when asked for.
+        let poorBelow = capacities.poorQualityPercent > 0 ? capacities.poorQualityMOS : nil
+        let active = streams.active(now: time, window: Int64(configuration.streamActiveSeconds) * 1_000_000_000,
+                                    poorBelow: poorBelow)
+        result.activeStreams = active.active
+        if active.judged > 0 { result.poorQualityShare = Double(active.poor) * 100 / Double(active.judged) }
         result.rtpPacketRate = rtpRate.rate(at: time)
         result.sipMessageRate = sipRate.rate(at: time)
         return result

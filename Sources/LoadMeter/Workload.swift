@@ -8,13 +8,20 @@ public struct WorkloadCapacities: Equatable, Sendable {
     public var rtpPacketsPerSecond = 0
     /// SIP messages per second, requests and responses.
     public var sipMessagesPerSecond = 500
+    /// The share of active streams (those the E-model can judge) below `poorQualityMOS`, in
+    /// percent, at which the node is full: a proxy whose media degrades stops taking calls
+    /// before it runs out of anything else. 0 (the default) leaves call quality out.
+    public var poorQualityPercent = 0
+    /// What counts as poor: 3.6 is R = 70, the lower bound of G.109's "medium" quality, below
+    /// which many users are dissatisfied.
+    public var poorQualityMOS = 3.6
 
     public init() {}
 }
 
 /// The resources the workload is taken over.
 public enum Resource: UInt8, CaseIterable, Sendable {
-    case calls, activeStreams, rtpPacketRate, sipMessageRate
+    case calls, activeStreams, rtpPacketRate, sipMessageRate, poorQuality
 
     public var name: StaticString {
         switch self {
@@ -22,6 +29,7 @@ public enum Resource: UInt8, CaseIterable, Sendable {
         case .activeStreams: return "active_streams"
         case .rtpPacketRate: return "rtp_packet_rate"
         case .sipMessageRate: return "sip_message_rate"
+        case .poorQuality: return "poor_quality_streams"
         }
     }
 }
@@ -32,6 +40,8 @@ public struct Workload: Equatable, Sendable {
     public var activeStreams = 0
     public var rtpPacketRate: Double = 0
     public var sipMessageRate: Double = 0
+    /// Percent of the active streams the E-model judges that are below `poorQualityMOS`.
+    public var poorQualityShare: Double = 0
     public var capacities = WorkloadCapacities()
 
     public init() {}
@@ -42,6 +52,7 @@ public struct Workload: Equatable, Sendable {
         case .activeStreams: return Double(activeStreams)
         case .rtpPacketRate: return rtpPacketRate
         case .sipMessageRate: return sipMessageRate
+        case .poorQuality: return poorQualityShare
         }
     }
 
@@ -51,6 +62,7 @@ public struct Workload: Equatable, Sendable {
         case .activeStreams: return capacities.activeStreams
         case .rtpPacketRate: return capacities.rtpPacketsPerSecond
         case .sipMessageRate: return capacities.sipMessagesPerSecond
+        case .poorQuality: return capacities.poorQualityPercent
         }
     }
 
@@ -62,15 +74,15 @@ public struct Workload: Equatable, Sendable {
 
     /// max over resources of in use / capacity: 1.0 means one resource is full.
     public var value: Double {
-        max(max(ratio(.calls), ratio(.activeStreams)), max(ratio(.rtpPacketRate), ratio(.sipMessageRate)))
+        var largest = 0.0
+        for resource in Resource.allCases { largest = max(largest, ratio(resource)) }
+        return largest
     }
 
     /// The resource that sets the workload.
     public var limitingResource: Resource {
         var best = Resource.calls
-        if ratio(.activeStreams) > ratio(best) { best = .activeStreams }
-        if ratio(.rtpPacketRate) > ratio(best) { best = .rtpPacketRate }
-        if ratio(.sipMessageRate) > ratio(best) { best = .sipMessageRate }
+        for resource in Resource.allCases where ratio(resource) > ratio(best) { best = resource }
         return best
     }
 }

@@ -85,6 +85,7 @@ enum Usage {
           --rtp-rate N         capacity: RTP packets per second (default 0, not counted)
           --sip-rate N         capacity: SIP messages per second (default 500)
           --stream-idle S      close a stream after S seconds without packets (default 60)
+          --poor-quality P     capacity: percent of streams below MOS 3.6 (default 0, not counted)
           --attempt-timeout S, --ringing-timeout S, --silence-timeout S, --hold-timeout S,
           --no-media-timeout S the [meter] keys of gatewayd.conf(5): when a call without BYE ends
           --close-at S         close the report S seconds after the first packet (later packets

@@ -21,7 +21,7 @@ enum MeterCommand {
                 filter = value
             } else if Arguments.equals(word, "--calls") || Arguments.equals(word, "--streams")
                 || Arguments.equals(word, "--rtp-rate") || Arguments.equals(word, "--sip-rate")
-                || Arguments.equals(word, "--stream-idle") {
+                || Arguments.equals(word, "--stream-idle") || Arguments.equals(word, "--poor-quality") {
                 guard let value = arguments.next(), let number = Arguments.number(value, in: 0...10_000_000) else {
                     var message = TextBuffer()
                     message.append(cString: word)
@@ -33,6 +33,7 @@ enum MeterCommand {
                 if Arguments.equals(word, "--rtp-rate") { configuration.capacities.rtpPacketsPerSecond = number }
                 if Arguments.equals(word, "--sip-rate") { configuration.capacities.sipMessagesPerSecond = number }
                 if Arguments.equals(word, "--stream-idle") { configuration.streamIdleSeconds = max(number, 1) }
+                if Arguments.equals(word, "--poor-quality") { configuration.capacities.poorQualityPercent = min(number, 100) }
             } else if let key = ConfigKey.meterOption(word) {
                 guard case .integer(let range) = key.spec.type, let value = arguments.next(),
                       let seconds = Arguments.number(value, in: range) else {

@@ -127,7 +127,7 @@ struct MeterReport {
 
     private func streamTable(_ out: inout TextBuffer) {
         guard !streams.isEmpty else { return }
-        let columns = [0, 24, 48, 60, 76, 85, 92, 104, 117]
+        let columns = [0, 24, 48, 60, 76, 85, 92, 104, 117, 122]
         var line = out.count
         out.append("  source"); out.pad(from: line, to: columns[1])
         out.append("destination"); out.pad(from: line, to: columns[2])
@@ -136,7 +136,9 @@ struct MeterReport {
         out.append("packets"); out.pad(from: line, to: columns[5])
         out.append("lost"); out.pad(from: line, to: columns[6])
         out.append("max jit ms"); out.pad(from: line, to: columns[7])
-        out.append("mean jit ms\n")
+        out.append("mean jit ms"); out.pad(from: line, to: columns[8])
+        out.append("late"); out.pad(from: line, to: columns[9])
+        out.append("MOS\n")
         for stream in streams {
             line = out.count
             let stats = stream.statistics
@@ -157,6 +159,10 @@ struct MeterReport {
             out.append(fixed: stats.maxJitter, decimals: 3)
             nextColumn(&out, line, columns[7])
             out.append(fixed: stats.meanJitter, decimals: 3)
+            nextColumn(&out, line, columns[8])
+            out.append(stats.late)
+            nextColumn(&out, line, columns[9])
+            if let score = stream.meanOpinionScore { out.append(fixed: score, decimals: 2) } else { out.append("-") }
             if !stream.announced { out.append("  (no SDP)") }
             out.append("\n")
         }
@@ -245,6 +251,9 @@ struct MeterReport {
             out.append(", \"duplicates\": "); out.append(stats.duplicates)
             out.append(", \"max_jitter_ms\": "); out.append(fixed: stats.maxJitter, decimals: 6)
             out.append(", \"mean_jitter_ms\": "); out.append(fixed: stats.meanJitter, decimals: 6)
+            out.append(", \"late\": "); out.append(stats.late)
+            out.append(", \"mos\": ")
+            if let score = stream.meanOpinionScore { out.append(fixed: score, decimals: 3) } else { out.append("null") }
             out.append(", \"first_s\": "); appendOffset(stats.firstTime, &out)
             out.append(", \"last_s\": "); appendOffset(stats.lastTime, &out)
             out.append("}")

@@ -64,7 +64,30 @@ struct TsharkAgreementTests {
             #expect(close(maxJitter, figures.maxJitter), "\(name) \(stream): max jitter \(maxJitter) vs \(figures.maxJitter)")
             #expect(close(meanJitter, figures.meanJitter),
                     "\(name) \(stream): mean jitter \(meanJitter) vs \(figures.meanJitter)")
+            try checkScore(row, figures, "\(name) \(stream)")
         }
+    }
+
+    /// A G.711 stream's MOS is the E-model's for tshark's loss plus the packets the meter
+    /// found late for its buffer, worked out here from the published figures (G.113 Appendix
+    /// I: Ie 0, Bpl 25.1; G.107: R = 93.2 − Id − Ie,eff, with 50 ms of buffer Id = 1.2; MOS by
+    /// Annex B). Other codecs get no score.
+    private func checkScore(_ row: [String: Any], _ figures: Oracle.StreamFigures, _ what: String) throws {
+        let codecs = try #require(row["codecs"] as? String)
+        let score = row["mos"] as? Double
+        let lower = codecs.lowercased()
+        guard lower.contains("g711") || lower.contains("g729") || lower.contains("g723") else {
+            #expect(score == nil, "\(what): \(codecs) scored")
+            return
+        }
+        guard lower.hasPrefix("g711"), figures.packets >= 50, figures.lost >= 0 else { return }
+        let late = try #require(row["late"] as? Int)
+        let loss = Double(figures.lost + late) * 100 / Double(figures.packets + figures.lost)
+        let r = 93.2 - 1.2 - 95 * loss / (loss + 25.1)
+        let expected = 1 + 0.035 * r + r * (r - 60) * (100 - r) * 7e-6
+        let measured = try #require(score, "\(what): a G.711 stream of \(figures.packets) packets not scored")
+        #expect(abs(measured - expected) < 0.0005, "\(what): MOS \(measured), from tshark's loss \(expected)")
+        #expect((1...4.5).contains(measured))
     }
 
     /// Within 0.01 ms or 1 %; tshark prints three decimals, so half a unit of that is allowed too.

@@ -1,7 +1,7 @@
 import Capture
 
 /// Per-stream figures: packets, bytes, loss (RFC 3550 A.3), interarrival jitter (A.8),
-/// sequence errors and duplicates.
+/// sequence errors, duplicates, and packets a fixed playout buffer would drop as late.
 ///
 /// Jitter follows A.8 computed in milliseconds exactly as Wireshark's RTP analysis does, so
 /// the figures can be checked against `tshark -z rtp,streams`: the clock rate is taken in
@@ -46,6 +46,14 @@ public struct RTPStreamStatistics: Equatable, Sendable {
     /// instead of an integer and a floating division (exact for 8 kHz, where 1/8 is).
     var millisecondsPerTick: Double = 0
     var millisecondsPerTickRate: UInt32 = 0
+
+    // The jitter-buffer model of `EModel`: transit is arrival minus RTP time, in ms after
+    // the first packet (whose transit is 0). The buffer plays out against the earliest
+    // transit seen, re-centred at each talkspurt (marker bit) and after a jump in transit
+    // too large to be jitter, as playout buffers do.
+    var earliestTransit: Double = 0
+    /// Packets that arrived more than `EModel.jitterBufferMilliseconds` after that.
+    public private(set) var late = 0
 
     static let maxDropout: UInt16 = 3000
     static let maxMisorder: UInt16 = 100
@@ -155,6 +163,13 @@ public struct RTPStreamStatistics: Equatable, Sendable {
             jitter = (15 * jitter + transitChange) * 0.0625  // / 16, exactly
             current = jitter
             lastNominal = nominal
+            let transit = arrival - nominal
+            let lateness = transit - earliestTransit
+            if lateness < 0 || header.marker || lateness > EModel.resyncMilliseconds {
+                earliestTransit = transit
+            } else if lateness > EModel.jitterBufferMilliseconds {
+                late += 1
+            }
         }
         analysed += 1
         let regular = !header.marker && !comfortNoise && !afterComfortNoise && inSequence

@@ -146,12 +146,17 @@ final class StreamTable {
         lastUsed[slot] = time.nanoseconds
     }
 
-    /// Streams with a packet in the last `window` nanoseconds.
-    func active(now: PacketTime, window: Int64) -> Int {
-        var count = 0
+    /// Streams with a packet in the last `window` nanoseconds; with `poorBelow`, also how
+    /// many of them the E-model judges and how many of those score below it.
+    func active(now: PacketTime, window: Int64, poorBelow: Double? = nil) -> (active: Int, judged: Int, poor: Int) {
+        var count = (active: 0, judged: 0, poor: 0)
         var slot = index.newest
         while slot >= 0 && now.nanoseconds - lastUsed[Int(slot)] <= window {
-            count += 1
+            count.active += 1
+            if let poorBelow, let score = EModel.meanOpinionScore(of: statistics[Int(slot)], formats: formats[Int(slot)]) {
+                count.judged += 1
+                if score < poorBelow { count.poor += 1 }
+            }
             slot = index.older(than: Int(slot))
         }
         return count

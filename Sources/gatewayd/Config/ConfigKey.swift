@@ -8,7 +8,7 @@ enum ConfigKey: Int, CaseIterable {
     case forwardTimeout, reservationSeconds, rateLimit, rateBurst, transactions
     case statusFile, statusInterval, prometheusFile, user, logFacility
     // [capacity]
-    case calls, streams, rtpRate, sipRate
+    case calls, streams, rtpRate, sipRate, poorQuality, poorQualityMOS
     // [meter]
     case attemptTimeout, ringingTimeout, silenceTimeout, holdTimeout, noMediaTimeout
     // [capture]
@@ -95,6 +95,13 @@ enum ConfigKey: Int, CaseIterable {
         case .sipRate:
             return ConfigKeySpec(.capacity, "sip_rate", .integer(0...10_000_000), default: "500", .live,
                                  "SIP messages per second.")
+        case .poorQuality:
+            return ConfigKeySpec(.capacity, "poor_quality", .integer(0...100), default: "0", .live,
+                                 "Call quality as a resource: the percentage of active streams scoring below poor_quality_mos at which this node is full; 0 leaves quality out. Each stream is scored by the E-model from its codec (G.711, G.729 or G.723.1; others are not scored), its loss and the packets a 50 ms playout buffer would drop, over its life so far, once it has 50 packets.")
+        case .poorQualityMOS:
+            return ConfigKeySpec(.capacity, "poor_quality_mos", .decimal(low: 1, lowIncluded: false, high: 4.5, highIncluded: true),
+                                 default: "3.6", .live,
+                                 "The MOS below which a stream counts as poor: 3.6 is R = 70, where ITU-T G.109 says many users are dissatisfied.")
         case .attemptTimeout:
             return ConfigKeySpec(.meter, "attempt_timeout", .integer(1...3600), default: "32", .live,
                                  "Seconds an INVITE with no answer, or only 100 Trying, is an attempt before it ends (timed_out_no_answer): RFC 3261 Timer B, 64 x T1. Attempts never count as calls. Also how long a 401/407 waits for the INVITE with credentials.")

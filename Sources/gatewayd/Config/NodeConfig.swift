@@ -157,6 +157,8 @@ struct NodeConfig {
         capacities.activeStreams = file[.streams].integer
         capacities.rtpPacketsPerSecond = file[.rtpRate].integer
         capacities.sipMessagesPerSecond = file[.sipRate].integer
+        capacities.poorQualityPercent = file[.poorQuality].integer
+        capacities.poorQualityMOS = file[.poorQualityMOS].decimal
         return capacities
     }
 
