@@ -320,7 +320,8 @@ struct GroupTests {
 }
 
 /// A UDP socket for hand-made messages in tests.
-final class UDPSocket {
+/// Its descriptor never changes; a test that hands it to another thread uses it only there.
+final class UDPSocket: @unchecked Sendable {
     let descriptor: Int32
 
     init(bind address: String, port: UInt16) throws {
@@ -343,8 +344,11 @@ final class UDPSocket {
     }
 
     func send(_ text: String, to host: String, port: UInt16) throws {
+        try send(bytes: Array(text.utf8), to: host, port: port)
+    }
+
+    func send(bytes: [UInt8], to host: String, port: UInt16) throws {
         var destination = UDPSocket.address(host, port)
-        let bytes = Array(text.utf8)
         _ = withUnsafePointer(to: &destination) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 sendto(descriptor, bytes, bytes.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
