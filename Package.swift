@@ -28,23 +28,28 @@ var targets: [Target] = [
     .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
     .target(name: "CSystem"),
     .systemLibrary(name: "CInih", pkgConfig: "inih", providers: [.apt(["libinih-dev"])]),
-    .target(name: "Capture", dependencies: ["CPcap", "CSystem"],
+    // Modules by what they depend on (the README's design table draws the graph). Basics:
+    // fixed tables, addresses, text, hashing; only the libc shim, for zeroed pages. SIP: the
+    // scanner and URIs, pure logic. The protocol core never links the capture library.
+    .target(name: "Basics", dependencies: ["CSystem"], swiftSettings: moduleSettings),
+    .target(name: "SIP", dependencies: ["Basics"], swiftSettings: moduleSettings),
+    .target(name: "Capture", dependencies: ["Basics", "CPcap", "CSystem"],
             swiftSettings: moduleSettings, linkerSettings: pcapLink),
-    .target(name: "LoadMeter", dependencies: ["Capture"], swiftSettings: moduleSettings),
-    .target(name: "GatewayCore", dependencies: ["LoadMeter"], swiftSettings: moduleSettings),
-    .executableTarget(name: "gatewayd", dependencies: ["Capture", "LoadMeter", "GatewayCore", "CSystem", "CInih"],
+    .target(name: "LoadMeter", dependencies: ["Basics", "SIP", "Capture"], swiftSettings: moduleSettings),
+    .target(name: "GatewayCore", dependencies: ["Basics", "SIP"], swiftSettings: moduleSettings),
+    .executableTarget(name: "gatewayd", dependencies: ["Basics", "SIP", "Capture", "LoadMeter", "GatewayCore", "CSystem", "CInih"],
                       swiftSettings: executableSettings, linkerSettings: executableLink),
 ]
 
 if !embedded {
     targets += [
-        .testTarget(name: "CaptureTests", dependencies: ["Capture"]),
-        .testTarget(name: "LoadMeterTests", dependencies: ["LoadMeter", "Capture"]),
-        .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore", "LoadMeter", "Capture"]),
+        .testTarget(name: "CaptureTests", dependencies: ["Basics", "Capture"]),
+        .testTarget(name: "LoadMeterTests", dependencies: ["Basics", "SIP", "LoadMeter", "Capture"]),
+        .testTarget(name: "GatewayCoreTests", dependencies: ["Basics", "SIP", "GatewayCore"]),
         .testTarget(name: "InteropTests", dependencies: ["gatewayd"]),
         // The benchmark lives outside Sources/: it is a measuring tool, not firmware.
         .target(name: "CBench", path: "Benchmarks/CBench", linkerSettings: [.linkedLibrary("pcap")]),
-        .executableTarget(name: "meter-bench", dependencies: ["Capture", "LoadMeter", "CBench"],
+        .executableTarget(name: "meter-bench", dependencies: ["Basics", "Capture", "LoadMeter", "CBench"],
                           path: "Benchmarks/MeterBench", swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
     ]
 }

@@ -6,9 +6,8 @@
 // from a proxy (byte 0 of each datagram picks which, and whether the clock moves on), and to
 // an agent in front of the group. What each outbox holds is delivered on, as the network
 // would, so answers and forwarded requests come back around. State lives across inputs.
-import Capture
+import Basics
 import GatewayCore
-import LoadMeter
 
 struct FuzzEntropy: EntropySource {
     var state: UInt64 = 0x1234_5678

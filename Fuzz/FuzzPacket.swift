@@ -9,8 +9,9 @@
 // feeding that Meter. Packet time advances a few milliseconds per frame. A crash may
 // therefore depend on earlier inputs; set GATEWAYD_FUZZ_FRESH=1 to start from new state on
 // every input (use it to check whether a saved crash input reproduces on its own).
-import Capture
 import Glibc
+import Basics
+import Capture
 import LoadMeter
 
 let linkTypes: [LinkType] = [.ethernet, .linuxCooked, .linuxCooked2, .rawIP, .bsdLoopback, .bsdLoopbackNetworkOrder]

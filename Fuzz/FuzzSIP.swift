@@ -9,6 +9,7 @@
 // LoadMeter compiled with -enable-testing, which Fuzz/run.sh does.
 import Capture
 @testable import LoadMeter
+import SIP
 
 let sdp = SDPDescription()
 nonisolated(unsafe) var sink: UInt64 = 0

@@ -12,9 +12,11 @@
 // differently must not change what is read from it. Keep-alives are left out (a CRLF run cut in
 // two counts twice, by design). In every mode each chunk handed to the reader must be bytes
 // of the stream, in one piece, and the reader may consume no more than it was given.
-import Capture
 import Glibc
+import Basics
+import Capture
 import LoadMeter
+import SIP
 
 struct StreamRandom {
     var state: UInt64

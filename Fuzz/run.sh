@@ -60,16 +60,26 @@ mkdir -p "$OUT" "$LOGS" "$CRASHES"
 
 build() {
     echo "== building into $OUT ($SWIFTC ${OPT[*]})"
-    local capture loadmeter
+    local basics sip capture loadmeter
+    mapfile -t basics < <(find Sources/Basics -name '*.swift' | LC_ALL=C sort)
+    mapfile -t sip < <(find Sources/SIP -name '*.swift' | LC_ALL=C sort)
     mapfile -t capture < <(find Sources/Capture -name '*.swift' | LC_ALL=C sort)
     mapfile -t loadmeter < <(find Sources/LoadMeter -name '*.swift' | LC_ALL=C sort)
 
     # `set -e` does not apply inside a function called from `if`: every step checks itself, and
     # old outputs go first so that a failed step cannot leave a stale one to link against.
-    rm -f "$OUT/csystem.o" "$OUT/libCapture.a" "$OUT/libLoadMeter.a" "$OUT"/*.swiftmodule
+    rm -f "$OUT/csystem.o" "$OUT"/lib*.a "$OUT"/*.swiftmodule
     "$CC" $CFLAGS -g -O1 -c -I Sources/CSystem/include Sources/CSystem/csystem.c -o "$OUT/csystem.o" || return 1
 
-    "$SWIFTC" "${SANITIZE[@]}" -emit-module -emit-library -static -module-name Capture \
+    "$SWIFTC" "${SANITIZE[@]}" -emit-module -emit-library -static -module-name Basics \
+        -I Sources/CSystem/include "${basics[@]}" \
+        -emit-module-path "$OUT/Basics.swiftmodule" -o "$OUT/libBasics.a" || return 1
+
+    "$SWIFTC" "${SANITIZE[@]}" -emit-module -emit-library -static -module-name SIP \
+        -I "$OUT" -I Sources/CSystem/include "${sip[@]}" \
+        -emit-module-path "$OUT/SIP.swiftmodule" -o "$OUT/libSIP.a" || return 1
+
+    "$SWIFTC" "${SANITIZE[@]}" -emit-module -emit-library -static -module-name Capture -I "$OUT" \
         -I Sources/CPcap -I Sources/CSystem/include "${capture[@]}" \
         -emit-module-path "$OUT/Capture.swiftmodule" -o "$OUT/libCapture.a" || return 1
 
@@ -80,7 +90,6 @@ build() {
 
     local gatewaycore
     mapfile -t gatewaycore < <(find Sources/GatewayCore -name '*.swift' | LC_ALL=C sort)
-    rm -f "$OUT/libGatewayCore.a"
     "$SWIFTC" "${SANITIZE[@]}" -emit-module -emit-library -static -module-name GatewayCore \
         -I "$OUT" -I Sources/CPcap -I Sources/CSystem/include "${gatewaycore[@]}" \
         -emit-module-path "$OUT/GatewayCore.swiftmodule" -o "$OUT/libGatewayCore.a" || return 1
@@ -89,7 +98,6 @@ build() {
     # table, types, whole-file checks; the sub-command that prints the reference left out).
     local config
     mapfile -t config < <(find Sources/gatewayd/Config -name '*.swift' ! -name ConfigReference.swift | LC_ALL=C sort)
-    rm -f "$OUT/libGatewaydConfig.a"
     "$SWIFTC" "${SANITIZE[@]}" -enable-testing -emit-module -emit-library -static -module-name GatewaydConfig \
         -I "$OUT" -I Sources/CPcap -I Sources/CSystem/include -I Sources/CInih "${config[@]}" Sources/gatewayd/Output.swift \
         -emit-module-path "$OUT/GatewaydConfig.swiftmodule" -o "$OUT/libGatewaydConfig.a" || return 1
@@ -100,7 +108,7 @@ build() {
         rm -f "$OUT/$name"  # a stale binary must not pass for a fresh one
         "$SWIFTC" "${SANITIZE[@]}" -module-name "$name" \
             -I "$OUT" -I Sources/CPcap -I Sources/CSystem/include -I Sources/CInih "$source" \
-            -L "$OUT" -lGatewaydConfig -lGatewayCore -lLoadMeter -lCapture "$OUT/csystem.o" -linih -lpcap -lm -o "$OUT/$name" 2>&1 \
+            -L "$OUT" -lGatewaydConfig -lGatewayCore -lLoadMeter -lCapture -lSIP -lBasics "$OUT/csystem.o" -linih -lpcap -lm -o "$OUT/$name" 2>&1 \
             | { grep -v -e 'ld.gold: warning' -e '^$' || true; }
         (( PIPESTATUS[0] == 0 )) || { echo "run.sh: $name did not build" >&2; return 1; }
         [[ -x $OUT/$name ]] || { echo "run.sh: $name did not link" >&2; return 1; }

@@ -29,8 +29,9 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ALL_ARCHS="x86_64 aarch64 armv7"
-# Swift modules in dependency order; each is every *.swift under Sources/<module>.
-MODULES="Capture LoadMeter GatewayCore gatewayd"
+# Swift modules in dependency order; each is every *.swift under Sources/<module>. Package.swift
+# declares the same modules; ModuleListTests checks that the two agree.
+MODULES="Basics SIP Capture LoadMeter GatewayCore gatewayd"
 
 die() { echo "firmware.sh: $*" >&2; exit 1; }
 

@@ -1,6 +1,7 @@
+import Foundation
+import Basics
 import CBench
 import Capture
-import Foundation
 import LoadMeter
 
 /// `swift run -c release meter-bench [--packets N] [--small N] [--concurrent N] [--file PATH]`

@@ -1,4 +1,4 @@
-import Capture
+import Basics
 
 /// Deadlines of transactions and probes in a preallocated binary heap. Entries are not
 /// removed when a transaction ends early: each carries the generation of its slot, and a

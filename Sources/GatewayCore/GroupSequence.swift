@@ -1,4 +1,4 @@
-import Capture
+import Basics
 
 /// A member of the group: where it listens and the identity it hands out in 302s.
 public struct Member: Sendable {

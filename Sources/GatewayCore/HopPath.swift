@@ -1,5 +1,5 @@
-import Capture
-import LoadMeter
+import Basics
+import SIP
 
 /// `X-Gatewayd-Path`: the members a request to connect went through, entry first and the
 /// member that answered last, read from the request's Via path at the member that answers.

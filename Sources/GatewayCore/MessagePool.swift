@@ -1,4 +1,4 @@
-import Capture
+import Basics
 
 /// A stored message: where it starts in the pool and how long it is. `.none` holds nothing.
 ///

@@ -1,5 +1,5 @@
-import Capture
-import LoadMeter
+import Basics
+import SIP
 
 /// A member of the group (DESIGN §3) as pure logic: datagrams and the clock go in,
 /// datagrams to send come out in `outbox`. It answers requests to connect, forwards them
@@ -45,7 +45,7 @@ public final class Node<Entropy: EntropySource> {
     /// Random hex written per response or request: tags and branches.
     let random = FixedArray<UInt8>(repeating: 0, count: 64)
     let identity: SIPURI?
-    var measured = Workload()
+    var measured = MeasuredLoad()
     /// Probes: one outstanding per member at most.
     let probeBranches: FixedArray<UInt8>
     let probeSentAt: FixedArray<Int64>
@@ -102,16 +102,14 @@ public final class Node<Entropy: EntropySource> {
     /// The meter's latest workload. Reservations count as calls on top of it. Returns the
     /// new admission state when it changed.
     @discardableResult
-    public func update(workload: Workload, now: Int64) -> AdmissionState? {
-        measured = workload
+    public func update(load: MeasuredLoad, now: Int64) -> AdmissionState? {
+        measured = load
         return admission.update(workload: effectiveWorkload(now: now))
     }
 
     /// The measured workload with reservations added to the calls.
     public func effectiveWorkload(now: Int64) -> Double {
-        var workload = measured
-        workload.calls += reservations.count(at: now)
-        return workload.value
+        measured.workload(reserving: reservations.count(at: now))
     }
 
     /// This node's meter now counts the call `callID`: if it was one this node redirected

@@ -1,5 +1,5 @@
-import Capture
-import LoadMeter
+import Basics
+import SIP
 
 /// The node as an RFC 3261 §16 proxy, for requests that are not (or no longer) requests to
 /// connect: sent on to where they already point, ACKs for 2xx passed on without a

@@ -1,4 +1,4 @@
-import Capture
+import Basics
 
 /// Datagrams a node wants sent, written into one preallocated buffer; the daemon drains it
 /// after every event. When it is full, further datagrams are dropped and counted: UDP

@@ -1,5 +1,5 @@
-import Capture
-import LoadMeter
+import Basics
+import SIP
 
 /// The header a node puts in its 200 OK to a probe (OPTIONS, Max-Forwards 0), so peers and
 /// operators see its load: `X-Gatewayd-Load: 0.423;state=accepting`. The workload is in

@@ -1,5 +1,5 @@
-import Capture
-import LoadMeter
+import Basics
+import SIP
 
 /// Where a URI points when its host is an IP literal: what the node and the agent can send
 /// to without a resolver. Port 5060 when the URI names none (5061 for sips).

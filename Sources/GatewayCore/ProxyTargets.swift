@@ -1,4 +1,4 @@
-import Capture
+import Basics
 
 /// The proxies a request may be sent to directly, without asking the group again: for a
 /// node, the identities of the group's members (the proxies behind the nodes); for the

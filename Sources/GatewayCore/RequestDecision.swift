@@ -1,5 +1,5 @@
-import Capture
-import LoadMeter
+import Basics
+import SIP
 
 /// What a node does with a request that reached it (DESIGN §3), decided from the message
 /// and the node's state alone, so every rule is tested without sockets.

@@ -1,5 +1,5 @@
-import Capture
-import LoadMeter
+import Basics
+import SIP
 
 /// Calls promised but not yet seen (DESIGN §3): every 302 this node sends for an INVITE
 /// reserves a call, keyed by the request's Call-ID, until the client's INVITE with that

@@ -1,4 +1,4 @@
-import Capture
+import Basics
 
 /// Limits requests per source address on the public listener (a token bucket each): a
 /// source may send `burst` requests at once and `perSecond` on average. The table is

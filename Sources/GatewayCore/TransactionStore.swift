@@ -1,5 +1,4 @@
-import Capture
-import LoadMeter
+import Basics
 
 /// Server transactions by (branch, source, INVITE or not), each with the last response it
 /// sent (to retransmit) and the request itself (to forward it again when a member does not

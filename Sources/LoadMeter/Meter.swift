@@ -1,4 +1,6 @@
+import Basics
 import Capture
+import SIP
 
 /// Media figures since start.
 public struct MediaCounters: Equatable, Sendable {

@@ -1,3 +1,4 @@
+import Basics
 import Capture
 
 /// Events per second over a sliding window of packet time, in one-second buckets, so a

@@ -1,4 +1,6 @@
+import Basics
 import Capture
+import SIP
 
 /// SIP messages by kind. Every message with a valid start line is counted here, as
 /// `tshark -z sip,stat` counts them, retransmissions included.

@@ -79,6 +79,13 @@ public struct Workload: Equatable, Sendable {
         return largest
     }
 
+    /// max over every resource but `left` of in use / capacity.
+    public func largestRatio(excluding left: Resource) -> Double {
+        var largest = 0.0
+        for resource in Resource.allCases where resource != left { largest = max(largest, ratio(resource)) }
+        return largest
+    }
+
     /// The resource that sets the workload.
     public var limitingResource: Resource {
         var best = Resource.calls

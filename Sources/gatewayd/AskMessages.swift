@@ -1,6 +1,8 @@
+import Basics
 import CSystem
 import Capture
 import LoadMeter
+import SIP
 
 /// The request `gatewayd ask` sends: a request to connect as a client would send it, asking
 /// the member that answers for the path (`X-Gatewayd-Trace`).

@@ -1,3 +1,4 @@
+import Basics
 import CSystem
 import Capture
 import GatewayCore
@@ -268,7 +269,9 @@ final class Daemon {
                 if let node, let meter, capture?.isLost != true {
                     let clock = PacketTime(nanoseconds: gw_realtime_ns())
                     meter.advance(clock: clock)
-                    node.update(workload: meter.workload(at: clock), now: after)
+                    let workload = meter.workload(at: clock)
+                    node.update(load: MeasuredLoad(calls: workload.calls, callCapacity: workload.capacities.calls,
+                                                   otherResources: workload.largestRatio(excluding: .calls)), now: after)
                 }
             }
             if let node { logNodeChanges(node, now: after) }

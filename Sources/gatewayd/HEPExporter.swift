@@ -1,7 +1,9 @@
+import Basics
 import CSystem
 import Capture
 import GatewayCore
 import LoadMeter
+import SIP
 
 /// Copies of SIP for a Homer collector (`[hep]`): what the capture sees, and what the node's
 /// and the agent's own sockets receive and send, each as a HEPv3 datagram with the Call-ID as

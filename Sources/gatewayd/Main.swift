@@ -1,3 +1,4 @@
+import Basics
 import Capture
 
 /// The process entry point. Embedded Swift has no `CommandLine`, so the executable keeps a

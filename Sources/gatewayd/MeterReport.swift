@@ -1,6 +1,8 @@
+import Basics
 import CSystem
 import Capture
 import LoadMeter
+import SIP
 
 /// What `gatewayd meter` prints: a report for people, or the same figures as JSON.
 struct MeterReport {

@@ -1,5 +1,6 @@
-import Capture
 import Testing
+import Basics
+import Capture
 
 struct AddressTests {
     func text(_ address: IPAddress) -> String {

@@ -1,5 +1,6 @@
-import Capture
 import Testing
+import Basics
+import Capture
 
 struct LinkLayerTests {
     let payload: [UInt8] = Array("INVITE sip:a@b SIP/2.0\r\n".utf8)

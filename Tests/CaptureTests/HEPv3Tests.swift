@@ -1,5 +1,6 @@
-import Capture
 import Testing
+import Basics
+import Capture
 
 /// The HEPv3 layout, byte by byte, against the HEP3 specification (rev. 12): a "HEP3"
 /// header with the total length, then generic chunks (vendor 0, type, length with its own

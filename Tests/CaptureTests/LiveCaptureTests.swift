@@ -1,6 +1,7 @@
-import Capture
 import Foundation
 import Testing
+import Basics
+import Capture
 
 /// Live capture on the loopback interface: needs CAP_NET_RAW (root in CI).
 @Suite(.enabled(if: geteuid() == 0, "live capture needs CAP_NET_RAW"), .serialized)

@@ -1,6 +1,6 @@
-import Capture
 import Foundation
 import Testing
+import Capture
 
 /// gatewayd meter's own reader of mapped capture files, against libpcap on the same files:
 /// every fixture (and the shared corpus when present) gives the same packets, bytes, times

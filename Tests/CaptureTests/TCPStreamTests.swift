@@ -1,5 +1,5 @@
-import Capture
 import Testing
+import Capture
 
 struct TCPStreamTests {
     /// Feeds segments of one flow and collects what the reader sees, consuming only whole

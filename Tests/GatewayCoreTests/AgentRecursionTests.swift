@@ -1,8 +1,7 @@
-import Capture
 import Foundation
-import GatewayCore
-import LoadMeter
 import Testing
+import Basics
+import GatewayCore
 
 /// The steering agent as the phones' outbound proxy: it recurses on the group's 302 and
 /// routes what belongs to a dialog, so a phone never has to understand a redirect.

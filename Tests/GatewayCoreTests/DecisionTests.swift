@@ -1,7 +1,7 @@
-import Capture
-import GatewayCore
-import LoadMeter
 import Testing
+import Basics
+import GatewayCore
+import SIP
 
 func endpoint(_ last: UInt32, _ port: UInt16 = 5060) -> Endpoint {
     Endpoint(address: IPAddress(ipv4: 0x7F00_0000 | last), port: port)

@@ -1,7 +1,7 @@
-import Capture
-import GatewayCore
-import LoadMeter
 import Testing
+import Basics
+import GatewayCore
+import SIP
 
 func scanned<R>(_ bytes: [UInt8], _ body: (SIPMessage, UnsafeRawBufferPointer) throws -> R) throws -> R {
     try bytes.withUnsafeBytes { buffer in

@@ -1,8 +1,7 @@
-import Capture
 import Foundation
-import GatewayCore
-import LoadMeter
 import Testing
+import Basics
+import GatewayCore
 
 struct SeededEntropy: EntropySource {
     var state: UInt64
@@ -41,9 +40,7 @@ final class Network {
     }
 
     func setWorkload(_ node: Int, calls: Int) {
-        var workload = Workload()
-        workload.calls = calls
-        nodes[node].update(workload: workload, now: now)
+        nodes[node].update(load: MeasuredLoad(calls: calls, callCapacity: 100), now: now)
     }
 
     func send(_ text: String, to node: Int = 0, from source: Endpoint? = nil) {

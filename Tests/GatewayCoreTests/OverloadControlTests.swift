@@ -1,6 +1,6 @@
 import Foundation
-import GatewayCore
 import Testing
+import GatewayCore
 
 /// RFC 7339 in the node: the figures a client that offers `oc` gets, their grammar (§5), and
 /// members that honour each other's.

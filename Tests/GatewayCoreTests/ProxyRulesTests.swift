@@ -1,8 +1,8 @@
-import Capture
 import Foundation
-import GatewayCore
-import LoadMeter
 import Testing
+import Basics
+import GatewayCore
+import SIP
 
 /// The header lines named `name` (long form, any case), values only.
 func headers(_ name: String, in message: String) -> [String] {

@@ -1,8 +1,6 @@
-import Capture
 import Foundation
-import GatewayCore
-import LoadMeter
 import Testing
+import GatewayCore
 
 /// `Node.apply` (SIGHUP) changes what the node does, not only what it reports: the rate
 /// limiter, the reservation lifetime and the health thresholds follow the new settings.

@@ -1,5 +1,5 @@
-import GatewayCore
 import Testing
+import GatewayCore
 
 @Suite struct RetryBackoffTests {
     @Test func doublesFromOneSecondToTheCeilingAndStartsOverAfterASuccess() {

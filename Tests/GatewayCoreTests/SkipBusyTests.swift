@@ -1,5 +1,5 @@
-import GatewayCore
 import Testing
+import GatewayCore
 
 /// `skip_busy`: a node that must forward goes past members whose fresh probe answers said they
 /// forward, in the sequence's order, never to a member twice.

@@ -1,8 +1,8 @@
-import Capture
 import Foundation
-import GatewayCore
-import LoadMeter
 import Testing
+import Basics
+import GatewayCore
+import SIP
 
 /// A group of nodes, a steering agent in front of them and SIP phones, wired in memory.
 final class SteeringWorld {

@@ -1,5 +1,5 @@
-import GatewayCore
 import Testing
+import GatewayCore
 
 let ms: Int64 = 1_000_000
 

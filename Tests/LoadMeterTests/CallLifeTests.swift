@@ -1,6 +1,7 @@
+import Testing
+import Basics
 import Capture
 import LoadMeter
-import Testing
 
 /// Calls end as SIP and media say, on the meter's clock: attempts are not calls, ringing
 /// has a limit, silence and session timers end calls whose BYE was lost.

@@ -1,6 +1,7 @@
+import Testing
+import Basics
 import Capture
 import LoadMeter
-import Testing
 
 typealias H = MeterHarness
 

@@ -1,6 +1,7 @@
+import Testing
+import Basics
 import Capture
 import LoadMeter
-import Testing
 
 /// The E-model against published values, and the jitter-buffer model and the quality resource
 /// on hand-made streams.

@@ -1,6 +1,7 @@
 import Foundation
-import LoadMeter
 import Testing
+import LoadMeter
+import SIP
 
 /// The SIP torture test messages of RFC 4475, one file each in Tests/Fixtures/rfc4475 (see its
 /// README for where the bytes came from), run through the scanner as UDP datagrams.

@@ -1,6 +1,7 @@
+import Testing
+import Basics
 import Capture
 import LoadMeter
-import Testing
 
 struct RTPTests {
     let caller = Endpoint(address: IPAddress(ipv4: 0x0A00_0001), port: 4000)

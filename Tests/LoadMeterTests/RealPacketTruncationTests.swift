@@ -1,7 +1,8 @@
-import Capture
 import Foundation
-import LoadMeter
 import Testing
+import Basics
+import Capture
+import LoadMeter
 
 /// Every truncation of every packet of real captures, through decoder and meter: nothing
 /// traps, every packet is accounted for, and the tables stay within their capacities.

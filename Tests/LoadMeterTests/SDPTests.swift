@@ -1,6 +1,8 @@
+import Testing
+import Basics
 import Capture
 import LoadMeter
-import Testing
+import SIP
 
 struct SDPTests {
     func scan(_ text: String) -> [SDPMedia] {

@@ -1,5 +1,6 @@
-import LoadMeter
 import Testing
+import LoadMeter
+import SIP
 
 /// Scans `text` and hands the message and its bytes to `body`.
 func withScanned<R>(_ text: String, framing: SIPScanner.Framing = .datagram,

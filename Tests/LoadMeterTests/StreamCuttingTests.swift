@@ -1,7 +1,9 @@
-import Capture
 import Foundation
-import LoadMeter
 import Testing
+import Basics
+import Capture
+import LoadMeter
+import SIP
 
 /// A TCP stream read through the reassembler and the meter's stream reader counts the same SIP
 /// messages however it is cut into segments (FuzzStream checks this on every input it makes;

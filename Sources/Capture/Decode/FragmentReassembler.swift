@@ -1,3 +1,5 @@
+import Basics
+
 /// Identifies the datagram an IPv4 or IPv6 fragment belongs to (RFC 791, RFC 8200 §4.5).
 public struct FragmentKey: Equatable {
     public var source: IPAddress

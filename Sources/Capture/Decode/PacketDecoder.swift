@@ -1,3 +1,5 @@
+import Basics
+
 /// Limits of the decoder's preallocated state.
 public struct DecoderLimits: Sendable {
     public var fragmentSlots = 16

@@ -1,3 +1,4 @@
+import Basics
 import CSystem
 
 /// One direction of a TCP connection.

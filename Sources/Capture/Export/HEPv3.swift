@@ -1,3 +1,5 @@
+import Basics
+
 /// HEP version 3, the Homer Encapsulation Protocol (sipcapture.org, "HEP3 Network Protocol
 /// Specification" rev. 12): a captured message with its addresses, ports, time and capture
 /// agent, as a chain of chunks after a "HEP3" header, for a Homer collector.

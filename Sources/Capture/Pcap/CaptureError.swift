@@ -1,3 +1,5 @@
+import Basics
+
 /// Why a capture could not be opened or read. The message is libpcap's own text where it
 /// has one, kept as bytes so it prints the same in every build.
 public struct CaptureError: Error {

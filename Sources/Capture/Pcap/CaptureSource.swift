@@ -1,3 +1,4 @@
+import Basics
 import CPcap
 
 /// Options for a live capture, as libpcap's pcap_set_* calls take them.

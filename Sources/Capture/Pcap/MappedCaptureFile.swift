@@ -1,3 +1,4 @@
+import Basics
 import CSystem
 
 /// A capture file read in place: the file is mapped and each packet handed on as a slice

@@ -1,5 +1,5 @@
-import Capture
-import LoadMeter
+import Basics
+import SIP
 
 /// A proxy the group assigned to an endpoint, read from a 302's Contact (DESIGN §5): the
 /// URI as written, its host, port and transport, and how long it holds. Made when an answer

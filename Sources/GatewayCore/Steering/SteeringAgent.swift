@@ -1,5 +1,5 @@
-import Capture
-import LoadMeter
+import Basics
+import SIP
 
 /// An endpoint as configured: `[endpoint NAME]` with its kind and identity.
 public struct SteeringEndpoint: Sendable {

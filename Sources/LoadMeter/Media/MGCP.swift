@@ -1,3 +1,5 @@
+import SIP
+
 /// MGCP (RFC 3435) as far as the meter needs it: gateways controlled by a call agent carry
 /// their SDP in MGCP commands (CRCX, MDCX) and responses, not in SIP. The media those bodies
 /// announce is measured like SIP-announced media, with no call to tie it to.

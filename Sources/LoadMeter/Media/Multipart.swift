@@ -1,3 +1,5 @@
+import SIP
+
 /// The parts of a `multipart/*` body (RFC 2046 §5.1), each with its Content-Type, so SDP
 /// carried beside other bodies (ISUP, PIDF) is found.
 struct MultipartParts {

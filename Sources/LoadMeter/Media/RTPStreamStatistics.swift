@@ -1,3 +1,4 @@
+import Basics
 import Capture
 
 /// Per-stream figures: packets, bytes, loss (RFC 3550 A.3), interarrival jitter (A.8),

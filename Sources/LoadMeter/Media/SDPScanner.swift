@@ -1,4 +1,6 @@
+import Basics
 import Capture
+import SIP
 
 /// One `m=` line of an SDP body, with the connection address that applies to it.
 public struct SDPMedia: Equatable, Sendable {

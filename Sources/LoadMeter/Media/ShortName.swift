@@ -1,3 +1,5 @@
+import SIP
+
 /// A codec or encoding name of up to 15 bytes, held inline so tables need no heap.
 public struct ShortName: Equatable, Sendable {
     var head: UInt64 = 0

@@ -1,3 +1,4 @@
+import Basics
 import Capture
 
 /// Where a call stands, by its Call-ID.

@@ -1,4 +1,6 @@
+import Basics
 import Capture
+import SIP
 
 /// Follows INVITE dialogs by Call-ID (RFC 3261 §12-§15) in a preallocated table.
 /// Re-INVITEs and retransmissions are not new calls; a final response to a re-INVITE does

@@ -1,3 +1,4 @@
+import Basics
 import Capture
 
 /// What an SDP-announced transport address carries.

@@ -1,3 +1,4 @@
+import Basics
 import Capture
 
 /// RTP that no SDP announced, found as RFC 3550 A.1 finds a new source: a packet that

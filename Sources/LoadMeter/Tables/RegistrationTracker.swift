@@ -1,4 +1,6 @@
+import Basics
 import Capture
+import SIP
 
 /// REGISTER outcomes (RFC 3261 §10), one per transaction: retransmitted requests and
 /// responses are not counted twice.

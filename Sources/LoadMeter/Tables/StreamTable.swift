@@ -1,3 +1,4 @@
+import Basics
 import Capture
 
 /// One RTP stream: a direction of packets from one SSRC.

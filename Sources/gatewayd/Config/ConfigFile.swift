@@ -1,3 +1,4 @@
+import Basics
 import CInih
 import CSystem
 import Capture

@@ -1,3 +1,4 @@
+import Basics
 import Capture
 
 /// `gatewayd config-reference conf|man`: the key table written out as the commented example

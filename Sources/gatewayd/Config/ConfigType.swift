@@ -1,7 +1,9 @@
+import Basics
 import CSystem
 import Capture
 import GatewayCore
 import LoadMeter
+import SIP
 
 /// What a key's value must be, with its range: the parser, the error and the reference all
 /// come from here.

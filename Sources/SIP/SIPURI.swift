@@ -1,5 +1,4 @@
-import Capture
-import LoadMeter
+import Basics
 
 /// The parts of a SIP or SIPS URI (RFC 3261 §19.1), as ranges.
 public struct SIPURI: Sendable {

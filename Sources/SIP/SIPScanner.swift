@@ -1,4 +1,4 @@
-import Capture
+import Basics
 
 /// Scans SIP messages (RFC 3261 §7) over bytes, handing out ranges: nothing is copied and
 /// nothing is allocated. Header names are matched case-insensitively, in long and compact

@@ -1,5 +1,3 @@
-import Capture
-
 /// Call-ID keyed slots: the `SlotIndex` of a table plus the Call-ID bytes of each slot, kept
 /// inline up to `maxKeyBytes` (longer IDs are told apart by their full hash and first bytes).
 public final class CallIDKeys {

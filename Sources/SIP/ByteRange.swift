@@ -1,5 +1,3 @@
-import Capture
-
 /// A range of byte offsets into the buffer a message was scanned from. Scanning hands out
 /// ranges, never copies; `slice(of:)` turns one back into bytes while the buffer lives.
 public struct ByteRange: Equatable, Sendable {
