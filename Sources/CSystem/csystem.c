@@ -105,6 +105,50 @@ int gw_udp_send(int fd, const void *buffer, size_t length, const uint8_t destina
     return n < 0 ? -errno : 0;
 }
 
+int gw_udp_receive_batch(int fd, void *buffers, size_t slot, gw_datagram *datagrams, int count) {
+    if (count > GW_BATCH_MAX) count = GW_BATCH_MAX;
+    struct mmsghdr headers[GW_BATCH_MAX];
+    struct iovec vectors[GW_BATCH_MAX];
+    struct sockaddr_storage sources[GW_BATCH_MAX];
+    for (int i = 0; i < count; i++) {
+        vectors[i].iov_base = (uint8_t *)buffers + (size_t)i * slot;
+        vectors[i].iov_len = slot;
+        memset(&headers[i], 0, sizeof headers[i]);
+        headers[i].msg_hdr.msg_name = &sources[i];
+        headers[i].msg_hdr.msg_namelen = sizeof sources[i];
+        headers[i].msg_hdr.msg_iov = &vectors[i];
+        headers[i].msg_hdr.msg_iovlen = 1;
+    }
+    int n;
+    GW_RETRY(n, recvmmsg(fd, headers, (unsigned)count, MSG_DONTWAIT, NULL));
+    if (n < 0) return -errno;
+    for (int i = 0; i < n; i++) {
+        from_sockaddr(&sources[i], datagrams[i].address, &datagrams[i].port);
+        datagrams[i].offset = 0;
+        datagrams[i].length = headers[i].msg_len;
+    }
+    return n;
+}
+
+int gw_udp_send_batch(int fd, const void *bytes, const gw_datagram *datagrams, int count) {
+    if (count > GW_BATCH_MAX) count = GW_BATCH_MAX;
+    struct mmsghdr headers[GW_BATCH_MAX];
+    struct iovec vectors[GW_BATCH_MAX];
+    struct sockaddr_storage destinations[GW_BATCH_MAX];
+    for (int i = 0; i < count; i++) {
+        vectors[i].iov_base = (uint8_t *)bytes + datagrams[i].offset;
+        vectors[i].iov_len = datagrams[i].length;
+        memset(&headers[i], 0, sizeof headers[i]);
+        headers[i].msg_hdr.msg_name = &destinations[i];
+        headers[i].msg_hdr.msg_namelen = to_sockaddr(datagrams[i].address, datagrams[i].port, &destinations[i]);
+        headers[i].msg_hdr.msg_iov = &vectors[i];
+        headers[i].msg_hdr.msg_iovlen = 1;
+    }
+    int n;
+    GW_RETRY(n, sendmmsg(fd, headers, (unsigned)count, 0));
+    return n < 0 ? -errno : n;
+}
+
 int gw_udp_connect(int fd, const uint8_t destination[16], uint16_t port, uint8_t local[16], uint16_t *local_port) {
     struct sockaddr_storage address;
     socklen_t size = to_sockaddr(destination, port, &address);

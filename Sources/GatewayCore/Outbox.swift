@@ -43,6 +43,13 @@ public final class Outbox {
 
     public func bytes(_ datagram: Datagram) -> UnsafeRawBufferPointer { storage.bytes(datagram.offset, datagram.length) }
 
+    /// Where `datagram` starts in the storage `withStorage` hands out (a batch send names each
+    /// datagram by its offset there).
+    public func offset(_ datagram: Datagram) -> Int { datagram.offset }
+
+    /// All the bytes the outbox holds.
+    public func withStorage<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R { body(storage.bytes(0, used)) }
+
     public func noteSendFailed() { sendsFailed += 1 }
 
     public func removeAll() {

@@ -28,6 +28,12 @@ final class Daemon {
     // The steering role.
     var agent: SteeringAgent<KernelEntropy>?
     var agentSocket: Int32 = -1
+    /// Datagrams in and out of the node's and the agent's sockets, a system call a batch. A
+    /// batch read is delivered, then what it produced is sent, before the loop turns: a
+    /// sender faster than the node cannot hold the loop in its socket, and the answers to a
+    /// batch (at most a 100 Trying and a forward each) fit the 256-datagram outbox.
+    let received = UDPBatch(receiving: true)
+    let sending = UDPBatch(receiving: false)
     var hooks: HookRunner?
     // Copies of SIP for Homer, when configured.
     var hep: HEPExporter?
@@ -159,9 +165,6 @@ final class Daemon {
 
     func run() -> Int32 {
         logStart()
-        // The largest datagram; zeroed pages, so only the bytes datagrams reach are resident.
-        let datagram = FixedArray<UInt8>(zeroedCount: 65_536)
-        var source = [UInt8](repeating: 0, count: 16)
         var tags = [UInt64](repeating: 0, count: 16)
         var nextSample = gw_monotonic_ns()
         var nextStatus = Int64.min
@@ -181,13 +184,13 @@ final class Daemon {
                 switch tags[index] {
                 case Daemon.nodeSocketTag:
                     guard let node else { break }
-                    receiveBatch(nodeSocket, datagram, &source, at: config.listen) { bytes, from in
+                    received.receive(nodeSocket, at: config.listen, hep: hep) { bytes, from in
                         node.receive(bytes, from: from, now: after)
                     }
                     flushNode()
                 case Daemon.agentSocketTag:
                     guard let agent else { break }
-                    receiveBatch(agentSocket, datagram, &source, at: config.steering?.listen ?? config.listen) { bytes, from in
+                    received.receive(agentSocket, at: config.steering?.listen ?? config.listen, hep: hep) { bytes, from in
                         agent.receive(bytes, from: from, now: after)
                     }
                     flushAgent()
@@ -291,37 +294,15 @@ final class Daemon {
         return 0
     }
 
-    /// Datagrams read from one socket before what they produced is sent and the loop turns:
-    /// a sender faster than the node cannot hold the loop in its socket, and the answers to a
-    /// batch (at most a 100 Trying and a forward each) always fit the 256-datagram outbox.
-    static let datagramsPerTurn = 64
-
-    /// Reads up to `datagramsPerTurn` datagrams; the socket stays readable (level-triggered) when
-    /// more are waiting, so the next turn of the loop comes back for them.
-    func receiveBatch(_ socket: Int32, _ datagram: FixedArray<UInt8>, _ source: inout [UInt8], at local: Endpoint,
-                      _ deliver: (UnsafeRawBufferPointer, Endpoint) -> Void) {
-        for _ in 0..<Daemon.datagramsPerTurn {
-            var port: UInt16 = 0
-            let count = source.withUnsafeMutableBufferPointer {
-                gw_udp_receive(socket, datagram.pointer(at: 0), datagram.count, $0.baseAddress, &port)
-            }
-            guard count >= 0 else { return }
-            let bytes = datagram.bytes(0, count)
-            let from = Endpoint(address: NodeDaemon.load(source), port: port)
-            hep?.exchanged(bytes, from: from, to: local)
-            deliver(bytes, from)
-        }
-    }
-
     /// Sends what the node wrote (a copy of each to HEP first).
     func flushNode() {
         guard let node else { return }
-        NodeDaemon.flush(node.outbox, nodeSocket, from: config.listen, hep: hep)
+        sending.send(node.outbox, nodeSocket, from: config.listen, hep: hep)
     }
 
     func flushAgent() {
         guard let agent, let steering = config.steering else { return }
-        NodeDaemon.flush(agent.outbox, agentSocket, from: steering.listen, hep: hep)
+        sending.send(agent.outbox, agentSocket, from: steering.listen, hep: hep)
     }
 
     // MARK: Hooks

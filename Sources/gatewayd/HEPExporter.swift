@@ -18,6 +18,7 @@ final class HEPExporter {
     let authKey: [UInt8]
     let socket: Int32
     let queue = Outbox(bytes: 256 * 1024, datagrams: 256)
+    let sending = UDPBatch(receiving: false)
     /// One encoded datagram before it is queued: the largest HEP packet.
     let scratch = FixedArray<UInt8>(zeroedCount: HEPv3.maximumLength)
     private(set) var queued = 0
@@ -83,6 +84,6 @@ final class HEPExporter {
 
     /// Sends what the turn queued.
     func flush() {
-        if queue.count > 0 { NodeDaemon.flush(queue, socket) }
+        if queue.count > 0 { sending.send(queue, socket) }
     }
 }

@@ -163,28 +163,19 @@ enum NodeDaemon {
         return merged.config
     }
 
-    static func flush(_ outbox: Outbox, _ socket: Int32, from local: Endpoint? = nil, hep: HEPExporter? = nil) {
-        var address = [UInt8](repeating: 0, count: 16)
-        for index in 0..<outbox.count {
-            let datagram = outbox.datagram(index)
-            store(datagram.destination.address, into: &address)
-            let bytes = outbox.bytes(datagram)
-            if let hep, let local { hep.exchanged(bytes, from: local, to: datagram.destination) }
-            if gw_udp_send(socket, bytes.baseAddress, bytes.count, address, datagram.destination.port) < 0 {
-                outbox.noteSendFailed()
-            }
-        }
-        outbox.removeAll()
-    }
-
-    static func store(_ address: IPAddress, into bytes: inout [UInt8]) {
+    /// The 16 bytes the C shim takes and gives for an address (IPv4 as IPv4-mapped IPv6).
+    static func store(_ address: IPAddress, into bytes: UnsafeMutableRawBufferPointer) {
         for i in 0..<8 {
             bytes[i] = UInt8(truncatingIfNeeded: address.high >> UInt64(56 - 8 * i))
             bytes[8 + i] = UInt8(truncatingIfNeeded: address.low >> UInt64(56 - 8 * i))
         }
     }
 
-    static func load(_ bytes: [UInt8]) -> IPAddress {
+    static func store(_ address: IPAddress, into bytes: inout [UInt8]) {
+        bytes.withUnsafeMutableBytes { store(address, into: $0) }
+    }
+
+    static func load(_ bytes: UnsafeRawBufferPointer) -> IPAddress {
         var high: UInt64 = 0, low: UInt64 = 0
         for i in 0..<8 {
             high = high << 8 | UInt64(bytes[i])
@@ -192,6 +183,8 @@ enum NodeDaemon {
         }
         return IPAddress(high: high, low: low)
     }
+
+    static func load(_ bytes: [UInt8]) -> IPAddress { bytes.withUnsafeBytes { load($0) } }
 
     /// A line to syslog (facility daemon; notice unless said otherwise) and to standard error.
     static func log(_ text: TextBuffer, priority: Int32 = 5) {

@@ -45,6 +45,30 @@ long gw_udp_receive(int fd, void *buffer, size_t length, uint8_t source[16], uin
 /// Sends one datagram. Returns 0, or -errno.
 int gw_udp_send(int fd, const void *buffer, size_t length, const uint8_t destination[16], uint16_t port);
 
+/// One datagram of a batch: its peer (source when received, destination when sent) and where
+/// its bytes are.
+typedef struct {
+    uint8_t address[16];
+    uint16_t port;
+    /// Sent: where the datagram starts in the batch's bytes. Received: unused.
+    uint32_t offset;
+    uint32_t length;
+} gw_datagram;
+
+/// The most datagrams one batch call moves (its kernel headers live on the stack).
+enum { GW_BATCH_MAX = 64 };
+
+/// Receives up to `count` (at most GW_BATCH_MAX) datagrams that are waiting, in one recvmmsg:
+/// datagram i into `buffers` + i * `slot`, its source and length into `datagrams[i]`.
+/// Returns how many (at least 1), or -errno (-EAGAIN: none waiting).
+int gw_udp_receive_batch(int fd, void *buffers, size_t slot, gw_datagram *datagrams, int count);
+
+/// Sends up to `count` (at most GW_BATCH_MAX) datagrams in one sendmmsg, datagram i being
+/// `bytes` + offset, length, to its address and port. Returns how many the kernel took (at
+/// least 1), or -errno when it refused the first: the caller counts that one as failed and
+/// goes on from the next.
+int gw_udp_send_batch(int fd, const void *bytes, const gw_datagram *datagrams, int count);
+
 /// Connects a UDP socket to `destination`:`port` (it then hears only from there) and fills
 /// the local address and port the kernel chose for it. Returns 0, or -errno.
 int gw_udp_connect(int fd, const uint8_t destination[16], uint16_t port, uint8_t local[16], uint16_t *local_port);
