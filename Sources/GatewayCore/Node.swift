@@ -15,6 +15,8 @@ public final class Node<Entropy: EntropySource> {
     public internal(set) var counters = NodeCounters()
     public private(set) var health: [PeerHealth]
     public let outbox = Outbox()
+    /// What happened that the daemon acts on and logs (`NodeEvent`), oldest first.
+    public let events = EventQueue<NodeEvent>(capacity: 256, filler: .peer(member: 0, up: true))
     public let reservations: Reservations
     /// Every message a transaction holds, at its own size.
     public let messages: MessagePool
@@ -104,7 +106,22 @@ public final class Node<Entropy: EntropySource> {
     @discardableResult
     public func update(load: MeasuredLoad, now: Int64) -> AdmissionState? {
         measured = load
-        return admission.update(workload: effectiveWorkload(now: now))
+        return updateAdmission(now: now)
+    }
+
+    /// Admission judged on the workload now; a change is also an event.
+    @discardableResult
+    func updateAdmission(now: Int64) -> AdmissionState? {
+        let workload = effectiveWorkload(now: now)
+        guard let changed = admission.update(workload: workload) else { return nil }
+        events.push(.admission(changed, workload: workload))
+        return changed
+    }
+
+    /// `member` answered or missed a probe or a forwarded request; a change of up or down is
+    /// an event.
+    func peerMissed(_ member: Int) {
+        if health[member].unanswered() { events.push(.peer(member: member, up: false)) }
     }
 
     /// The measured workload with reservations added to the calls.
@@ -143,7 +160,7 @@ public final class Node<Entropy: EntropySource> {
         admission.threshold = new.threshold
         admission.hysteresis = new.hysteresis
         admission.drain = new.drain
-        return admission.update(workload: effectiveWorkload(now: now))
+        return updateAdmission(now: now)
     }
 
     /// With `skip_busy`: whether `member`'s probe answer of the last two intervals said it
@@ -158,6 +175,7 @@ public final class Node<Entropy: EntropySource> {
     /// Takes `member` as down now (it was found silent by other means).
     public func markDown(_ member: Int) {
         guard member != sequence.selfIndex, member < health.count else { return }
+        if health[member].isUp { events.push(.peer(member: member, up: false)) }
         health[member].markDown()
     }
 
@@ -178,7 +196,7 @@ public final class Node<Entropy: EntropySource> {
     /// Puts the node in or out of drain.
     public func setDrain(_ drain: Bool, now: Int64) -> AdmissionState? {
         admission.drain = drain
-        return admission.update(workload: effectiveWorkload(now: now))
+        return updateAdmission(now: now)
     }
 
     // MARK: Input
@@ -414,7 +432,7 @@ public final class Node<Entropy: EntropySource> {
 
     func reserve(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, now: Int64) {
         reservations.reserve(message.callID.slice(of: buffer), attempt: Reservations.attempt(message, buffer), now: now)
-        _ = admission.update(workload: effectiveWorkload(now: now))
+        updateAdmission(now: now)
     }
 
     /// A response made here: status line, copied headers, what the status needs.
@@ -547,7 +565,7 @@ public final class Node<Entropy: EntropySource> {
             guard serverLive else { return }
             if member >= 0 {
                 // The member did not answer at all: mark it, and try the one after it.
-                _ = health[member].unanswered()
+                peerMissed(member)
                 retry(slot, now: now)
             } else {
                 proxyTimedOut(slot, now: now)
@@ -638,7 +656,7 @@ public final class Node<Entropy: EntropySource> {
     /// counts against the member's health.
     private func probe(now: Int64) {
         for member in 0..<sequence.members.count where member != sequence.selfIndex {
-            if probeSentAt[member] >= 0 { _ = health[member].unanswered() }
+            if probeSentAt[member] >= 0 { peerMissed(member) }
             let base = member * ClientTransactions.branchLength
             writeBranch(into: probeBranches, at: base)
             let destination = sequence.members[member].address
@@ -672,7 +690,9 @@ public final class Node<Entropy: EntropySource> {
         let base = member * ClientTransactions.branchLength
         for i in 0..<branch.count where probeBranches[base + i] != branch[i] { return false }
         let load = ProbeLoad.read(message, buffer)
-        _ = health[member].answered(roundTrip: now - probeSentAt[member], load: load?.workload ?? 0, state: load?.state, at: now)
+        if health[member].answered(roundTrip: now - probeSentAt[member], load: load?.workload ?? 0, state: load?.state, at: now) {
+            events.push(.peer(member: member, up: true))
+        }
         probeSentAt[member] = -1
         counters.probesAnswered += 1
         return true

@@ -42,11 +42,7 @@ final class Daemon {
     var floods = FloodLog()
     var entropy = KernelEntropy()
     var line = TextBuffer(capacity: 512)
-    // What was last logged, to log changes.
-    var health: [Bool] = []
-    var admission = AdmissionState.accepting
-    var endpointStates: [SteeredEndpoint.State] = []
-    var endpointProxies: [[UInt8]] = []
+    /// Something changed that the status file should show now, not at its next interval.
     var stateChanged = false
 
     /// Sets up every role: sockets bound, capture open, privileges dropped. Nil (reported)
@@ -93,8 +89,6 @@ final class Daemon {
                     return nil
                 }
             }
-            health = node!.health.map { $0.isUp }
-            admission = node!.admission.state
         }
         if let steering = config.steering {
             agent = SteeringAgent(settings: steering.settings(), endpoints: steering.endpoints, relayEntropy: KernelEntropy(),
@@ -105,8 +99,6 @@ final class Daemon {
                 hooks = HookRunner(path: steering.hook, timeLimitSeconds: steering.hookTimeoutSeconds,
                                    endpoints: steering.endpoints.count)
             }
-            endpointStates = steering.endpoints.map { _ in .pending }
-            endpointProxies = steering.endpoints.map { _ in [] }
         }
         if let collector = config.hepCollector {
             guard let exporter = HEPExporter(collector: collector, captureID: config.hepCaptureID, authKey: config.hepAuthKey)
@@ -251,7 +243,7 @@ final class Daemon {
                 flushAgent()
                 hookEnded(now: after)
                 startHook(now: after)
-                logEndpointChanges(agent, now: after)
+                logAgentEvents(agent)
             }
             if stopBy != Int64.max {
                 let open = (node?.clientTransactionsAwaitingAnswers ?? 0) + (agent?.relay.clientTransactionsAwaitingAnswers ?? 0)
@@ -277,7 +269,7 @@ final class Daemon {
                                                    otherResources: workload.largestRatio(excluding: .calls)), now: after)
                 }
             }
-            if let node { logNodeChanges(node, now: after) }
+            if let node { logNodeEvents(node) }
             hep?.flush()
             if debug && ready > 0, let node {
                 line.removeAll()
@@ -408,57 +400,60 @@ final class Daemon {
         NodeDaemon.log(line)
     }
 
-    func logNodeChanges(_ node: Node<KernelEntropy>, now: Int64) {
-        if node.admission.state != admission {
-            admission = node.admission.state
+    /// Logs what the node reports happened (its `events`), and marks the status for writing.
+    func logNodeEvents(_ node: Node<KernelEntropy>) {
+        while let event = node.events.take() {
             stateChanged = true
             line.removeAll()
-            line.append("state: ")
-            line.append(admission == .accepting ? "accepting" : admission == .forwarding ? "forwarding" : "draining")
-            line.append(", workload ")
-            line.append(fixed: node.effectiveWorkload(now: now), decimals: 3)
-            NodeDaemon.log(line)
-        }
-        for member in 0..<health.count where node.health[member].isUp != health[member] {
-            health[member] = node.health[member].isUp
-            stateChanged = true
-            line.removeAll()
-            line.append("peer ")
-            config.memberNames[member].withUnsafeBytes { line.append(bytes: $0) }
-            line.append(" (")
-            line.append(config.members[member])
-            line.append(health[member] ? ") up" : ") down")
+            switch event {
+            case .admission(let state, let workload):
+                line.append("state: ")
+                line.append(state == .accepting ? "accepting" : state == .forwarding ? "forwarding" : "draining")
+                line.append(", workload ")
+                line.append(fixed: workload, decimals: 3)
+            case .peer(let member, let up):
+                line.append("peer ")
+                config.memberNames[member].withUnsafeBytes { line.append(bytes: $0) }
+                line.append(" (")
+                line.append(config.members[member])
+                line.append(up ? ") up" : ") down")
+            }
             NodeDaemon.log(line)
         }
     }
 
-    func logEndpointChanges(_ agent: SteeringAgent<KernelEntropy>, now: Int64) {
-        for index in 0..<endpointStates.count {
-            let state = agent.states[index]
-            let proxy = state.assignment?.proxy ?? []
-            guard state.state != endpointStates[index] || (state.state == .assigned && proxy != endpointProxies[index]) else { continue }
-            endpointStates[index] = state.state
-            endpointProxies[index] = proxy
+    /// Logs the steering agent's endpoint changes, and its entry points going down or up (the
+    /// relay's peers; it has no admission of its own to speak of).
+    func logAgentEvents(_ agent: SteeringAgent<KernelEntropy>) {
+        while let event = agent.events.take() {
             stateChanged = true
+            let state = agent.states[event.endpoint]
             line.removeAll()
             line.append("endpoint ")
-            agent.endpoints[index].name.withUnsafeBytes { line.append(bytes: $0) }
+            agent.endpoints[event.endpoint].name.withUnsafeBytes { line.append(bytes: $0) }
             line.append(": ")
-            line.append(state.state.name)
-            switch state.state {
+            line.append(event.change.name)
+            switch event.change {
             case .assigned:
                 line.append(" ")
-                proxy.withUnsafeBytes { line.append(bytes: $0) }
+                (state.assignment?.proxy ?? []).withUnsafeBytes { line.append(bytes: $0) }
             case .busy:
                 line.append(", asking again in ")
                 line.append(state.retryAfterSeconds)
                 line.append(" s")
             case .lost:
                 line.append(": the proxy stopped answering probes; asking the group again")
-            case .pending:
-                break
             }
-            NodeDaemon.log(line, priority: state.state == .lost ? 4 : 5)
+            NodeDaemon.log(line, priority: event.change == .lost ? 4 : 5)
+        }
+        while let event = agent.relay.events.take() {
+            guard case .peer(let member, let up) = event, member > 0 else { continue }
+            stateChanged = true
+            line.removeAll()
+            line.append("entry point ")
+            line.append(agent.relay.sequence.members[member].address)
+            line.append(up ? " up" : " down")
+            NodeDaemon.log(line, priority: up ? 5 : 4)
         }
     }
 

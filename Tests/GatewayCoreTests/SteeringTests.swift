@@ -171,9 +171,13 @@ struct SteeringAgentTests {
         #expect(world.hooks.map { $0.event } == ["assigned", "assigned"])
         #expect(world.hooks.allSatisfy { $0.proxy == "sip:127.0.0.1:5060;transport=udp" })
         #expect(world.agent.states.allSatisfy { $0.state == .assigned })
-        // Refreshes (at most 30 s, 80 % of 60 s) keep the same proxy: no further hook.
+        // Refreshes (at most 30 s, 80 % of 60 s) keep the same proxy: no further hook, and no
+        // further event for the daemon to log.
         world.run(milliseconds: 70_000)
         #expect(world.hooks.count == 2, "\(world.hooks.prefix(6)) \(world.agent.counters)")
+        var events: [SteeringEvent] = []
+        while let event = world.agent.events.take() { events.append(event) }
+        #expect(Set(events.map(\.endpoint)) == [0, 1] && events.allSatisfy { $0.change == .assigned } && events.count == 2)
         #expect(world.agent.counters.asks >= 4)
     }
 
@@ -283,6 +287,8 @@ struct SteeringAgentTests {
         #expect(world.agent.states[0].state == .assigned)
         #expect(world.agent.states[0].assignment.map { String(decoding: $0.host, as: UTF8.self) } == "127.0.0.2")
         #expect(world.hooks.isEmpty, "phones follow the 302 themselves")
+        // No hook, but the change is an event for the daemon's log.
+        #expect(world.agent.events.take() == SteeringEvent(endpoint: 0, change: .assigned))
         world.phone(phoneRequest("REGISTER", aor: "sip:mallory@example.com", branch: "reg2"))
         #expect(world.phoneReceived.last?.0.hasPrefix("SIP/2.0 403 Forbidden") == true)
         #expect(world.agent.counters.refusedUnknown == 1 && world.agent.counters.relayed == 1)

@@ -79,6 +79,8 @@ public final class SteeringAgent<Entropy: EntropySource> {
     public private(set) var counters = SteeringCounters()
     public let relay: Node<Entropy>
     public let outbox = Outbox()
+    /// Endpoints' state changes, for the daemon to log, oldest first.
+    public let events = EventQueue<SteeringEvent>(capacity: 256, filler: SteeringEvent(endpoint: 0, change: .busy))
     var entropy: Entropy
     /// Hooks waiting to run, two per endpoint in order (`HookEvent` raw values, 0 for none):
     /// a `lost` is kept ahead of the `assigned` that follows it; otherwise the latest wins,
@@ -171,7 +173,7 @@ public final class SteeringAgent<Entropy: EntropySource> {
         for index in 0..<states.count where endpoints[index].kind != .sip {
             if let event = states[index].askTimedOut(now: now, timers: settings.timers) {
                 counters.entryPointsSilent += 1
-                queue(event, for: index)
+                changed(index, event, hook: true)
             }
             if let sequence = states[index].takeAsk(now: now, timers: settings.timers) { ask(index, sequence: sequence, now: now) }
             let probe = states[index].takeProbe(now: now, timers: settings.timers)
@@ -180,7 +182,7 @@ public final class SteeringAgent<Entropy: EntropySource> {
                 if let address = states[index].assignment?.address, let member = relay.sequence.index(of: address) {
                     relay.markDown(member)
                 }
-                queue(event, for: index)
+                changed(index, event, hook: true)
             }
             if probe.probe { sendProbe(index) }
         }
@@ -263,7 +265,7 @@ public final class SteeringAgent<Entropy: EntropySource> {
             if locallyBusy { counters.entryPointsSilent += 1 }
             event = states[index].busy(retryAfterSeconds: Int(settings.timers.retry / 1_000_000_000), now: now)
         }
-        if let event { queue(event, for: index) }
+        changed(index, event, hook: true)
     }
 
     /// The proxies the relay recursed to: the phones' assignments, for the status.
@@ -276,7 +278,7 @@ public final class SteeringAgent<Entropy: EntropySource> {
                   let uri = SIPURI(request, message.startLine.requestURI),
                   let assignment = Assignment(uri: uri, request, expiresSeconds: relay.settings.contactExpiresSeconds)
             else { continue }
-            _ = states[index].assigned(assignment, now: now, timers: settings.timers, jitter: 0)
+            changed(index, states[index].assigned(assignment, now: now, timers: settings.timers, jitter: 0), hook: false)
         }
         relay.clearRecursions()
     }
@@ -286,9 +288,9 @@ public final class SteeringAgent<Entropy: EntropySource> {
         guard message.cseqMethod == .invite || message.cseqMethod == .register,
               let index = endpoint(matching: message.cseqMethod == .register ? message.to : message.from, in: buffer) else { return }
         if message.statusCode == 302, let assignment = Assignment(message, buffer, defaultExpires: 60) {
-            _ = states[index].assigned(assignment, now: now, timers: settings.timers, jitter: 0)
+            changed(index, states[index].assigned(assignment, now: now, timers: settings.timers, jitter: 0), hook: false)
         } else if message.statusCode == 503 {
-            _ = states[index].busy(retryAfterSeconds: max(message.retryAfter, 0), now: now)
+            changed(index, states[index].busy(retryAfterSeconds: max(message.retryAfter, 0), now: now), hook: false)
         }
     }
 
@@ -374,6 +376,14 @@ public final class SteeringAgent<Entropy: EntropySource> {
         box.removeAll()
     }
     var lastAnsweredBusy = 0
+
+    /// An endpoint's state changed (`event` nil: it did not): an event for the daemon, and with
+    /// `hook` its hook queued (SIP phones have none: they reach the proxy themselves).
+    func changed(_ index: Int, _ event: HookEvent?, hook: Bool) {
+        guard let event else { return }
+        events.push(SteeringEvent(endpoint: index, change: event))
+        if hook { queue(event, for: index) }
+    }
 
     func queue(_ event: HookEvent, for index: Int) {
         let first = 2 * index
