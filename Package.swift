@@ -43,6 +43,7 @@ var targets: [Target] = [
 
 if !embedded {
     targets += [
+        .testTarget(name: "SIPTests", dependencies: ["Basics", "SIP"]),
         .testTarget(name: "CaptureTests", dependencies: ["Basics", "Capture"]),
         .testTarget(name: "LoadMeterTests", dependencies: ["Basics", "SIP", "LoadMeter", "Capture"]),
         .testTarget(name: "GatewayCoreTests", dependencies: ["Basics", "SIP", "GatewayCore"]),

@@ -7,6 +7,7 @@
 // an agent in front of the group. What each outbox holds is delivered on, as the network
 // would, so answers and forwarded requests come back around. State lives across inputs.
 import Basics
+import SIP
 import GatewayCore
 
 struct FuzzEntropy: EntropySource {

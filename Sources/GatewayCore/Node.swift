@@ -660,23 +660,12 @@ public final class Node<Entropy: EntropySource> {
             let base = member * ClientTransactions.branchLength
             writeBranch(into: probeBranches, at: base)
             let destination = sequence.members[member].address
-            out.removeAll()
-            out.append("OPTIONS sip:")
-            out.append(destination)
-            out.append(" SIP/2.0\r\nVia: SIP/2.0/UDP ")
-            out.append(selfAddress)
-            out.append(";branch=")
-            out.append(bytes: probeBranches.bytes(base, ClientTransactions.branchLength))
-            out.append("\r\nMax-Forwards: 0\r\nFrom: <sip:gatewayd@")
-            out.append(selfAddress)
             let tag = randomHex(16)
-            out.append(">;tag=")
-            out.append(bytes: random.bytes(0, tag))
-            out.append("\r\nTo: <sip:")
-            out.append(destination)
-            out.append(">\r\nCall-ID: ")
-            out.append(bytes: probeBranches.bytes(base + 7, 16))
-            out.append("@gatewayd\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
+            out.removeAll()
+            OptionsRequest.write(into: &out, target: destination, sentBy: .endpoint(selfAddress),
+                                 branch: probeBranches.bytes(base, ClientTransactions.branchLength), maxForwards: 0,
+                                 from: .user("gatewayd", at: selfAddress), fromTag: random.bytes(0, tag), to: .host(destination),
+                                 callID: probeBranches.bytes(base + 7, 16), callIDHost: "gatewayd", cseq: 1)
             outbox.send(out, to: destination)
             probeSentAt[member] = now
             counters.probesSent += 1
@@ -743,13 +732,7 @@ public final class Node<Entropy: EntropySource> {
     }
 
     func writeRandomHex(into storage: FixedArray<UInt8>, at base: Int, count: Int) {
-        let digits: StaticString = "0123456789abcdef"
-        var bits = entropy.next()
-        for i in 0..<count {
-            if i > 0 && i % 16 == 0 { bits = entropy.next() }
-            storage[base + i] = digits.utf8Start[Int(bits & 0xF)]
-            bits >>= 4
-        }
+        entropy.writeHex(count, into: storage, at: base)
     }
 }
 

@@ -1,10 +1,3 @@
-/// Where random bits come from: branches and tags must be unguessable (a response is only
-/// taken when it matches a branch this node made). The daemon reads the kernel's
-/// generator; tests use a seeded one.
-public protocol EntropySource {
-    mutating func next() -> UInt64
-}
-
 /// What a node is told at start (the daemon fills it from the config file).
 public struct NodeSettings: Sendable {
     /// This node's SIP URI, handed out in 302s: `sip:host:port;transport=udp`.

@@ -1,4 +1,5 @@
 import Basics
+import SIP
 import CSystem
 import Capture
 import GatewayCore

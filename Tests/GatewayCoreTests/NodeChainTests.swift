@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Basics
+import SIP
 import GatewayCore
 
 struct SeededEntropy: EntropySource {

@@ -88,6 +88,8 @@ public final class SteeringAgent<Entropy: EntropySource> {
     var pendingHooks: [UInt8]
     var hookCursor = 0
     var out = TextBuffer(capacity: 2048)
+    /// Random digits of the request being written (branch, tag, Call-ID).
+    let scratch = FixedArray<UInt8>(repeating: 0, count: 96)
     /// The branch of each endpoint's outstanding probe.
     let probeBranches: FixedArray<UInt8>
     static var probeBranchLength: Int { 32 }
@@ -233,22 +235,16 @@ public final class SteeringAgent<Entropy: EntropySource> {
     /// OPTIONS to connect, From and To the endpoint's identity, into the relay.
     func ask(_ index: Int, sequence: UInt32, now: Int64) {
         counters.asks += 1
+        // The branch (z9hG4bK and 32 digits), the From tag (16) and the Call-ID (24), at random.
+        let cookie: StaticString = "z9hG4bK"
+        for i in 0..<7 { scratch[i] = cookie.utf8Start[i] }
+        entropy.writeHex(32 + 16 + 24, into: scratch, at: 7)
         out.removeAll()
-        out.append("OPTIONS sip:")
-        out.append(settings.entryPoints[0])
-        out.append(" SIP/2.0\r\nVia: SIP/2.0/UDP steering.invalid;branch=z9hG4bK")
-        appendRandomHex(32)
-        out.append("\r\nMax-Forwards: 70\r\nFrom: <")
-        endpoints[index].uri.withUnsafeBytes { out.append(bytes: $0) }
-        out.append(">;tag=")
-        appendRandomHex(16)
-        out.append("\r\nTo: <")
-        endpoints[index].uri.withUnsafeBytes { out.append(bytes: $0) }
-        out.append(">\r\nCall-ID: ")
-        appendRandomHex(24)
-        out.append("@steering\r\nCSeq: ")
-        out.append(UInt64(sequence))
-        out.append(" OPTIONS\r\nContent-Length: 0\r\n\r\n")
+        endpoints[index].uri.withUnsafeBytes { uri in
+            OptionsRequest.write(into: &out, target: settings.entryPoints[0], sentBy: .host("steering.invalid"),
+                                 branch: scratch.bytes(0, 39), maxForwards: 70, from: .uri(uri), fromTag: scratch.bytes(39, 16),
+                                 to: .uri(uri), callID: scratch.bytes(55, 24), callIDHost: "steering", cseq: sequence)
+        }
         out.bytes.withUnsafeBytes { _ = relay.receive($0, from: SteeringAgent.virtualSource(index), now: now) }
     }
 
@@ -301,28 +297,14 @@ public final class SteeringAgent<Entropy: EntropySource> {
         let base = index * SteeringAgent.probeBranchLength
         let prefix = SteeringAgent.probePrefix
         for i in 0..<prefix.utf8CodeUnitCount { probeBranches[base + i] = prefix.utf8Start[i] }
-        let digits: StaticString = "0123456789abcdef"
-        var bits = entropy.next()
-        for i in prefix.utf8CodeUnitCount..<SteeringAgent.probeBranchLength {
-            probeBranches[base + i] = digits.utf8Start[Int(bits & 0xF)]
-            bits >>= 4
-        }
+        let digits = SteeringAgent.probeBranchLength - prefix.utf8CodeUnitCount
+        entropy.writeHex(digits, into: probeBranches, at: base + prefix.utf8CodeUnitCount)
+        entropy.writeHex(16, into: scratch, at: 0)
         out.removeAll()
-        out.append("OPTIONS sip:")
-        out.append(address)
-        out.append(" SIP/2.0\r\nVia: SIP/2.0/UDP ")
-        out.append(settings.listen)
-        out.append(";branch=")
-        out.append(bytes: probeBranches.bytes(base, SteeringAgent.probeBranchLength))
-        out.append("\r\nMax-Forwards: 0\r\nFrom: <sip:steering@")
-        out.append(settings.listen)
-        out.append(">;tag=")
-        appendRandomHex(16)
-        out.append("\r\nTo: <sip:")
-        out.append(address)
-        out.append(">\r\nCall-ID: ")
-        out.append(bytes: probeBranches.bytes(base + prefix.utf8CodeUnitCount, SteeringAgent.probeBranchLength - prefix.utf8CodeUnitCount))
-        out.append("@steering\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
+        OptionsRequest.write(into: &out, target: address, sentBy: .endpoint(settings.listen),
+                             branch: probeBranches.bytes(base, SteeringAgent.probeBranchLength), maxForwards: 0,
+                             from: .user("steering", at: settings.listen), fromTag: scratch.bytes(0, 16), to: .host(address),
+                             callID: probeBranches.bytes(base + prefix.utf8CodeUnitCount, digits), callIDHost: "steering", cseq: 1)
         outbox.send(out, to: address)
         counters.probesSent += 1
     }
@@ -400,13 +382,4 @@ public final class SteeringAgent<Entropy: EntropySource> {
     /// A number from 0 to 1 to spread refreshes.
     func jitter() -> Double { Double(entropy.next() >> 11) / Double(1 << 53) }
 
-    func appendRandomHex(_ count: Int) {
-        let digits: StaticString = "0123456789abcdef"
-        var bits = entropy.next()
-        for i in 0..<count {
-            if i > 0 && i % 16 == 0 { bits = entropy.next() }
-            out.append(byte: digits.utf8Start[Int(bits & 0xF)])
-            bits >>= 4
-        }
-    }
 }
