@@ -32,6 +32,20 @@ public enum ASCII {
     public static let slash: UInt8 = 0x2F
     public static let quote: UInt8 = 0x22
 
+    /// The one line walker of the scanners (SIP, SDP, multipart, MGCP): where the line that
+    /// starts at `start` ends, the index of its LF, or `end` when none comes before it.
+    @inline(__always) public static func lineEnd(_ buffer: UnsafeRawBufferPointer, from start: Int, to end: Int) -> Int {
+        var i = start
+        while i < end && buffer[i] != lf { i += 1 }
+        return i
+    }
+
+    /// Where the content of the line from `lineStart` to `lineEnd` ends: before a CR that
+    /// precedes the LF (RFC 3261 and RFC 8866 lines end in CRLF; a bare LF is taken too).
+    @inline(__always) public static func contentEnd(_ buffer: UnsafeRawBufferPointer, lineStart: Int, lineEnd: Int) -> Int {
+        lineEnd > lineStart && lineEnd <= buffer.count && buffer[lineEnd - 1] == cr ? lineEnd - 1 : lineEnd
+    }
+
     @inline(__always) public static func lower(_ byte: UInt8) -> UInt8 {
         byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte
     }

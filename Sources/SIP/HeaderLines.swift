@@ -30,15 +30,15 @@ public struct HeaderLines {
     public mutating func next() -> Header? {
         while position < end {
             let start = position
-            var lineEnd = nextLineEnd(from: start)
-            let contentEnd0 = contentEnd(lineEnd, start)
+            var lineEnd = ASCII.lineEnd(buffer, from: start, to: end)
+            let contentEnd0 = ASCII.contentEnd(buffer, lineStart: start, lineEnd: lineEnd)
             if contentEnd0 == start { return nil }  // the empty line
             // Continuation lines start with a space or tab.
             while lineEnd + 1 < end, buffer[lineEnd + 1] == ASCII.space || buffer[lineEnd + 1] == ASCII.tab {
-                lineEnd = nextLineEnd(from: lineEnd + 1)
+                lineEnd = ASCII.lineEnd(buffer, from: lineEnd + 1, to: end)
             }
             position = lineEnd + 1
-            let lineContentEnd = contentEnd(lineEnd, start)
+            let lineContentEnd = ASCII.contentEnd(buffer, lineStart: start, lineEnd: lineEnd)
             guard let colon = ASCII.find(ASCII.colon, in: buffer, ByteRange(start, lineContentEnd)) else { continue }
             return Header(name: ASCII.trim(buffer, ByteRange(start, colon)),
                           value: ASCII.trim(buffer, ByteRange(colon + 1, lineContentEnd)),
@@ -52,16 +52,6 @@ public struct HeaderLines {
         if ASCII.equals(buffer, header.name, long) { return true }
         if let compact { return ASCII.equals(buffer, header.name, compact) }
         return false
-    }
-
-    private func nextLineEnd(from start: Int) -> Int {
-        var i = start
-        while i < end && buffer[i] != ASCII.lf { i += 1 }
-        return i
-    }
-
-    private func contentEnd(_ lineEnd: Int, _ start: Int) -> Int {
-        lineEnd > start && lineEnd <= buffer.count && buffer[lineEnd - 1] == ASCII.cr ? lineEnd - 1 : lineEnd
     }
 }
 

@@ -20,14 +20,12 @@ public enum SIPScanner {
         // may be any RFC 3261 token): this one test turns away RTP and RTCP (0x80 and up),
         // and most other binary UDP, at once.
         guard isTokenByte(buffer[0]) else { return nil }
-        var lineEnd = 0
-        while lineEnd < count && buffer[lineEnd] != ASCII.lf {
-            lineEnd += 1
-            if lineEnd > 8192 { return nil }
-        }
-        guard lineEnd < count else { return nil }
+        // A start line longer than 8 KiB is no SIP we take.
+        let limit = min(count, 8193)
+        let lineEnd = ASCII.lineEnd(buffer, from: 0, to: limit)
+        guard lineEnd < limit else { return nil }
         let next = lineEnd + 1
-        let end = lineEnd > 0 && buffer[lineEnd - 1] == ASCII.cr ? lineEnd - 1 : lineEnd
+        let end = ASCII.contentEnd(buffer, lineStart: 0, lineEnd: lineEnd)
         if isVersion(buffer, 0) {
             // SIP/2.0 SP 3DIGIT [SP Reason-Phrase]
             guard end >= 11, buffer[7] == ASCII.space, ASCII.isDigit(buffer[8]), ASCII.isDigit(buffer[9]),
@@ -67,10 +65,9 @@ public enum SIPScanner {
         var valueEnd = 0
         var bodyStart = -1
         while lineStart < count {
-            var lineEnd = lineStart
-            while lineEnd < count && buffer[lineEnd] != ASCII.lf { lineEnd += 1 }
+            let lineEnd = ASCII.lineEnd(buffer, from: lineStart, to: count)
             guard lineEnd < count else { break }
-            let contentEnd = lineEnd > lineStart && buffer[lineEnd - 1] == ASCII.cr ? lineEnd - 1 : lineEnd
+            let contentEnd = ASCII.contentEnd(buffer, lineStart: lineStart, lineEnd: lineEnd)
             let first = buffer[lineStart]
             if contentEnd == lineStart {
                 // The empty line: headers are over.
@@ -130,10 +127,9 @@ public enum SIPScanner {
         var message = SIPMessage(startLine: startLine)
         var lineStart = startLine.headersStart
         while lineStart < buffer.count {
-            var lineEnd = lineStart
-            while lineEnd < buffer.count && buffer[lineEnd] != ASCII.lf { lineEnd += 1 }
+            let lineEnd = ASCII.lineEnd(buffer, from: lineStart, to: buffer.count)
             guard lineEnd < buffer.count else { return nil }
-            let contentEnd = lineEnd > lineStart && buffer[lineEnd - 1] == ASCII.cr ? lineEnd - 1 : lineEnd
+            let contentEnd = ASCII.contentEnd(buffer, lineStart: lineStart, lineEnd: lineEnd)
             if contentEnd == lineStart {
                 message.body = ByteRange(lineEnd + 1, lineEnd + 1)
                 message.length = lineEnd + 1
@@ -177,7 +173,7 @@ public enum SIPScanner {
         }
         while i < count {
             if buffer[i] == ASCII.lf {
-                let contentEnd = i > lineStart && buffer[i - 1] == ASCII.cr ? i - 1 : i
+                let contentEnd = ASCII.contentEnd(buffer, lineStart: lineStart, lineEnd: i)
                 if contentEnd == lineStart && lineStart > 0 {
                     scan.bodyStart = i + 1
                     let total = i + 1 + contentLength

@@ -22,17 +22,14 @@ enum MGCP {
         guard buffer[i] == ASCII.space, ASCII.isDigit(buffer[i + 1]) else { return nil }
         // The body follows the first empty line.
         var lineStart = 0
-        var position = 0
-        while position < buffer.count {
-            if buffer[position] == ASCII.lf {
-                let contentEnd = position > lineStart && buffer[position - 1] == ASCII.cr ? position - 1 : position
-                if contentEnd == lineStart && lineStart > 0 {
-                    let body = ByteRange(position + 1, buffer.count)
-                    return ASCII.hasPrefix(buffer, body, "v=0") ? body : nil
-                }
-                lineStart = position + 1
+        while true {
+            let lineEnd = ASCII.lineEnd(buffer, from: lineStart, to: buffer.count)
+            guard lineEnd < buffer.count else { break }
+            if ASCII.contentEnd(buffer, lineStart: lineStart, lineEnd: lineEnd) == lineStart && lineStart > 0 {
+                let body = ByteRange(lineEnd + 1, buffer.count)
+                return ASCII.hasPrefix(buffer, body, "v=0") ? body : nil
             }
-            position += 1
+            lineStart = lineEnd + 1
         }
         return nil
     }

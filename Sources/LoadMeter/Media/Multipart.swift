@@ -33,8 +33,7 @@ struct MultipartParts {
         // Skip "--boundary", then the rest of that line.
         var cursor = start + 2 + boundary.count
         guard cursor + 1 < end, !(buffer[cursor] == 0x2D && buffer[cursor + 1] == 0x2D) else { return nil }
-        while cursor < end && buffer[cursor] != ASCII.lf { cursor += 1 }
-        cursor += 1
+        cursor = ASCII.lineEnd(buffer, from: cursor, to: end) + 1
         guard let next = findDelimiter(from: cursor) else { return nil }
         // The CRLF before the next delimiter belongs to the delimiter.
         var partEnd = next
@@ -45,9 +44,8 @@ struct MultipartParts {
         var contentType = ByteRange.empty
         var lineStart = cursor
         while lineStart < partEnd {
-            var lineEnd = lineStart
-            while lineEnd < partEnd && buffer[lineEnd] != ASCII.lf { lineEnd += 1 }
-            let contentEnd = lineEnd > lineStart && buffer[lineEnd - 1] == ASCII.cr ? lineEnd - 1 : lineEnd
+            let lineEnd = ASCII.lineEnd(buffer, from: lineStart, to: partEnd)
+            let contentEnd = ASCII.contentEnd(buffer, lineStart: lineStart, lineEnd: lineEnd)
             if contentEnd == lineStart {
                 return Part(contentType: contentType, body: ByteRange(min(lineEnd + 1, partEnd), partEnd))
             }

@@ -61,10 +61,8 @@ public final class SDPDescription {
         var lineStart = body.start
         var sawVersion = false
         while lineStart < body.end {
-            var lineEnd = lineStart
-            while lineEnd < body.end && buffer[lineEnd] != ASCII.lf { lineEnd += 1 }
-            var contentEnd = lineEnd
-            if contentEnd > lineStart && buffer[contentEnd - 1] == ASCII.cr { contentEnd -= 1 }
+            let lineEnd = ASCII.lineEnd(buffer, from: lineStart, to: body.end)
+            let contentEnd = ASCII.contentEnd(buffer, lineStart: lineStart, lineEnd: lineEnd)
             defer { lineStart = lineEnd + 1 }
             guard contentEnd - lineStart >= 2, buffer[lineStart + 1] == ASCII.equals else { continue }
             let value = ByteRange(lineStart + 2, contentEnd)
