@@ -46,6 +46,25 @@ public enum ASCII {
         lineEnd > lineStart && lineEnd <= buffer.count && buffer[lineEnd - 1] == cr ? lineEnd - 1 : lineEnd
     }
 
+    /// The one comma splitter of header values (RFC 3261 §7.3.1): where the value that starts
+    /// `range` ends, the first comma outside quotes and angle brackets (a URI in angle
+    /// brackets may hold a comma in its headers part), or `range.end`; nil when a quote
+    /// opened in it never closes (the rest is malformed, and no value).
+    public static func valueEnd(_ buffer: UnsafeRawBufferPointer, in range: ByteRange) -> Int? {
+        var inQuotes = false
+        var inAngles = false
+        var i = range.start
+        while i < range.end {
+            let byte = buffer[i]
+            if byte == quote { inQuotes.toggle() }
+            if !inQuotes && byte == 0x3C { inAngles = true }
+            if !inQuotes && byte == 0x3E { inAngles = false }
+            if byte == comma && !inQuotes && !inAngles { return i }
+            i += 1
+        }
+        return inQuotes ? nil : range.end
+    }
+
     @inline(__always) public static func lower(_ byte: UInt8) -> UInt8 {
         byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte
     }

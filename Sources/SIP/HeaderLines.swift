@@ -89,17 +89,9 @@ public struct HeaderValues {
     public mutating func next() -> ByteRange? {
         while true {
             if !pending.isEmpty {
-                var i = pending.start
-                var inQuotes = false
-                var inAngles = false
-                while i < pending.end {
-                    let byte = buffer[i]
-                    if byte == ASCII.quote { inQuotes.toggle() }
-                    // A URI in angle brackets may hold a comma (in its headers part).
-                    if !inQuotes && byte == 0x3C { inAngles = true }
-                    if !inQuotes && byte == 0x3E { inAngles = false }
-                    if byte == ASCII.comma && !inQuotes && !inAngles { break }
-                    i += 1
+                guard let i = ASCII.valueEnd(buffer, in: pending) else {
+                    pending = .empty
+                    continue
                 }
                 let value = ASCII.trim(buffer, ByteRange(pending.start, i))
                 pending = i < pending.end ? ByteRange(i + 1, pending.end) : .empty

@@ -276,24 +276,18 @@ public enum SIPScanner {
     private static func takeVia(_ value: ByteRange, _ buffer: UnsafeRawBufferPointer, _ message: inout SIPMessage) {
         // One Via header may hold several comma-separated values; the first one seen is the top.
         var start = value.start
-        var i = value.start
-        var inQuotes = false
-        while i <= value.end {
-            let atEnd = i == value.end
-            let byte: UInt8 = atEnd ? ASCII.comma : buffer[i]
-            if byte == ASCII.quote { inQuotes.toggle() }
-            if byte == ASCII.comma && !inQuotes {
-                let one = ASCII.trim(buffer, ByteRange(start, i))
-                if !one.isEmpty {
-                    if message.viaCount == 0 {
-                        message.topVia = one
-                        message.topViaBranch = parameter("branch", in: one, buffer)
-                    }
-                    message.viaCount += 1
+        while true {
+            guard let end = ASCII.valueEnd(buffer, in: ByteRange(start, value.end)) else { return }
+            let one = ASCII.trim(buffer, ByteRange(start, end))
+            if !one.isEmpty {
+                if message.viaCount == 0 {
+                    message.topVia = one
+                    message.topViaBranch = parameter("branch", in: one, buffer)
                 }
-                start = i + 1
+                message.viaCount += 1
             }
-            i += 1
+            guard end < value.end else { return }
+            start = end + 1
         }
     }
 
