@@ -64,6 +64,26 @@ extension FixedArray where Element == UInt8 {
         return UnsafeRawBufferPointer(start: base + offset, count: length)
     }
 
+    /// Gives the whole pages within `offset ..< offset + length` back to the kernel: they
+    /// read as zeros again and cost resident memory only once written. Only for arrays of
+    /// zeroed pages (`init(zeroedCount:)`) of at least 8 KiB, which are mapped, not from
+    /// malloc; otherwise, or for less than a page, nothing happens. Returns the bytes given back.
+    @discardableResult
+    public func releasePages(_ offset: Int, _ length: Int) -> Int {
+        precondition(offset >= 0 && length >= 0 && offset + length <= count)
+        let page = FixedArray.pageSize
+        guard zeroed && count >= 8192 else { return 0 }
+        let address = Int(bitPattern: UnsafeMutableRawPointer(base + offset))
+        let first = (address + page - 1) / page * page
+        let end = (address + length) / page * page
+        guard end > first else { return 0 }
+        return gw_release_pages(UnsafeMutableRawPointer(bitPattern: first), end - first) == 0 ? end - first : 0
+    }
+
+    /// The smallest page any of our targets uses; larger pages are whole multiples of it,
+    /// and a range that is not whole pages of the real size is partly kept, never harmed.
+    static var pageSize: Int { 4096 }
+
     @inlinable public func copy(_ source: UnsafeRawBufferPointer, to offset: Int) {
         precondition(offset >= 0 && offset + source.count <= count)
         if source.count > 0 {

@@ -237,6 +237,10 @@ void *gw_zeroed_alloc(size_t bytes) {
     return p == MAP_FAILED ? NULL : p;
 }
 
+int gw_release_pages(void *pointer, size_t bytes) {
+    return madvise(pointer, bytes, MADV_DONTNEED) < 0 ? -errno : 0;
+}
+
 void gw_zeroed_free(void *pointer, size_t bytes) {
     if (bytes < GW_MAP_FROM) free(pointer);
     else munmap(pointer, bytes);

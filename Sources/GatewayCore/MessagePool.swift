@@ -59,6 +59,13 @@ public final class MessagePool {
     let stamps: FixedArray<UInt16>
     /// Largest blocks from here on have never been used and are in no list.
     var nextUnused = 0
+    /// Per largest block: 1 when its pages may be resident (written since they were last
+    /// given back), so `trim` knows what is worth a system call.
+    let dirty: FixedArray<UInt8>
+    /// Bytes `trim` has given back to the kernel, in all.
+    public private(set) var bytesReturned = 0
+    /// Free largest blocks `trim` keeps resident for the next burst (1 MiB).
+    static let residentReserve = 16
 
     /// `bytes` rounded up to a whole number of largest blocks (65,536 bytes), at least one;
     /// the smallest block is 256 bytes. Storage and side arrays are zeroed pages, resident
@@ -77,6 +84,7 @@ public final class MessagePool {
         freeOrder = FixedArray(zeroedCount: blocks)
         heldOrder = FixedArray(zeroedCount: blocks)
         stamps = FixedArray(zeroedCount: blocks)
+        dirty = FixedArray(zeroedCount: capacity / largest)
     }
 
     /// Copies `message` into the smallest free block that holds it. Nil (and a failure
@@ -110,6 +118,7 @@ public final class MessagePool {
             push(block + (1 << found), order: found)
         }
         heldOrder[block] = UInt8(order + 1)
+        dirty[block >> MessagePool.largestOrder] = 1
         stamps[block] &+= 1
         used += 1 << (order + MessagePool.smallestShift)
         peakUsed = max(peakUsed, used)
@@ -141,6 +150,32 @@ public final class MessagePool {
             order += 1
         }
         push(block, order: order)
+    }
+
+    /// Gives the pages of free largest blocks back to the kernel, all but the
+    /// `residentReserve` freed most recently (the next burst takes those first): after a
+    /// burst the pool's resident memory falls back to what is in use. A system call per
+    /// block given back, so the node calls it once a second, not per message. Returns the
+    /// bytes given back.
+    @discardableResult
+    public func trim() -> Int {
+        var kept = 0, returned = 0
+        var link = heads[MessagePool.largestOrder]
+        while link != 0 {
+            let block = Int(link) - 1
+            let region = block >> MessagePool.largestOrder
+            if dirty[region] != 0 {
+                if kept < MessagePool.residentReserve {
+                    kept += 1
+                } else {
+                    returned += storage.releasePages(block << MessagePool.smallestShift, MessagePool.largestBlock)
+                    dirty[region] = 0
+                }
+            }
+            link = next[block]
+        }
+        bytesReturned += returned
+        return returned
     }
 
     /// Whether `handle` names a block in use that was stored under it (and not since reused).

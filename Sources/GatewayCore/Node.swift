@@ -52,6 +52,8 @@ public final class Node<Entropy: EntropySource> {
     let probeBranches: FixedArray<UInt8>
     let probeSentAt: FixedArray<Int64>
     var nextProbeAt: Int64 = 0
+    /// When the message pool next gives free pages back (`MessagePool.trim`): once a second.
+    var nextTrimAt: Int64 = 0
 
     /// The largest UDP payload over IPv4 (65,535 less the IP and UDP headers).
     static var largestDatagram: Int { 65_507 }
@@ -162,6 +164,10 @@ public final class Node<Entropy: EntropySource> {
                 guard clients.index.isInUse(slot), clients.generations[slot] == entry.generation else { continue }
                 clientTimer(slot, now: now)
             }
+        }
+        if now >= nextTrimAt {
+            messages.trim()
+            nextTrimAt = now + 1_000_000_000
         }
         if sequence.members.count > 1 && now >= nextProbeAt {
             probe(now: now)

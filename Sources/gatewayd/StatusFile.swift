@@ -159,7 +159,13 @@ struct StatusFile {
         out.append(first ? "],\n" : "\n  ],\n")
         out.append("  \"counters\": ")
         StatusFile.render(counters, node.outbox, into: &out)
-        out.append(",\n")
+        let pool = node.messages
+        out.append(",\n  \"message_pool\": {\"capacity_bytes\": "); out.append(pool.capacity)
+        out.append(", \"used_bytes\": "); out.append(pool.used)
+        out.append(", \"peak_used_bytes\": "); out.append(pool.peakUsed)
+        out.append(", \"refused\": "); out.append(pool.failures)
+        out.append(", \"returned_bytes\": "); out.append(pool.bytesReturned)
+        out.append("},\n")
     }
 
     /// Each steered endpoint: its state, proxy, since and until when, the last hook's result.

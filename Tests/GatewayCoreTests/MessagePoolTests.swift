@@ -107,6 +107,35 @@ struct MessagePoolTests {
         #expect(pool.holds(whole, 65_536, tag: 3))
     }
 
+    /// Whether every page of `length` bytes at `start` is resident (mincore(2)).
+    private func resident(_ start: UnsafeRawPointer, _ length: Int) -> Bool {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let first = Int(bitPattern: start) / page * page
+        let pages = (Int(bitPattern: start) + length - first + page - 1) / page
+        var vector = [UInt8](repeating: 0, count: pages)
+        guard mincore(UnsafeMutableRawPointer(bitPattern: first), pages * page, &vector) == 0 else { return false }
+        return vector.allSatisfy { $0 & 1 != 0 }
+    }
+
+    @Test func aBurstsPagesGoBackToTheKernelAllButAReserve() throws {
+        let pool = MessagePool(bytes: 64 * 65_536)
+        // A burst of 40 messages of 60 KB: 40 largest blocks written.
+        let handles = try (0..<40).map { try #require(pool.store(60_000, tag: $0)) }
+        let starts = try handles.map { try #require(pool.bytes($0).baseAddress) }
+        #expect(starts.allSatisfy { resident($0, 60_000) })
+        #expect(pool.trim() == 0, "nothing is free yet")
+        for handle in handles { pool.release(handle) }
+        // All but the 16 freed last go back to the kernel; those stay for the next burst.
+        #expect(pool.trim() == 24 * 65_536)
+        #expect(pool.bytesReturned == 24 * 65_536)
+        #expect(starts.prefix(24).allSatisfy { !resident($0, 60_000) })
+        #expect(starts.suffix(16).allSatisfy { resident($0, 60_000) })
+        #expect(pool.trim() == 0, "given back once")
+        // Pages given back are taken again like any others and hold what is stored.
+        let again = try (0..<40).map { try #require(pool.store(65_536, tag: 100 + $0)) }
+        for (index, handle) in again.enumerated() { #expect(pool.holds(handle, 65_536, tag: 100 + index)) }
+    }
+
     @Test func freedBlocksAreReusedFirst() throws {
         // A large pool: if one message at a time stays within the first 64 KiB, only those
         // pages ever become resident.

@@ -81,6 +81,10 @@ struct DaemonTests {
         #expect(answered302 > 0)
         #expect(answered302 == counters["forwarded"] as? Int, "\(answered302) 302s; \(counters)")
         #expect(answered503 == counters["refused"] as? Int, "\(answered503) 503s; \(counters)")
+        // The transactions kept their messages in the pool: 4096 bytes a transaction, 1024
+        // server and 1024 client transactions.
+        let pool = try #require(status["message_pool"] as? [String: Int], "\(status)")
+        #expect(pool["capacity_bytes"] == 8_388_608 && pool["peak_used_bytes"] ?? 0 > 0 && pool["refused"] == 0, "\(pool)")
     }
 
     @Test func aLivePidFileIsNotTakenOver() throws {

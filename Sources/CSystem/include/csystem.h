@@ -98,6 +98,11 @@ void gw_log_stderr(const char *text, size_t length);
 void *gw_zeroed_alloc(size_t bytes);
 void gw_zeroed_free(void *pointer, size_t bytes);
 
+/// Gives the pages of `bytes` at `pointer` (page-aligned, within a gw_zeroed_alloc block
+/// that was mapped, i.e. at least 8 KiB) back to the kernel: they read as zeros again and
+/// are resident only once written. Returns 0, or -errno.
+int gw_release_pages(void *pointer, size_t bytes);
+
 /// Opens syslog once, ident "gatewayd", with the pid, at `facility` (LOG_DAEMON = 3 << 3,
 /// LOG_LOCAL0..7 = 16..23 << 3). The socket is opened at once, before privileges are dropped.
 void gw_syslog_open(int facility);
