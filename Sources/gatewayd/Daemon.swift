@@ -403,7 +403,6 @@ final class Daemon {
     /// Logs what the node reports happened (its `events`), and marks the status for writing.
     func logNodeEvents(_ node: Node<KernelEntropy>) {
         while let event = node.events.take() {
-            stateChanged = true
             line.removeAll()
             switch event {
             case .admission(let state, let workload):
@@ -417,43 +416,45 @@ final class Daemon {
                 line.append(" (")
                 line.append(config.members[member])
                 line.append(up ? ") up" : ") down")
+            case .answeredBusy:
+                continue  // counted (answered_busy); one line per 503 would flood the log
             }
+            stateChanged = true
             NodeDaemon.log(line)
         }
     }
 
-    /// Logs the steering agent's endpoint changes, and its entry points going down or up (the
-    /// relay's peers; it has no admission of its own to speak of).
+    /// Logs the steering agent's endpoint changes and its entry points going down or up.
     func logAgentEvents(_ agent: SteeringAgent<KernelEntropy>) {
         while let event = agent.events.take() {
             stateChanged = true
-            let state = agent.states[event.endpoint]
             line.removeAll()
-            line.append("endpoint ")
-            agent.endpoints[event.endpoint].name.withUnsafeBytes { line.append(bytes: $0) }
-            line.append(": ")
-            line.append(event.change.name)
-            switch event.change {
-            case .assigned:
-                line.append(" ")
-                (state.assignment?.proxy ?? []).withUnsafeBytes { line.append(bytes: $0) }
-            case .busy:
-                line.append(", asking again in ")
-                line.append(state.retryAfterSeconds)
-                line.append(" s")
-            case .lost:
-                line.append(": the proxy stopped answering probes; asking the group again")
+            switch event {
+            case .endpoint(let index, let change):
+                let state = agent.states[index]
+                line.append("endpoint ")
+                agent.endpoints[index].name.withUnsafeBytes { line.append(bytes: $0) }
+                line.append(": ")
+                line.append(change.name)
+                switch change {
+                case .assigned:
+                    line.append(" ")
+                    (state.assignment?.proxy ?? []).withUnsafeBytes { line.append(bytes: $0) }
+                case .busy:
+                    line.append(", asking again in ")
+                    line.append(state.retryAfterSeconds)
+                    line.append(" s")
+                case .lost:
+                    line.append(": the proxy stopped answering probes; asking the group again")
+                }
+                NodeDaemon.log(line, priority: change == .lost ? 4 : 5)
+            case .entryPoint(let member, let up):
+                guard member > 0 else { continue }  // member 0 is the agent itself
+                line.append("entry point ")
+                line.append(agent.relay.sequence.members[member].address)
+                line.append(up ? " up" : " down")
+                NodeDaemon.log(line, priority: up ? 5 : 4)
             }
-            NodeDaemon.log(line, priority: event.change == .lost ? 4 : 5)
-        }
-        while let event = agent.relay.events.take() {
-            guard case .peer(let member, let up) = event, member > 0 else { continue }
-            stateChanged = true
-            line.removeAll()
-            line.append("entry point ")
-            line.append(agent.relay.sequence.members[member].address)
-            line.append(up ? " up" : " down")
-            NodeDaemon.log(line, priority: up ? 5 : 4)
         }
     }
 

@@ -177,7 +177,7 @@ struct SteeringAgentTests {
         #expect(world.hooks.count == 2, "\(world.hooks.prefix(6)) \(world.agent.counters)")
         var events: [SteeringEvent] = []
         while let event = world.agent.events.take() { events.append(event) }
-        #expect(Set(events.map(\.endpoint)) == [0, 1] && events.allSatisfy { $0.change == .assigned } && events.count == 2)
+        #expect(events.count == 2 && events.contains(.endpoint(0, .assigned)) && events.contains(.endpoint(1, .assigned)))
         #expect(world.agent.counters.asks >= 4)
     }
 
@@ -236,6 +236,48 @@ struct SteeringAgentTests {
         #expect(world.agent.counters.entryPointsSilent == 1)
     }
 
+    /// The relay's own 503 to a phone (no entry point answered it) and the group's 503 to an
+    /// ask, read in one batch (the daemon ticks the relay alone while it stops): the ask
+    /// keeps the group's Retry-After. The agent once guessed "no entry point answered" from
+    /// the relay's busy counter moving, and took the group's 503 for silence.
+    @Test func aPhonesOwn503AndAnAsksGroup503InOneBatchAreToldApart() throws {
+        let world = SteeringWorld(nodes: 1, endpoints: [line("fxs1"), line("alice", .sip, identity: "sip:alice@example.com")],
+                                  configureNodes: { $0.retryAfterSeconds = 7 }, configure: { $0.timers.retry = 9_000_000_000 })
+        world.busy(0)
+        let agent = world.agent, node = world.network.nodes[0]
+        let phone = endpoint(101, 5080)
+        let entry = node.sequence.members[node.sequence.selfIndex].address
+        func take(_ box: Outbox) -> [([UInt8], Endpoint)] {
+            defer { box.removeAll() }
+            return (0..<box.count).map { (Array(box.bytes(box.datagram($0))), box.datagram($0).destination) }
+        }
+        // The phone's INVITE goes on to the entry point, which never hears it.
+        Array(phoneRequest("INVITE", aor: "sip:alice@example.com", branch: "inv9").utf8).withUnsafeBytes {
+            agent.receive($0, from: phone, now: world.now)
+        }
+        _ = take(agent.outbox)
+        // A second later the agent asks for fxs1; the entry point answers 503 (busy), held back.
+        world.network.now += 1_000_000_000
+        agent.tick(now: world.now)
+        // (Only OPTIONS: the INVITE's retransmissions stay unheard.)
+        for (bytes, destination) in take(agent.outbox) where destination == entry && bytes.starts(with: Array("OPTIONS".utf8)) {
+            bytes.withUnsafeBytes { _ = node.receive($0, from: SteeringWorld.agentAddress, now: world.now) }
+        }
+        // Only the 503 (the entry point's answers to the relay's own probes would be read first).
+        let held = take(node.outbox).filter { String(decoding: $0.0, as: UTF8.self).hasPrefix("SIP/2.0 503") }
+        #expect(held.count == 1)
+        // The phone's request times out at the only entry point: the relay answers 503 itself;
+        // then the group's 503 to the ask arrives, and both are read together.
+        world.network.now += 600_000_000
+        agent.relay.tick(now: world.now)
+        for (bytes, _) in held { bytes.withUnsafeBytes { agent.receive($0, from: entry, now: world.now) } }
+        let toPhone = take(agent.outbox).filter { $0.1 == phone }.map { String(decoding: $0.0, as: UTF8.self) }
+        #expect(toPhone.contains { $0.hasPrefix("SIP/2.0 503") })
+        #expect(agent.states[0].state == .busy)
+        #expect(agent.states[0].retryAfterSeconds == 7, "the group's Retry-After, not the configured retry")
+        #expect(agent.counters.entryPointsSilent == 0)
+    }
+
     @Test func aProxyThatStopsAnsweringProbesIsLostThenReplaced() {
         let world = SteeringWorld(nodes: 2, endpoints: [line("fxs1")])
         world.run(milliseconds: 300)
@@ -288,7 +330,7 @@ struct SteeringAgentTests {
         #expect(world.agent.states[0].assignment.map { String(decoding: $0.host, as: UTF8.self) } == "127.0.0.2")
         #expect(world.hooks.isEmpty, "phones follow the 302 themselves")
         // No hook, but the change is an event for the daemon's log.
-        #expect(world.agent.events.take() == SteeringEvent(endpoint: 0, change: .assigned))
+        #expect(world.agent.events.take() == .endpoint(0, .assigned))
         world.phone(phoneRequest("REGISTER", aor: "sip:mallory@example.com", branch: "reg2"))
         #expect(world.phoneReceived.last?.0.hasPrefix("SIP/2.0 403 Forbidden") == true)
         #expect(world.agent.counters.refusedUnknown == 1 && world.agent.counters.relayed == 1)

@@ -80,7 +80,10 @@ public final class SteeringAgent<Entropy: EntropySource> {
     public let relay: Node<Entropy>
     public let outbox = Outbox()
     /// Endpoints' state changes, for the daemon to log, oldest first.
-    public let events = EventQueue<SteeringEvent>(capacity: 256, filler: SteeringEvent(endpoint: 0, change: .busy))
+    public let events = EventQueue<SteeringEvent>(capacity: 256, filler: .endpoint(0, .busy))
+    /// The virtual sources of asks the relay answered "all busy" itself (no entry point
+    /// answered), from its events since the last `collect`; at most one per endpoint.
+    var relayBusyTo: [Endpoint] = []
     var entropy: Entropy
     /// Hooks waiting to run, two per endpoint in order (`HookEvent` raw values, 0 for none):
     /// a `lost` is kept ahead of the `assigned` that follows it; otherwise the latest wins,
@@ -333,9 +336,19 @@ public final class SteeringAgent<Entropy: EntropySource> {
     func collect(now: Int64) {
         recordRecursions(now: now)
         let box = relay.outbox
-        let busyBefore = lastAnsweredBusy
-        lastAnsweredBusy = relay.counters.answeredBusy
-        let locallyBusy = lastAnsweredBusy > busyBefore
+        // The relay's events, read once: its own 503s by destination (so a phone's 503 and
+        // an ask's in one batch are told apart), its entry points going down or up for the log.
+        relayBusyTo.removeAll(keepingCapacity: true)
+        while let event = relay.events.take() {
+            switch event {
+            case .answeredBusy(let to):
+                if to.address == .unspecified { relayBusyTo.append(to) }
+            case .peer(let member, let up):
+                events.push(.entryPoint(member: member, up: up))
+            case .admission:
+                break  // the relay always drains: it has no admission to speak of
+            }
+        }
         for item in 0..<box.count {
             let datagram = box.datagram(item)
             let bytes = box.bytes(datagram)
@@ -347,7 +360,8 @@ public final class SteeringAgent<Entropy: EntropySource> {
                 if isVirtual {
                     let index = Int(datagram.destination.port) - 1
                     if index >= 0 && index < states.count {
-                        answered(index, message, bytes, locallyBusy: locallyBusy && message.statusCode == 503, now: now)
+                        let locallyBusy = message.statusCode == 503 && relayBusyTo.contains(datagram.destination)
+                        answered(index, message, bytes, locallyBusy: locallyBusy, now: now)
                     }
                     continue
                 }
@@ -357,13 +371,12 @@ public final class SteeringAgent<Entropy: EntropySource> {
         }
         box.removeAll()
     }
-    var lastAnsweredBusy = 0
 
     /// An endpoint's state changed (`event` nil: it did not): an event for the daemon, and with
     /// `hook` its hook queued (SIP phones have none: they reach the proxy themselves).
     func changed(_ index: Int, _ event: HookEvent?, hook: Bool) {
         guard let event else { return }
-        events.push(SteeringEvent(endpoint: index, change: event))
+        events.push(.endpoint(index, event))
         if hook { queue(event, for: index) }
     }
 
