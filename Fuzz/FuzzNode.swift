@@ -10,21 +10,10 @@ import Basics
 import SIP
 import GatewayCore
 
-struct FuzzEntropy: EntropySource {
-    var state: UInt64 = 0x1234_5678
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 func address(_ last: UInt32, _ port: UInt16) -> Endpoint { Endpoint(address: IPAddress(ipv4: 0x7F00_0000 | last), port: port) }
 
 let members = (0..<3).map { Member(address: address(UInt32($0 + 1), 5060), identity: Array("sip:127.0.0.\($0 + 11):5460".utf8)) }
-func makeNode(_ index: Int) -> Node<FuzzEntropy> {
+func makeNode(_ index: Int) -> Node<SeededEntropy> {
     var settings = NodeSettings(identity: members[index].identity)
     settings.serverTransactions = 16
     settings.clientTransactions = 16
@@ -32,15 +21,15 @@ func makeNode(_ index: Int) -> Node<FuzzEntropy> {
     settings.messagePoolBytes = 256 * 1024  // room for a few large messages, then refusals
     settings.recurse = index == 0
     settings.drain = index == 0
-    return Node(settings: settings, sequence: GroupSequence(members: members, selfIndex: index), entropy: FuzzEntropy())
+    return Node(settings: settings, sequence: GroupSequence(members: members, selfIndex: index), entropy: SeededEntropy(state: 0x1234_5678))
 }
 nonisolated(unsafe) var nodes = (0..<3).map(makeNode)
-nonisolated(unsafe) let agent: SteeringAgent<FuzzEntropy> = {
+nonisolated(unsafe) let agent: SteeringAgent<SeededEntropy> = {
     var settings = SteeringSettings(listen: address(50, 5070), entryPoints: [members[0].address])
     settings.transactions = 16
     settings.open = true
     settings.path = true
-    return SteeringAgent(settings: settings, endpoints: [], relayEntropy: FuzzEntropy(), entropy: FuzzEntropy(state: 9), now: 0)
+    return SteeringAgent(settings: settings, endpoints: [], relayEntropy: SeededEntropy(state: 0x1234_5678), entropy: SeededEntropy(state: 9), now: 0)
 }()
 nonisolated(unsafe) var now: Int64 = 1_000_000_000
 let sources = [address(100, 5070), members[1].address, address(12, 5460), address(11, 5460)]

@@ -1,3 +1,5 @@
+import SIP
+
 /// What a node is told at start (the daemon fills it from the config file).
 public struct NodeSettings: Sendable {
     /// This node's SIP URI, handed out in 302s: `sip:host:port;transport=udp`.

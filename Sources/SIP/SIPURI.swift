@@ -84,3 +84,32 @@ public struct SIPURI: Sendable {
         }
     }
 }
+
+/// Where a URI points when its host is an IP literal: what the node and the agent can send
+/// to without a resolver. Port 5060 when the URI names none (5061 for sips).
+extension SIPURI {
+    public func endpoint(in buffer: UnsafeRawBufferPointer) -> Endpoint? {
+        guard let parts = HostPort.split(buffer, hostPort),
+              let address = IPAddress(text: parts.host.slice(of: buffer)) else { return nil }
+        let secure = ASCII.equals(buffer, scheme, "sips")
+        return Endpoint(address: address, port: UInt16(parts.port > 0 ? parts.port : secure ? 5061 : 5060))
+    }
+
+    /// The URI of a name-addr (`"Name" <sip:...>;params`) or a bare addr-spec.
+    public init?(nameAddress value: ByteRange, in buffer: UnsafeRawBufferPointer) {
+        var uri = ASCII.trim(buffer, value)
+        var i = uri.start
+        var inQuotes = false
+        while i < uri.end {
+            let byte = buffer[i]
+            if byte == ASCII.quote { inQuotes.toggle() }
+            if !inQuotes && byte == 0x3C {
+                guard let close = ASCII.find(0x3E, in: buffer, ByteRange(i, uri.end)) else { return nil }
+                uri = ByteRange(i + 1, close)
+                break
+            }
+            i += 1
+        }
+        self.init(buffer, uri)
+    }
+}

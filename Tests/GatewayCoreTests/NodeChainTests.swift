@@ -4,17 +4,6 @@ import Basics
 import SIP
 import GatewayCore
 
-struct SeededEntropy: EntropySource {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Several nodes and one client wired together in memory: datagrams from each outbox are
 /// delivered to whoever has the destination address, unless that address is cut off.
 final class Network {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import GatewayCore
+import SIP
 
 /// RFC 7339 in the node: the figures a client that offers `oc` gets, their grammar (§5), and
 /// members that honour each other's.

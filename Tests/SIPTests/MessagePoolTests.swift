@@ -1,6 +1,6 @@
 import Testing
 import Foundation  // memcmp: the random test compares many megabytes, debug-built == is slow
-@testable import GatewayCore
+@testable import SIP
 
 /// The tests' seeded SplitMix64 (`SeededEntropy`) as a generator, so a failing random run
 /// can be repeated.

@@ -81,7 +81,7 @@ public enum OverloadControl {
     }
 
     /// `;oc`, `;oc-algo`, `;oc-validity` or `;oc-seq` (with or without a value).
-    static func isOverloadParameter(_ segment: ByteRange, _ buffer: UnsafeRawBufferPointer) -> Bool {
+    public static func isOverloadParameter(_ segment: ByteRange, _ buffer: UnsafeRawBufferPointer) -> Bool {
         var start = segment.start + 1
         while start < segment.end && ASCII.isWhitespace(buffer[start]) { start += 1 }
         var end = start

@@ -38,8 +38,8 @@ public struct ServerTransaction: Sendable {
     public private(set) var lastStatus = 0
     /// When `timerFired` is to be called next, or nil.
     public private(set) var deadline: Int64?
-    var retransmitInterval: Int64 = 0
-    var giveUpAt: Int64 = 0
+    public var retransmitInterval: Int64 = 0
+    public var giveUpAt: Int64 = 0
 
     public init(isInvite: Bool, timers: TransactionTimers) {
         self.isInvite = isInvite

@@ -4,24 +4,24 @@ import Basics
 /// sent (to retransmit) and the request itself (to forward it again when a member does not
 /// answer), both held in the node's message pool at whatever size they are. Preallocated;
 /// when full the oldest transaction is dropped.
-final class ServerTransactions {
-    static let maxBranch = 64
-    let pool: MessagePool
-    let index: SlotIndex
-    let branches: FixedArray<UInt8>
-    let branchLengths: FixedArray<UInt8>
-    let sources: FixedArray<Endpoint>
-    let invites: FixedArray<Bool>
-    let machines: FixedArray<ServerTransaction>
-    let generations: FixedArray<UInt32>
-    let responses: FixedArray<MessageHandle>
-    let requests: FixedArray<MessageHandle>
+public final class ServerTransactions {
+    public static let maxBranch = 64
+    public let pool: MessagePool
+    public let index: SlotIndex
+    public let branches: FixedArray<UInt8>
+    public let branchLengths: FixedArray<UInt8>
+    public let sources: FixedArray<Endpoint>
+    public let invites: FixedArray<Bool>
+    public let machines: FixedArray<ServerTransaction>
+    public let generations: FixedArray<UInt32>
+    public let responses: FixedArray<MessageHandle>
+    public let requests: FixedArray<MessageHandle>
     /// Members already tried for a forwarded request (bit i = member i), and the client
     /// transaction now serving it (-1 for none).
-    let tried: FixedArray<UInt64>
-    let clients: FixedArray<Int32>
+    public let tried: FixedArray<UInt64>
+    public let clients: FixedArray<Int32>
 
-    init(capacity: Int, pool: MessagePool) {
+    public init(capacity: Int, pool: MessagePool) {
         self.pool = pool
         index = SlotIndex(capacity: capacity)
         branches = FixedArray(zeroedCount: capacity * ServerTransactions.maxBranch)
@@ -38,11 +38,11 @@ final class ServerTransactions {
         clients = FixedArray(repeating: -1, count: capacity)
     }
 
-    static func hash(_ branch: UnsafeRawBufferPointer, _ source: Endpoint, _ invite: Bool) -> UInt64 {
+    public static func hash(_ branch: UnsafeRawBufferPointer, _ source: Endpoint, _ invite: Bool) -> UInt64 {
         KeyHash.combine(KeyHash.bytes(branch), source.hash ^ (invite ? 1 : 0))
     }
 
-    func find(_ branch: UnsafeRawBufferPointer, source: Endpoint, invite: Bool) -> Int {
+    public func find(_ branch: UnsafeRawBufferPointer, source: Endpoint, invite: Bool) -> Int {
         let length = min(branch.count, ServerTransactions.maxBranch)
         return index.find(ServerTransactions.hash(branch, source, invite)) { slot in
             guard invites[slot] == invite, Int(branchLengths[slot]) == length, sources[slot] == source else { return false }
@@ -53,7 +53,7 @@ final class ServerTransactions {
 
     /// A new transaction for `request`; `evicted` when an old one had to make room. Nil when
     /// the pool cannot hold the request (nothing is claimed then).
-    func insert(_ branch: UnsafeRawBufferPointer, source: Endpoint, invite: Bool, request: UnsafeRawBufferPointer,
+    public func insert(_ branch: UnsafeRawBufferPointer, source: Endpoint, invite: Bool, request: UnsafeRawBufferPointer,
                 timers: TransactionTimers) -> (slot: Int, evicted: Bool)? {
         guard let stored = pool.store(request) else { return nil }
         let claimed = index.claim(hash: ServerTransactions.hash(branch, source, invite))
@@ -74,18 +74,18 @@ final class ServerTransactions {
 
     /// Keeps `bytes` as the response to retransmit; false when the pool cannot hold it
     /// (then there is none to retransmit, rather than a cut one).
-    func storeResponse(_ slot: Int, _ bytes: UnsafeRawBufferPointer) -> Bool {
+    public func storeResponse(_ slot: Int, _ bytes: UnsafeRawBufferPointer) -> Bool {
         pool.release(responses[slot])
         responses[slot] = pool.store(bytes) ?? .none
         return !responses[slot].isNone || bytes.count == 0
     }
 
-    func response(_ slot: Int) -> UnsafeRawBufferPointer { pool.bytes(responses[slot]) }
+    public func response(_ slot: Int) -> UnsafeRawBufferPointer { pool.bytes(responses[slot]) }
 
-    func request(_ slot: Int) -> UnsafeRawBufferPointer { pool.bytes(requests[slot]) }
+    public func request(_ slot: Int) -> UnsafeRawBufferPointer { pool.bytes(requests[slot]) }
 
     /// The transaction is over: its slot and its messages are free.
-    func release(_ slot: Int) {
+    public func release(_ slot: Int) {
         index.release(slot)
         releaseMessages(slot)
     }
@@ -100,20 +100,20 @@ final class ServerTransactions {
 
 /// Client transactions this node opened to forward requests, by the branch it made (and
 /// the member it sent to, checked on every response), with the request as sent.
-final class ClientTransactions {
-    static let branchLength = 7 + 32  // z9hG4bK + 128 random bits in hex
-    let pool: MessagePool
-    let index: SlotIndex
-    let branches: FixedArray<UInt8>
-    let members: FixedArray<Int32>
-    let destinations: FixedArray<Endpoint>
-    let machines: FixedArray<ClientTransaction>
-    let generations: FixedArray<UInt32>
-    let servers: FixedArray<Int32>
-    let serverGenerations: FixedArray<UInt32>
-    let requests: FixedArray<MessageHandle>
+public final class ClientTransactions {
+    public static let branchLength = 7 + 32  // z9hG4bK + 128 random bits in hex
+    public let pool: MessagePool
+    public let index: SlotIndex
+    public let branches: FixedArray<UInt8>
+    public let members: FixedArray<Int32>
+    public let destinations: FixedArray<Endpoint>
+    public let machines: FixedArray<ClientTransaction>
+    public let generations: FixedArray<UInt32>
+    public let servers: FixedArray<Int32>
+    public let serverGenerations: FixedArray<UInt32>
+    public let requests: FixedArray<MessageHandle>
 
-    init(capacity: Int, pool: MessagePool) {
+    public init(capacity: Int, pool: MessagePool) {
         self.pool = pool
         index = SlotIndex(capacity: capacity)
         branches = FixedArray(zeroedCount: capacity * ClientTransactions.branchLength)
@@ -127,11 +127,11 @@ final class ClientTransactions {
         requests = FixedArray(zeroedCount: capacity)
     }
 
-    func branch(_ slot: Int) -> UnsafeRawBufferPointer {
+    public func branch(_ slot: Int) -> UnsafeRawBufferPointer {
         branches.bytes(slot * ClientTransactions.branchLength, ClientTransactions.branchLength)
     }
 
-    func find(_ branch: UnsafeRawBufferPointer) -> Int {
+    public func find(_ branch: UnsafeRawBufferPointer) -> Int {
         guard branch.count == ClientTransactions.branchLength else { return -1 }
         return index.find(KeyHash.bytes(branch)) { slot in
             let base = slot * ClientTransactions.branchLength
@@ -140,16 +140,16 @@ final class ClientTransactions {
         }
     }
 
-    func request(_ slot: Int) -> UnsafeRawBufferPointer { pool.bytes(requests[slot]) }
+    public func request(_ slot: Int) -> UnsafeRawBufferPointer { pool.bytes(requests[slot]) }
 
     /// Keeps the request as sent in `slot` (claimed for it); false when the pool cannot.
-    func storeRequest(_ slot: Int, _ bytes: UnsafeRawBufferPointer) -> Bool {
+    public func storeRequest(_ slot: Int, _ bytes: UnsafeRawBufferPointer) -> Bool {
         pool.release(requests[slot])
         requests[slot] = pool.store(bytes) ?? .none
         return !requests[slot].isNone
     }
 
-    func release(_ slot: Int) {
+    public func release(_ slot: Int) {
         index.release(slot)
         pool.release(requests[slot])
         requests[slot] = .none

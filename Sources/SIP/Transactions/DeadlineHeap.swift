@@ -19,7 +19,7 @@ public final class DeadlineHeap {
         }
     }
 
-    let entries: FixedArray<Entry>
+    public let entries: FixedArray<Entry>
     public private(set) var count = 0
     public private(set) var dropped = 0
 

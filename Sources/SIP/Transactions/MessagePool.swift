@@ -9,10 +9,10 @@ import Basics
 /// (short of 65,536 reuses of one block while the stale handle is kept).
 public struct MessageHandle: Equatable, Sendable {
     /// The first smallest block, + 1; 0 for `.none`.
-    let blockPlusOne: Int32
-    let order: UInt8
-    let stamp: UInt16
-    let count: Int32
+    public let blockPlusOne: Int32
+    public let order: UInt8
+    public let stamp: UInt16
+    public let count: Int32
 
     public static let none = MessageHandle(blockPlusOne: 0, order: 0, stamp: 0, count: 0)
 
@@ -32,9 +32,9 @@ public struct MessageHandle: Equatable, Sendable {
 /// when none is free: the pool reuses the pages it last touched, so with zeroed storage the
 /// resident memory follows the peak in use, not the capacity.
 public final class MessagePool {
-    static let smallestShift = 8
-    static let largestOrder = 8
-    static let largestBlock = 1 << (smallestShift + largestOrder)
+    public static let smallestShift = 8
+    public static let largestOrder = 8
+    public static let largestBlock = 1 << (smallestShift + largestOrder)
 
     /// Bytes in the pool.
     public let capacity: Int
@@ -45,27 +45,27 @@ public final class MessagePool {
     /// Stores refused for want of room or for a message longer than the largest block.
     public private(set) var failures = 0
 
-    let storage: FixedArray<UInt8>
+    public let storage: FixedArray<UInt8>
     /// Per order, the most recently freed block + 1 (0: the list is empty).
-    let heads: FixedArray<Int32>
+    public let heads: FixedArray<Int32>
     /// Per smallest block heading a free block: its neighbours in that order's list, + 1.
-    let next: FixedArray<Int32>
-    let previous: FixedArray<Int32>
+    public let next: FixedArray<Int32>
+    public let previous: FixedArray<Int32>
     /// Per smallest block: order + 1 if it heads a free block (what merging asks of a buddy).
-    let freeOrder: FixedArray<UInt8>
+    public let freeOrder: FixedArray<UInt8>
     /// Per smallest block: order + 1 if it heads a block in use (what release checks).
-    let heldOrder: FixedArray<UInt8>
+    public let heldOrder: FixedArray<UInt8>
     /// Per smallest block: how many stores it has headed (wrapping), copied into handles.
-    let stamps: FixedArray<UInt16>
+    public let stamps: FixedArray<UInt16>
     /// Largest blocks from here on have never been used and are in no list.
-    var nextUnused = 0
+    public var nextUnused = 0
     /// Per largest block: 1 when its pages may be resident (written since they were last
     /// given back), so `trim` knows what is worth a system call.
-    let dirty: FixedArray<UInt8>
+    public let dirty: FixedArray<UInt8>
     /// Bytes `trim` has given back to the kernel, in all.
     public private(set) var bytesReturned = 0
     /// Free largest blocks `trim` keeps resident for the next burst (1 MiB).
-    static let residentReserve = 16
+    public static let residentReserve = 16
 
     /// `bytes` rounded up to a whole number of largest blocks (65,536 bytes), at least one;
     /// the smallest block is 256 bytes. Storage and side arrays are zeroed pages, resident
@@ -179,7 +179,7 @@ public final class MessagePool {
     }
 
     /// Whether `handle` names a block in use that was stored under it (and not since reused).
-    func isHeld(_ handle: MessageHandle) -> Bool {
+    public func isHeld(_ handle: MessageHandle) -> Bool {
         let block = Int(handle.blockPlusOne) - 1
         return block >= 0 && block < heldOrder.count && handle.order <= MessagePool.largestOrder
             && heldOrder[block] == handle.order + 1 && stamps[block] == handle.stamp

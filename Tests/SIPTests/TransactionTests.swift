@@ -1,5 +1,5 @@
 import Testing
-import GatewayCore
+@testable import SIP
 
 let ms: Int64 = 1_000_000
 

@@ -36,9 +36,9 @@ public struct ClientTransaction: Sendable {
     public let timers: TransactionTimers
     public private(set) var state = State.calling
     public private(set) var deadline: Int64?
-    var retransmitInterval: Int64
-    var giveUpAt: Int64
-    let startedAt: Int64
+    public var retransmitInterval: Int64
+    public var giveUpAt: Int64
+    public let startedAt: Int64
 
     public init(isInvite: Bool, timers: TransactionTimers, now: Int64) {
         self.isInvite = isInvite
