@@ -3,6 +3,7 @@ import CSystem
 import Capture
 import GatewayCore
 import LoadMeter
+import SIP
 
 /// The running daemon: one thread, one epoll loop over the node's SIP socket, the capture,
 /// the steering agent's socket, a hook's standard error and a signalfd; timers are the

@@ -3,6 +3,7 @@ import CSystem
 import Capture
 import GatewayCore
 import LoadMeter
+import SIP
 
 /// The status file (DESIGN §6): JSON, schema version 1, replaced atomically (written beside,
 /// fsynced, renamed) every `status_interval` seconds and at every state change. See README

@@ -3,6 +3,7 @@ import CSystem
 import Capture
 import GatewayCore
 import LoadMeter
+import SIP
 
 /// The daemon's configuration once read and checked (DESIGN §6): an immutable value. Every
 /// key comes from the table (`ConfigKey`) through `ConfigFile`; this adds what needs the
