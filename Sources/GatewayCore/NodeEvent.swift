@@ -1,5 +1,3 @@
-import Basics
-
 /// What a node reports for the daemon to act on and log, in the order it happened (the
 /// node's `events`; datagrams to send are in its outbox).
 public enum NodeEvent: Equatable, Sendable {
@@ -8,8 +6,4 @@ public enum NodeEvent: Equatable, Sendable {
     /// A member came back up (its probes answered again), or went down (probes or a
     /// forwarded request unanswered, or found silent by the steering agent).
     case peer(member: Int, up: Bool)
-    /// The node answered "all busy" itself (its decision, or no member left to try) to the
-    /// request from `to`: not a member's 503 relayed. The steering agent tells an ask no
-    /// entry point answered from one the group refused by it.
-    case answeredBusy(to: Endpoint)
 }

@@ -91,7 +91,6 @@ extension Node {
             forward(slot, to: next, now: now)
         } else {
             counters.answeredBusy += 1
-            events.push(.answeredBusy(to: servers.sources[slot]))
             answer(slot, 503, message, request, now: now)
         }
     }

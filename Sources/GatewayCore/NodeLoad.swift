@@ -23,6 +23,11 @@ extension Node {
 
     /// `member` answered or missed a probe or a forwarded request; a change of up or down is
     /// an event.
+    public func missed(_ member: Int) {
+        guard member != sequence.selfIndex, member < health.count else { return }
+        peerMissed(member)
+    }
+
     func peerMissed(_ member: Int) {
         if health[member].unanswered() { events.push(.peer(member: member, up: false)) }
     }

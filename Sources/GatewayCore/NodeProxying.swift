@@ -143,7 +143,7 @@ extension Node {
     }
 
     /// A request from outside the group from a real address (not an endpoint's ask).
-    func isClient(_ source: Endpoint) -> Bool { source.address != .unspecified && sequence.index(of: source) == nil }
+    func isClient(_ source: Endpoint) -> Bool { sequence.index(of: source) == nil }
 
     func pathInsertion(for method: SIPMethod) -> RequestForwarder.StayInPath {
         guard settings.stayInPath else { return .none }

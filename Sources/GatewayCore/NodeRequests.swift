@@ -116,7 +116,6 @@ extension Node {
             forward(slot, to: member, now: now)
         case .allBusy:
             counters.answeredBusy += 1
-            events.push(.answeredBusy(to: servers.sources[slot]))
             answer(slot, 503, message, buffer, now: now)
         case .answerProbe:
             // The load is the group's business: a member learns it, anyone else gets a

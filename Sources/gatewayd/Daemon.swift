@@ -417,8 +417,6 @@ final class Daemon {
                 line.append(" (")
                 line.append(config.members[member])
                 line.append(up ? ") up" : ") down")
-            case .answeredBusy:
-                continue  // counted (answered_busy); one line per 503 would flood the log
             }
             stateChanged = true
             NodeDaemon.log(line)

@@ -238,8 +238,9 @@ struct SteeringAgentTests {
 
     /// The relay's own 503 to a phone (no entry point answered it) and the group's 503 to an
     /// ask, read in one batch (the daemon ticks the relay alone while it stops): the ask
-    /// keeps the group's Retry-After. The agent once guessed "no entry point answered" from
-    /// the relay's busy counter moving, and took the group's 503 for silence.
+    /// keeps the group's Retry-After. The agent once sent asks through the relay and guessed
+    /// "no entry point answered" from the relay's busy counter moving, and took the group's
+    /// 503 for silence; asks now have transactions of their own.
     @Test func aPhonesOwn503AndAnAsksGroup503InOneBatchAreToldApart() throws {
         let world = SteeringWorld(nodes: 1, endpoints: [line("fxs1"), line("alice", .sip, identity: "sip:alice@example.com")],
                                   configureNodes: { $0.retryAfterSeconds = 7 }, configure: { $0.timers.retry = 9_000_000_000 })

@@ -81,9 +81,8 @@ public final class SteeringAgent<Entropy: EntropySource> {
     public let outbox = Outbox()
     /// Endpoints' state changes, for the daemon to log, oldest first.
     public let events = EventQueue<SteeringEvent>(capacity: 256, filler: .endpoint(0, .busy))
-    /// The virtual sources of asks the relay answered "all busy" itself (no entry point
-    /// answered), from its events since the last `collect`; at most one per endpoint.
-    var relayBusyTo: [Endpoint] = []
+    /// The asks out for analog and H.323 endpoints (`EntryAsks`).
+    let asks: EntryAsks
     var entropy: Entropy
     /// Hooks waiting to run, two per endpoint in order (`HookEvent` raw values, 0 for none):
     /// a `lost` is kept ahead of the `assigned` that follows it; otherwise the latest wins,
@@ -125,11 +124,12 @@ public final class SteeringAgent<Entropy: EntropySource> {
         states = (0..<endpoints.count).map { SteeredEndpoint(now: now, stagger: Int64($0) * 100_000_000) }
         pendingHooks = [UInt8](repeating: 0, count: 2 * endpoints.count)
         probeBranches = FixedArray(repeating: 0, count: max(endpoints.count, 1) * SteeringAgent.probeBranchLength)
+        asks = EntryAsks(endpoints: endpoints.count)
     }
 
     /// The earliest time `tick` has something to do.
     public var nextDeadline: Int64 {
-        var earliest = relay.nextDeadline
+        var earliest = min(relay.nextDeadline, asks.nextDeadline)
         for index in 0..<states.count where endpoints[index].kind != .sip {
             earliest = min(earliest, states[index].nextDeadline)
         }
@@ -147,7 +147,11 @@ public final class SteeringAgent<Entropy: EntropySource> {
             return
         }
         if !message.isRequest {
-            if !probeAnswered(message, bytes, from: source) { relay.receive(message, bytes, from: source, now: now) }
+            if let index = asks.endpoint(forBranch: message.topViaBranch.slice(of: bytes)) {
+                askAnswered(index, message, bytes, now: now)
+            } else if !probeAnswered(message, bytes, from: source) {
+                relay.receive(message, bytes, from: source, now: now)
+            }
             return
         }
         let toConnect = isRequestToConnect(message, bytes) && relay.sequence.index(of: source) == nil
@@ -175,8 +179,10 @@ public final class SteeringAgent<Entropy: EntropySource> {
     /// Runs what is due: the relay's timers, asks, probes.
     public func tick(now: Int64) {
         relay.tick(now: now)
+        tickAsks(now: now)
         for index in 0..<states.count where endpoints[index].kind != .sip {
             if let event = states[index].askTimedOut(now: now, timers: settings.timers) {
+                asks.transactions[index] = nil
                 counters.entryPointsSilent += 1
                 changed(index, event, hook: true)
             }
@@ -233,22 +239,72 @@ public final class SteeringAgent<Entropy: EntropySource> {
 
     // MARK: Asking for analog lines and H.323 endpoints
 
-    static func virtualSource(_ index: Int) -> Endpoint { Endpoint(address: .unspecified, port: UInt16(index + 1)) }
-
-    /// OPTIONS to connect, From and To the endpoint's identity, into the relay.
+    /// An ask for `index` (OPTIONS, From and To the endpoint's identity) to the first entry
+    /// point that is up; none up: busy at once, with the configured retry.
     func ask(_ index: Int, sequence: UInt32, now: Int64) {
         counters.asks += 1
-        // The branch (z9hG4bK and 32 digits), the From tag (16) and the Call-ID (24), at random.
-        let cookie: StaticString = "z9hG4bK"
-        for i in 0..<7 { scratch[i] = cookie.utf8Start[i] }
-        entropy.writeHex(32 + 16 + 24, into: scratch, at: 7)
+        asks.newAsk(index, entropy: &entropy)
+        sendAsk(index, after: -1, now: now)
+    }
+
+    /// Sends `index`'s ask to the first entry point after `previous` that is up.
+    func sendAsk(_ index: Int, after previous: Int, now: Int64) {
+        var entry = previous + 1
+        // The relay's member 0 is the agent; entry point k is its member k + 1.
+        while entry < settings.entryPoints.count && !relay.health[entry + 1].isUp { entry += 1 }
+        guard entry < settings.entryPoints.count else {
+            asks.transactions[index] = nil
+            counters.entryPointsSilent += 1
+            changed(index, states[index].busy(retryAfterSeconds: Int(settings.timers.retry / 1_000_000_000), now: now), hook: true)
+            return
+        }
+        let target = settings.entryPoints[entry]
+        let branch = asks.newBranch(index, entropy: &entropy)
         out.removeAll()
         endpoints[index].uri.withUnsafeBytes { uri in
-            OptionsRequest.write(into: &out, target: settings.entryPoints[0], sentBy: .host("steering.invalid"),
-                                 branch: scratch.bytes(0, 39), maxForwards: 70, from: .uri(uri), fromTag: scratch.bytes(39, 16),
-                                 to: .uri(uri), callID: scratch.bytes(55, 24), callIDHost: "steering", cseq: sequence)
+            OptionsRequest.write(into: &out, target: target, sentBy: .endpoint(settings.listen), branch: branch, maxForwards: 70,
+                                 from: .uri(uri), fromTag: asks.tag(index), to: .uri(uri), callID: asks.callID(index),
+                                 callIDHost: "steering", cseq: states[index].askSequence)
         }
-        out.bytes.withUnsafeBytes { _ = relay.receive($0, from: SteeringAgent.virtualSource(index), now: now) }
+        var timers = relay.settings.timers
+        timers.forwardTimeout = settings.entryTimeoutNanoseconds
+        guard asks.started(index, out, entry: entry, timers: timers, now: now) else {
+            // An identity too long for an ask: nothing can be asked for this endpoint.
+            asks.transactions[index] = nil
+            changed(index, states[index].busy(retryAfterSeconds: Int(settings.timers.retry / 1_000_000_000), now: now), hook: true)
+            return
+        }
+        outbox.send(out, to: target)
+    }
+
+    /// Retransmissions and entry timeouts of the asks out.
+    func tickAsks(now: Int64) {
+        for index in 0..<asks.transactions.count {
+            guard var transaction = asks.transactions[index] else { continue }
+            let action = transaction.timerFired(now: now)
+            asks.transactions[index] = transaction
+            switch action {
+            case .retransmitRequest:
+                outbox.send(asks.request(index), to: settings.entryPoints[asks.entryPoint[index]])
+            case .timedOut:
+                let entry = asks.entryPoint[index]
+                relay.missed(entry + 1)
+                sendAsk(index, after: entry, now: now)
+            case .terminate:
+                asks.transactions[index] = nil
+            default:
+                break
+            }
+        }
+    }
+
+    /// A response to one of the asks: its transaction absorbs retransmissions; the first
+    /// final answer ends the ask.
+    func askAnswered(_ index: Int, _ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, now: Int64) {
+        guard var transaction = asks.transactions[index] else { return }
+        let action = transaction.responseReceived(message.statusCode, now: now)
+        asks.transactions[index] = transaction
+        if action == .passUp && message.statusCode >= 200 { answered(index, message, buffer, locallyBusy: false, now: now) }
     }
 
     /// The relay's answer to an ask.
@@ -331,43 +387,24 @@ public final class SteeringAgent<Entropy: EntropySource> {
 
     // MARK: Pieces
 
-    /// Moves what the relay wants sent into the agent's outbox; answers to asks are taken
-    /// here, answers to phones are read for their assignment on the way.
+    /// Moves what the relay wants sent to the phones and the entry points into the agent's
+    /// outbox, reading the answers to phones for their assignment on the way; the relay's
+    /// entry points going down or up become the agent's events.
     func collect(now: Int64) {
         recordRecursions(now: now)
-        let box = relay.outbox
-        // The relay's events, read once: its own 503s by destination (so a phone's 503 and
-        // an ask's in one batch are told apart), its entry points going down or up for the log.
-        relayBusyTo.removeAll(keepingCapacity: true)
         while let event = relay.events.take() {
-            switch event {
-            case .answeredBusy(let to):
-                if to.address == .unspecified { relayBusyTo.append(to) }
-            case .peer(let member, let up):
-                events.push(.entryPoint(member: member, up: up))
-            case .admission:
-                break  // the relay always drains: it has no admission to speak of
-            }
+            if case .peer(let member, let up) = event { events.push(.entryPoint(member: member, up: up)) }
         }
+        let box = relay.outbox
         for item in 0..<box.count {
             let datagram = box.datagram(item)
             let bytes = box.bytes(datagram)
-            let isVirtual = datagram.destination.address == .unspecified
-            let toPhone = !isVirtual && relay.sequence.index(of: datagram.destination) == nil
-            // Only final answers are read: 100 Trying and requests (probes, ACKs) pass unscanned.
-            if isVirtual || toPhone, let line = SIPScanner.startLine(bytes), !line.isRequest, line.statusCode >= 200,
-               let message = try? SIPScanner.scan(bytes, startLine: line, framing: .datagram) {
-                if isVirtual {
-                    let index = Int(datagram.destination.port) - 1
-                    if index >= 0 && index < states.count {
-                        let locallyBusy = message.statusCode == 503 && relayBusyTo.contains(datagram.destination)
-                        answered(index, message, bytes, locallyBusy: locallyBusy, now: now)
-                    }
-                    continue
-                }
+            // Only final answers to phones are read: 100 Trying and requests pass unscanned.
+            if relay.sequence.index(of: datagram.destination) == nil, let line = SIPScanner.startLine(bytes), !line.isRequest,
+               line.statusCode >= 200, let message = try? SIPScanner.scan(bytes, startLine: line, framing: .datagram) {
                 recordPhone(message, bytes, now: now)
             }
-            if !isVirtual { outbox.send(bytes, to: datagram.destination) }
+            outbox.send(bytes, to: datagram.destination)
         }
         box.removeAll()
     }
