@@ -1,5 +1,4 @@
 import Basics
-import SIP
 
 /// RFC 7339 overload control, loss algorithm, in the Via of whoever offered it. A client (or
 /// member) that puts `oc` in its Via gets, in every answer, `oc=` the percentage of its

@@ -1,5 +1,4 @@
 import Basics
-import SIP
 
 /// Builds the copy of a request that goes to the next hop (RFC 3261 §16.6): this element's
 /// Via on top with a fresh branch, Max-Forwards one lower (added as 69 when absent, as

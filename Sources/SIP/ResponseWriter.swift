@@ -1,5 +1,4 @@
 import Basics
-import SIP
 
 /// Writes responses to a request into a buffer the caller keeps and reuses (RFC 3261 §8.2.6):
 /// every Via in order, From, To (with a tag added when it has none), Call-ID and CSeq copied
