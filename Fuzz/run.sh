@@ -24,7 +24,17 @@ set -euo pipefail
 SECONDS_PER_TARGET=${1:-60}
 case $SECONDS_PER_TARGET in ''|*[!0-9]*) echo "usage: $0 [SECONDS]" >&2; exit 2 ;; esac
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ROOT=${GATEWAYD_FUZZ_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+# bash reads a script while it runs it: a campaign runs from a copy, so that editing this file
+# meanwhile cannot change what the running one does (it once cut the merge step in half and
+# deleted the kept corpus it was about to replace).
+if [[ -z ${GATEWAYD_FUZZ_ROOT:-} ]]; then
+    copy=$(mktemp "${TMPDIR:-/tmp}/gatewayd-fuzz-run.XXXXXX")
+    cp "${BASH_SOURCE[0]}" "$copy"
+    GATEWAYD_FUZZ_ROOT=$ROOT GATEWAYD_FUZZ_COPY=$copy exec bash "$copy" "$@"
+fi
+# The copy goes at once: bash keeps it open and reads on from the unlinked file.
+[[ -n ${GATEWAYD_FUZZ_COPY:-} ]] && rm -f "$GATEWAYD_FUZZ_COPY"
 cd "$ROOT"
 OUT=${FUZZ_OUT:-.build-fuzz}
 LOGS=$OUT/logs
