@@ -40,7 +40,11 @@ public struct RTPStreamStatistics: Equatable, Sendable {
     var lastNominal: Double = 0
     public private(set) var jitter: Double = 0
     public private(set) var maxJitter: Double = 0
-    public private(set) var meanJitter: Double = 0
+    /// Wireshark's running mean over packets 2...N, kept as a sum so that a packet costs an
+    /// addition, not a division: mean = sum / (analysed at the last update - 1).
+    var meanJitterSum: Double = 0
+    var meanUpdatedAt = 0
+    public var meanJitter: Double { meanUpdatedAt >= 2 ? meanJitterSum / Double(meanUpdatedAt - 1) : 0 }
     var previousPayloadType: UInt8 = 0
     var analysed = 0
     /// 1 / the clock in whole kHz, for the clock rate last seen: a multiplication per packet
@@ -176,7 +180,13 @@ public struct RTPStreamStatistics: Equatable, Sendable {
         let regular = !header.marker && !comfortNoise && !afterComfortNoise && inSequence
         if regular && clockRate >= 1000 {
             if current > maxJitter { maxJitter = current }
-            meanJitter = (meanJitter * Double(analysed - 2) + current) / Double(analysed - 1)
+            // mean' = (mean · (analysed − 2) + current) / (analysed − 1), as Wireshark has it: as a
+            // sum, one addition, and a rescaling only when packets were left out since the last.
+            if meanUpdatedAt >= 2 && analysed != meanUpdatedAt + 1 {
+                meanJitterSum = meanJitterSum * Double(analysed - 2) / Double(meanUpdatedAt - 1)
+            }
+            meanJitterSum += current
+            meanUpdatedAt = analysed
         }
         if inSequence { lastArrival = arrival }
     }
