@@ -7,12 +7,15 @@
 # Prints, for each server: the highest rate (calls/s, steps of STEP_SECONDS at rising
 # rates) with under 0.1 % failed calls, and the p99 INVITE → 302 time at 80 % of that
 # rate; then the ratio; the time each hop adds in a 3-node chain; the node's RSS idle and
-# with 10,000 INVITE transactions open. Loopback only. Environment: RATES, STEP_SECONDS.
+# with 10,000 INVITE transactions open; the CPU time each server takes per call (all its
+# processes, from /proc, over 5 s at CPU_RATE calls/s) and the ratio. Loopback only.
+# Environment: RATES, STEP_SECONDS, CPU_RATE (default 5000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 RATES=${RATES:-"1000 2000 4000 6000 8000 10000 12000 14000 16000 18000 20000 24000 28000"}
 STEP_SECONDS=${STEP_SECONDS:-3}
+CPU_RATE=${CPU_RATE:-5000}
 WORK=$(mktemp -d /tmp/gatewayd-bench.XXXXXX)
 PIDS=()
 cleanup() {
@@ -70,6 +73,27 @@ print(ok - min(late, ok), failed + late, p(0.99), p(0.5))
 PY
 }
 
+# CPU time (user + system, clock ticks) of the processes $@ so far.
+cpu_ticks() {
+    local total=0 pid fields
+    for pid in "$@"; do
+        read -r -a fields < "/proc/$pid/stat"
+        total=$((total + fields[13] + fields[14]))
+    done
+    echo "$total"
+}
+
+# CPU time of the server's processes ($2...) per call answered, in microseconds, over 5 s of
+# calls to $1 at CPU_RATE, a rate both servers carry without failures.
+cpu_per_call() {
+    local target=$1 before after ok
+    shift
+    before=$(cpu_ticks "$@")
+    read -r ok _ _ _ < <(run_sipp "$target" "$CPU_RATE" 5)
+    after=$(cpu_ticks "$@")
+    python3 -c "print('%.2f %d' % (($after - $before) / $(getconf CLK_TCK) / max($ok, 1) * 1e6, $ok))"
+}
+
 # Finds the highest rate with < 0.1 % failed calls against $1; prints "rate p99_at_80%".
 search() {
     local target=$1 best=0
@@ -88,6 +112,7 @@ echo "== gatewayd, one node"
 "$GATEWAYD" -c "$(node_config 1 1 5300 no)" 2>"$WORK/n1.log" & PIDS+=($!)
 sleep 0.5
 read -r node_rate node_p99 node_at80 < <(search 127.0.0.1:5300)
+read -r node_cpu node_cpu_calls < <(cpu_per_call 127.0.0.1:5300 "${PIDS[0]}")
 idle_rss=$(awk '/VmRSS/ {print $2}' /proc/"${PIDS[0]}"/status)
 kill "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true; PIDS=()
 
@@ -111,6 +136,8 @@ KAM
 kamailio -f "$WORK/kamailio.cfg" -E -w "$WORK" -P "$WORK/kamailio.pid" 2>"$WORK/kamailio.log"
 sleep 1
 read -r kam_rate kam_p99 kam_at80 < <(search 127.0.0.1:5310)
+mapfile -t kam_pids < <(pgrep -f "kamailio -f $WORK/kamailio.cfg")
+read -r kam_cpu kam_cpu_calls < <(cpu_per_call 127.0.0.1:5310 "${kam_pids[@]}")
 kill "$(cat "$WORK/kamailio.pid")"; rm -f "$WORK/kamailio.pid"
 
 echo "== 3-node chain (#1 and #2 draining): time each hop adds"
@@ -160,5 +187,8 @@ echo
 printf 'gatewayd   %6s calls/s max (< 0.1%% failed), p99 %s ms at %s calls/s\n' "$node_rate" "$node_p99" "$node_at80"
 printf 'kamailio   %6s calls/s max (< 0.1%% failed), p99 %s ms at %s calls/s\n' "$kam_rate" "$kam_p99" "$kam_at80"
 python3 -c "print('ratio      %.2f x kamailio (target >= 1.0); p99 target < 2 ms' % ($node_rate / max($kam_rate, 1)))"
+printf 'CPU/call   gatewayd %s us (%s calls), kamailio %s us (%s calls, all its processes), at %s calls/s\n' \
+    "$node_cpu" "$node_cpu_calls" "$kam_cpu" "$kam_cpu_calls" "$CPU_RATE"
+python3 -c "print('CPU ratio  %.2f x kamailio per call (target <= 0.3)' % ($node_cpu / max($kam_cpu, 0.001)))"
 printf 'chain hop  forward %s us at #1, %s us at #2; relay back %s us per hop (medians over %s calls, from a capture on lo); p99 of the whole chain %s ms\n' "$hop1_us" "$hop2_us" "$back_us" "$hop_calls" "$chain_p99"
 printf 'RSS        %s KiB idle after the rate search, %s KiB fresh, %s KiB with 10,000 transactions open\n' "$idle_rss" "$rss_before" "$rss_open"
