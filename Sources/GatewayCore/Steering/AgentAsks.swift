@@ -70,20 +70,19 @@ extension SteeringAgent {
         guard var transaction = asks.transactions[index] else { return }
         let action = transaction.responseReceived(message.statusCode, now: now)
         asks.transactions[index] = transaction
-        if action == .passUp && message.statusCode >= 200 { answered(index, message, buffer, locallyBusy: false, now: now) }
+        if action == .passUp && message.statusCode >= 200 { answered(index, message, buffer, now: now) }
     }
 
-    /// The relay's answer to an ask.
-    func answered(_ index: Int, _ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, locallyBusy: Bool, now: Int64) {
+    /// The group's final answer to an ask (no entry point answering is `sendAsk`'s to say).
+    func answered(_ index: Int, _ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, now: Int64) {
         guard message.statusCode >= 200, states[index].isAsking, message.cseqNumber == states[index].askSequence else { return }
         var event: HookEvent?
         if message.statusCode == 302, let assignment = Assignment(message, buffer, defaultExpires: 60) {
             event = states[index].assigned(assignment, now: now, timers: settings.timers, jitter: jitter())
-        } else if message.statusCode == 503 && !locallyBusy && message.retryAfter > 0 {
+        } else if message.statusCode == 503 && message.retryAfter > 0 {
             event = states[index].busy(retryAfterSeconds: message.retryAfter, now: now)
         } else {
-            // No entry point answered (the relay's own 503), or an answer that assigns nothing.
-            if locallyBusy { counters.entryPointsSilent += 1 }
+            // An answer that assigns nothing: asked again after the configured retry.
             event = states[index].busy(retryAfterSeconds: Int(settings.timers.retry / 1_000_000_000), now: now)
         }
         changed(index, event, hook: true)

@@ -69,9 +69,9 @@ public struct SteeringCounters: Equatable, Sendable {
 /// transactions, entry point health and fallback are the node's own. By default that node
 /// recurses on the group's 302 and proxies the phone's request on to the proxy named, and
 /// routes the phones' in-dialog requests: the agent is the phones' outbound proxy. Analog lines and H.323
-/// endpoints are asked for by OPTIONS the agent hands that same node as if received from
-/// an address no datagram can come from (`::`, port = endpoint + 1); their answers are
-/// taken out of the node's outbox instead of being sent.
+/// endpoints are asked for by OPTIONS requests the agent sends itself, each in a client
+/// transaction of its own (`EntryAsks`, `AgentAsks.swift`); the relay's health of the entry
+/// points decides which is asked first.
 public final class SteeringAgent<Entropy: EntropySource> {
     public let settings: SteeringSettings
     public let endpoints: [SteeringEndpoint]
