@@ -8,9 +8,9 @@ import SIP
 /// first final answer ends the ask. Asks never pass through the relay that serves the
 /// phones, and answers are matched by branch, never by who they were sent to.
 final class EntryAsks {
-    /// Ask branches: this, the endpoint's index in four hex digits, then 24 random ones.
+    /// Ask branches: this, then 28 random hex digits.
     static var branchPrefix: StaticString { "z9hG4bKgwsa" }
-    static var branchLength: Int { 11 + 4 + 24 }
+    static var branchLength: Int { 11 + 28 }
     /// Room for one ask (an OPTIONS with the endpoint's URI twice).
     static let requestCapacity = 2048
 
@@ -47,9 +47,7 @@ final class EntryAsks {
         let base = index * EntryAsks.branchLength
         let prefix = EntryAsks.branchPrefix
         for i in 0..<prefix.utf8CodeUnitCount { branches[base + i] = prefix.utf8Start[i] }
-        let digits: StaticString = "0123456789abcdef"
-        for i in 0..<4 { branches[base + 11 + i] = digits.utf8Start[(index >> (12 - 4 * i)) & 0xF] }
-        entropy.writeHex(24, into: branches, at: base + 15)
+        entropy.writeHex(EntryAsks.branchLength - prefix.utf8CodeUnitCount, into: branches, at: base + prefix.utf8CodeUnitCount)
         return branches.bytes(base, EntryAsks.branchLength)
     }
 
@@ -67,20 +65,18 @@ final class EntryAsks {
         requests.bytes(index * EntryAsks.requestCapacity, lengths[index])
     }
 
-    /// The endpoint whose ask `branch` belongs to, if it is one of ours and still out.
+    /// The endpoint whose ask `branch` belongs to, if it is one of ours and still out. Only
+    /// branches with the asks' prefix are looked for among the asks out (a few, and answers
+    /// to them are rare), so a phone's response costs one prefix test.
     func endpoint(forBranch branch: UnsafeRawBufferPointer) -> Int? {
-        guard branch.count == EntryAsks.branchLength else { return nil }
-        var index = 0
-        for i in 0..<4 {
-            let byte = branch[11 + i]
-            let digit = byte >= 0x30 && byte <= 0x39 ? Int(byte - 0x30) : byte >= 0x61 && byte <= 0x66 ? Int(byte - 0x61 + 10) : -1
-            guard digit >= 0 else { return nil }
-            index = index << 4 | digit
+        // (hasPrefix matches in lower case; the bytes are then compared exactly.)
+        guard branch.count == EntryAsks.branchLength, ASCII.hasPrefix(branch, ByteRange(0, branch.count), "z9hg4bkgwsa")
+        else { return nil }
+        for index in 0..<transactions.count where transactions[index] != nil {
+            let base = index * EntryAsks.branchLength
+            if (0..<EntryAsks.branchLength).allSatisfy({ branch[$0] == branches[base + $0] }) { return index }
         }
-        guard index < transactions.count, transactions[index] != nil else { return nil }
-        let base = index * EntryAsks.branchLength
-        for i in 0..<EntryAsks.branchLength where branch[i] != branches[base + i] { return nil }
-        return index
+        return nil
     }
 
     /// The earliest deadline of any ask out.
