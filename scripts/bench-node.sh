@@ -6,8 +6,9 @@
 #
 # Prints, for each server: the highest rate (calls/s, steps of STEP_SECONDS at rising
 # rates) with under 0.1 % failed calls, and the p99 INVITE → 302 time at 80 % of that
-# rate; then the ratio; the time each hop adds in a 3-node chain; the node's RSS idle and
-# with 10,000 INVITE transactions open; the CPU time each server takes per call (all its
+# rate; then the ratio; the time each hop adds in a 3-node chain; the node's RSS fresh, idle
+# again once the rate search is over (its transactions ended, its pool trimmed) and with
+# 10,000 INVITE transactions open; the CPU time each server takes per call (all its
 # processes, from /proc, over 5 s at CPU_RATE calls/s) and the ratio. Loopback only.
 # Environment: RATES, STEP_SECONDS, CPU_RATE (default 5000).
 set -euo pipefail
@@ -36,6 +37,7 @@ node_config() {
     local file=$WORK/n$1.conf
     {
         printf '[node]\nlisten = 127.0.0.%s:%s\ndrain = %s\nrate_limit = 0\ntransactions = 16384\n' "$1" "$3" "$4"
+        printf 'status_file = %s/n%s.status\nstatus_interval = 1\n' "$WORK" "$1"
         printf '[capacity]\ncalls = 1000000\nsip_rate = 0\n[health]\nprobe_interval_ms = 1000\n[sequence]\n'
         for member in $(seq 1 "$2"); do printf 'n%s = 127.0.0.%s:%s\n' "$member" "$member" "$3"; done
     } > "$file"
@@ -94,6 +96,31 @@ cpu_per_call() {
     python3 -c "print('%.2f %d' % (($after - $before) / $(getconf CLK_TCK) / max($ok, 1) * 1e6, $ok))"
 }
 
+# KiB of resident memory of process $1 ("RSS anon").
+rss_of() { awk '/^VmRSS/ {rss = $2} /^RssAnon/ {anon = $2} END {print rss, anon}' /proc/"$1"/status; }
+
+# Waits (60 s at most) until node $1's status file shows its message pool empty and has been
+# written twice since (the pool is trimmed once a second): every transaction is over and
+# what they held is given back.
+wait_idle() {
+    local file=$WORK/n$1.status deadline=$((SECONDS + 60)) stamp=""
+    while [ $SECONDS -lt $deadline ]; do
+        stamp=$(python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+print(d["updated_unix"] if d["message_pool"]["used_bytes"] == 0 else "")' "$file" 2>/dev/null || true)
+        [ -n "$stamp" ] && break
+        sleep 0.5
+    done
+    while [ -n "$stamp" ] && [ $SECONDS -lt $deadline ]; do
+        local now
+        now=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["updated_unix"])' "$file" 2>/dev/null || echo 0)
+        [ "$now" -ge $((stamp + 2)) ] && return 0
+        sleep 0.5
+    done
+    echo "    (node $1 did not go idle within 60 s)" >&2
+}
+
 # Finds the highest rate with < 0.1 % failed calls against $1; prints "rate p99_at_80%".
 search() {
     local target=$1 best=0
@@ -111,9 +138,11 @@ search() {
 echo "== gatewayd, one node"
 "$GATEWAYD" -c "$(node_config 1 1 5300 no)" 2>"$WORK/n1.log" & PIDS+=($!)
 sleep 0.5
+read -r fresh_rss fresh_anon < <(rss_of "${PIDS[0]}")
 read -r node_rate node_p99 node_at80 < <(search 127.0.0.1:5300)
 read -r node_cpu node_cpu_calls < <(cpu_per_call 127.0.0.1:5300 "${PIDS[0]}")
-idle_rss=$(awk '/VmRSS/ {print $2}' /proc/"${PIDS[0]}"/status)
+wait_idle 1
+read -r idle_rss idle_anon < <(rss_of "${PIDS[0]}")
 kill "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true; PIDS=()
 
 echo "== kamailio (sl_send_reply 302, children=2)"
@@ -179,9 +208,8 @@ read -r hop1_us hop2_us back_us hop_calls <<< "$hops"
 echo "== RSS with 10,000 INVITE transactions open (302 sent, no ACK yet)"
 "$GATEWAYD" -c "$(node_config 1 1 5330 no)" 2>"$WORK/r.log" & PIDS+=($!)
 sleep 0.5
-rss_before=$(awk '/VmRSS/ {print $2}' /proc/"${PIDS[0]}"/status)
 run_sipp 127.0.0.1:5330 5000 2 bench_noack_uac.xml >/dev/null
-rss_open=$(awk '/VmRSS/ {print $2}' /proc/"${PIDS[0]}"/status)
+read -r rss_open open_anon < <(rss_of "${PIDS[0]}")
 
 echo
 printf 'gatewayd   %6s calls/s max (< 0.1%% failed), p99 %s ms at %s calls/s\n' "$node_rate" "$node_p99" "$node_at80"
@@ -191,4 +219,6 @@ printf 'CPU/call   gatewayd %s us (%s calls), kamailio %s us (%s calls, all its 
     "$node_cpu" "$node_cpu_calls" "$kam_cpu" "$kam_cpu_calls" "$CPU_RATE"
 python3 -c "print('CPU ratio  %.2f x kamailio per call (target <= 0.3)' % ($node_cpu / max($kam_cpu, 0.001)))"
 printf 'chain hop  forward %s us at #1, %s us at #2; relay back %s us per hop (medians over %s calls, from a capture on lo); p99 of the whole chain %s ms\n' "$hop1_us" "$hop2_us" "$back_us" "$hop_calls" "$chain_p99"
-printf 'RSS        %s KiB idle after the rate search, %s KiB fresh, %s KiB with 10,000 transactions open\n' "$idle_rss" "$rss_before" "$rss_open"
+printf 'RSS        %s KiB fresh (%s anon); %s KiB with 10,000 transactions open (%s anon; target <= 16384)\n' \
+    "$fresh_rss" "$fresh_anon" "$rss_open" "$open_anon"
+python3 -c "print('RSS idle   %s KiB (%s anon) once the rate search is over: %.2f x fresh (target <= 2)' % ($idle_rss, $idle_anon, $idle_rss / $fresh_rss))"

@@ -131,14 +131,14 @@ extension Node {
         let machine = servers.machines.pointer(at: slot)
         // The server transaction already sent its own 100 Trying.
         if code == 100 { return }
-        machine.pointee.respond(code, now: now)
+        machine.pointee.respond(code, now: now, timers: settings.timers)
         keepResponse(slot)
         outbox.send(out, to: servers.sources[slot])
         schedule(server: slot)
     }
 
     func serverTimer(_ slot: Int, now: Int64) {
-        switch servers.machines.pointer(at: slot).pointee.timerFired(now: now) {
+        switch servers.machines.pointer(at: slot).pointee.timerFired(now: now, timers: settings.timers) {
         case .resendLastResponse:
             outbox.send(servers.response(slot), to: servers.sources[slot])
         case .terminate:

@@ -14,7 +14,7 @@ extension Node {
             // the ACK for a 2xx belongs to the dialog and goes on end to end.
             let slot = servers.find(branch, source: source, invite: true)
             if slot >= 0, servers.machines[slot].state == .completed || servers.machines[slot].state == .confirmed {
-                _ = servers.machines.pointer(at: slot).pointee.ackReceived(now: now)
+                _ = servers.machines.pointer(at: slot).pointee.ackReceived(now: now, timers: settings.timers)
                 schedule(server: slot)
                 return .absorbed
             }
@@ -64,8 +64,7 @@ extension Node {
             busyWithoutTransaction(message, buffer, to: source)
             return .newRequest
         }
-        guard let inserted = servers.insert(branch, source: source, invite: method == .invite, request: buffer,
-                                            timers: settings.timers) else {
+        guard let inserted = servers.insert(branch, source: source, invite: method == .invite, request: buffer) else {
             // Nowhere to keep it: answered at once, without a transaction, and counted.
             counters.messagesRefused += 1
             busyWithoutTransaction(message, buffer, to: source)
@@ -221,14 +220,17 @@ extension Node {
 
     /// Sends what `out` holds as the server transaction's response.
     func send(_ slot: Int, _ code: Int, now: Int64) {
-        servers.machines.pointer(at: slot).pointee.respond(code, now: now)
+        servers.machines.pointer(at: slot).pointee.respond(code, now: now, timers: settings.timers)
         keepResponse(slot)
         outbox.send(out, to: servers.sources[slot])
         schedule(server: slot)
     }
 
-    /// What `out` holds, kept as the response `slot` retransmits.
+    /// What `out` holds, kept as the response `slot` retransmits. Once it is final the
+    /// request goes: nothing forwards it again, and a transaction waiting for its ACK then
+    /// holds only what it retransmits.
     func keepResponse(_ slot: Int) {
         if !out.bytes.withUnsafeBytes({ servers.storeResponse(slot, $0) }) { counters.responsesUnheld += 1 }
+        if servers.machines[slot].lastStatus >= 200 { servers.releaseRequest(slot) }
     }
 }

@@ -42,11 +42,14 @@ private extension MessagePool {
     }
 }
 
-/// The size of the block a message of `length` bytes takes.
-private func blockSize(_ length: Int) -> Int {
-    var size = 256
-    while size < length { size <<= 1 }
-    return size
+/// The bytes a message of `length` bytes holds in the pool: whole 128-byte units.
+private func heldSize(_ length: Int) -> Int { (length + 127) / 128 * 128 }
+
+/// The order of the block a message of `length` bytes is cut from (128 << order bytes).
+private func blockOrder(_ length: Int) -> Int {
+    var order = 0
+    while 128 << order < length { order += 1 }
+    return order
 }
 
 struct MessagePoolTests {
@@ -63,8 +66,42 @@ struct MessagePoolTests {
         for (tag, (handle, size)) in zip(handles, sizes).enumerated() {
             #expect(pool.holds(handle, size, tag: tag))
         }
-        #expect(pool.used == 256 + 256 + 512 + 1024 + 4096 + 8192 + 65536 + 65536)
-        #expect(pool.used == sizes.reduce(0) { $0 + blockSize($1) } && pool.failures == 0)
+        // Whole units, not whole blocks: 2,100 bytes hold 2,176, not 4,096.
+        #expect(pool.used == 128 + 256 + 384 + 1024 + 2176 + 8064 + 60032 + 65536)
+        #expect(pool.used == sizes.reduce(0) { $0 + heldSize($1) } && pool.failures == 0)
+    }
+
+    @Test func messagesOfUpToAKibibyteLieBackToBackInSlabs() throws {
+        let pool = MessagePool(bytes: 65_536)
+        // 355 bytes (a 302) take three units; 21 such slots fill an 8 KiB slab.
+        let responses = try (0..<22).map { try #require(pool.store(355, tag: $0)) }
+        let starts = try responses.map { try #require(pool.bytes($0).baseAddress) }
+        for index in 1..<21 { #expect(starts[index] == starts[0] + 384 * index) }
+        #expect(starts[21] - starts[0] >= 8192, "the 22nd starts a new slab")
+        // Another size takes a slab of its own.
+        let small = try #require(pool.store(100, tag: 100))
+        let smallStart = try #require(pool.bytes(small).baseAddress)
+        #expect(!(starts[0]..<starts[0] + 8192).contains(smallStart))
+        #expect(pool.used == 22 * 384 + 128)
+        // A freed slot is taken again first.
+        pool.release(responses[5])
+        let again = try #require(pool.store(300, tag: 200))
+        #expect(pool.bytes(again).baseAddress == starts[5] && pool.holds(again, 300, tag: 200))
+        for (tag, handle) in responses.enumerated() where tag != 5 { #expect(pool.holds(handle, 355, tag: tag)) }
+        for handle in responses + [small, again] { pool.release(handle) }
+        #expect(pool.used == 0 && pool.store(65_536, tag: 4) != nil, "empty slabs went back and merged")
+    }
+
+    @Test func theUnitsPastALargeMessageGoBack() throws {
+        let pool = MessagePool(bytes: 65_536)
+        // 1,100 bytes take nine units of a 16-unit block: the other seven go back at once,
+        // as blocks of 1, 2 and 4 units.
+        let request = try #require(pool.store(1_100, tag: 3))
+        let first = Int32(request.blockPlusOne - 1)
+        #expect(pool.heads[0] == first + 9 + 1 && pool.heads[1] == first + 10 + 1 && pool.heads[2] == first + 12 + 1)
+        #expect(pool.used == 1152)
+        pool.release(request)
+        #expect(pool.used == 0 && pool.store(65_536, tag: 4) != nil)
     }
 
     @Test func emptyAndOversizedMessages() {
@@ -95,7 +132,7 @@ struct MessagePoolTests {
     }
 
     @Test func buddiesMergeBackIntoTheLargestBlock() throws {
-        let pool = MessagePool(bytes: 65_536)
+        let pool = MessagePool(bytes: 2 * 65_536)
         let sizes = [100, 3000, 300, 20000, 1, 700, 256, 9000, 5000]
         var handles = try sizes.map { try #require(pool.store($0, tag: $0)) }
         #expect(pool.store(65_536, tag: 0) == nil)
@@ -104,7 +141,8 @@ struct MessagePoolTests {
         for handle in handles { pool.release(handle) }
         #expect(pool.used == 0)
         let whole = try #require(pool.store(65_536, tag: 3))
-        #expect(pool.holds(whole, 65_536, tag: 3))
+        let other = try #require(pool.store(65_536, tag: 5))
+        #expect(pool.holds(whole, 65_536, tag: 3) && pool.holds(other, 65_536, tag: 5))
     }
 
     /// Whether every page of `length` bytes at `start` is resident (mincore(2)).
@@ -166,7 +204,7 @@ struct MessagePoolTests {
         let second = try #require(pool.store(1000, tag: 2))
         #expect(pool.bytes(second).baseAddress == address)
         pool.release(first)
-        #expect(pool.used == 1024 && pool.bytes(first).count == 0)
+        #expect(pool.used == 1024 && pool.bytes(first).count == 0)  // 1,000 bytes: 8 units
         let other = try #require(pool.store(1000, tag: 3))
         #expect(pool.holds(second, 1000, tag: 2) && pool.holds(other, 1000, tag: 3))
         pool.release(second)
@@ -201,9 +239,13 @@ struct MessagePoolTests {
                     oversized += 1
                 } else {
                     refused += 1
-                    // Refused only when no free block is large enough (and none is unused).
-                    let order = blockSize(length).trailingZeroBitCount - 8
-                    #expect((order...8).allSatisfy { pool.heads[$0] == 0 } && pool.nextUnused == 16)
+                    // Refused only when nothing large enough is free (and no block is unused):
+                    // a slab with room for its size or a block to cut one from (1 KiB or
+                    // less), a block of its order or larger (more).
+                    let units = (length + 127) / 128
+                    let order = units <= 8 ? 6 : blockOrder(length)
+                    #expect((order...9).allSatisfy { pool.heads[$0] == 0 } && pool.nextUnused == 16)
+                    #expect(units > 8 || pool.slabsWithRoom[units] == 0)
                 }
             } else {
                 let victim = live.remove(at: Int.random(in: 0..<live.count, using: &generator))
@@ -211,7 +253,7 @@ struct MessagePoolTests {
                 pool.release(victim.handle)
                 if Int.random(in: 0..<10, using: &generator) == 0 { pool.release(victim.handle) }
             }
-            let used = live.reduce(0) { $0 + blockSize($1.bytes.count) }
+            let used = live.reduce(0) { $0 + heldSize($1.bytes.count) }
             peak = max(peak, used)
             #expect(pool.used == used && pool.peakUsed == peak)
             #expect(pool.failures == refused + oversized)

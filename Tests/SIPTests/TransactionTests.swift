@@ -7,32 +7,32 @@ struct ServerTransactionTests {
     let timers = TransactionTimers()
 
     @Test func inviteFinalIsRetransmittedUntilTheAck() {
-        var transaction = ServerTransaction(isInvite: true, timers: timers)
+        var transaction = ServerTransaction(isInvite: true)
         #expect(transaction.state == .proceeding)
-        transaction.respond(100, now: 0)
+        transaction.respond(100, now: 0, timers: timers)
         #expect(transaction.requestRetransmitted() == .resendLastResponse)
-        transaction.respond(302, now: 0)
+        transaction.respond(302, now: 0, timers: timers)
         #expect(transaction.state == .completed && transaction.deadline == 500 * ms)
         // Timer G: T1, 2·T1, 4·T1 ...
-        #expect(transaction.timerFired(now: 500 * ms) == .resendLastResponse)
+        #expect(transaction.timerFired(now: 500 * ms, timers: timers) == .resendLastResponse)
         #expect(transaction.deadline == 1500 * ms)
-        #expect(transaction.timerFired(now: 1500 * ms) == .resendLastResponse)
+        #expect(transaction.timerFired(now: 1500 * ms, timers: timers) == .resendLastResponse)
         #expect(transaction.deadline == 3500 * ms)
         #expect(transaction.requestRetransmitted() == .resendLastResponse)
-        #expect(transaction.ackReceived(now: 2000 * ms) == .none)
+        #expect(transaction.ackReceived(now: 2000 * ms, timers: timers) == .none)
         #expect(transaction.state == .confirmed)
-        #expect(transaction.timerFired(now: 7000 * ms) == .terminate)  // timer I = T4
+        #expect(transaction.timerFired(now: 7000 * ms, timers: timers) == .terminate)  // timer I = T4
     }
 
     @Test func inviteGivesUpWithoutAnAck() {
-        var transaction = ServerTransaction(isInvite: true, timers: timers)
-        transaction.respond(503, now: 0)
+        var transaction = ServerTransaction(isInvite: true)
+        transaction.respond(503, now: 0, timers: timers)
         var resends = 0
         var now: Int64 = 0
         var last = ServerTransaction.Action.none
         while let due = transaction.deadline {
             now = due
-            last = transaction.timerFired(now: now)
+            last = transaction.timerFired(now: now, timers: timers)
             if last == .resendLastResponse { resends += 1 }
         }
         #expect(last == .terminate)
@@ -42,23 +42,23 @@ struct ServerTransactionTests {
     }
 
     @Test func nonInviteKeepsItsResponseForTimerJ() {
-        var transaction = ServerTransaction(isInvite: false, timers: timers)
+        var transaction = ServerTransaction(isInvite: false)
         #expect(transaction.requestRetransmitted() == .none)  // nothing to resend yet
-        transaction.respond(200, now: 0)
+        transaction.respond(200, now: 0, timers: timers)
         #expect(transaction.requestRetransmitted() == .resendLastResponse)
-        #expect(transaction.timerFired(now: 31_999 * ms) == .none)
-        #expect(transaction.timerFired(now: 32_000 * ms) == .terminate)
+        #expect(transaction.timerFired(now: 31_999 * ms, timers: timers) == .none)
+        #expect(transaction.timerFired(now: 32_000 * ms, timers: timers) == .terminate)
     }
 
     @Test func twoHundredLeavesAnInviteServerTransactionAcceptedForTimerL() {
-        var transaction = ServerTransaction(isInvite: true, timers: timers)
-        transaction.respond(200, now: 0)
+        var transaction = ServerTransaction(isInvite: true)
+        transaction.respond(200, now: 0, timers: timers)
         #expect(transaction.state == .accepted)
         // Retransmitted INVITEs are absorbed; the UAS's own 2xx retransmissions go through.
         #expect(transaction.requestRetransmitted() == .none)
-        #expect(transaction.ackReceived(now: 1) == .none && transaction.state == .accepted)
-        #expect(transaction.timerFired(now: 31_999 * ms) == .none)
-        #expect(transaction.timerFired(now: 32_000 * ms) == .terminate)
+        #expect(transaction.ackReceived(now: 1, timers: timers) == .none && transaction.state == .accepted)
+        #expect(transaction.timerFired(now: 31_999 * ms, timers: timers) == .none)
+        #expect(transaction.timerFired(now: 32_000 * ms, timers: timers) == .terminate)
     }
 }
 

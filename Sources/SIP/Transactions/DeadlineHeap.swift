@@ -3,15 +3,18 @@ import Basics
 /// Deadlines of transactions and probes in a preallocated binary heap. Entries are not
 /// removed when a transaction ends early: each carries the generation of its slot, and a
 /// stale one is skipped when it comes up (lazy deletion keeps every operation O(log n)).
+/// Generations are 16 bits, so an entry is 16 bytes: a stale entry taken for a slot reused
+/// exactly 65,536 times since finds a machine whose own deadline has not come, which does
+/// nothing.
 public final class DeadlineHeap {
     public struct Entry: Equatable, Sendable {
         public var deadline: Int64
         public var slot: Int32
-        public var generation: UInt32
+        public var generation: UInt16
         /// Which table the slot belongs to (the owner's numbering).
         public var kind: UInt8
 
-        public init(deadline: Int64, slot: Int32, generation: UInt32, kind: UInt8) {
+        public init(deadline: Int64, slot: Int32, generation: UInt16, kind: UInt8) {
             self.deadline = deadline
             self.slot = slot
             self.generation = generation

@@ -8,8 +8,10 @@ import Basics
 /// repeated release is recognised and ignored instead of freeing someone else's message
 /// (short of 65,536 reuses of one block while the stale handle is kept).
 public struct MessageHandle: Equatable, Sendable {
-    /// The first smallest block, + 1; 0 for `.none`.
+    /// The first unit, + 1; 0 for `.none`.
     public let blockPlusOne: Int32
+    /// The order of the buddy block it was cut from, or `MessagePool.slabMark` | units per
+    /// slot for a slot of a slab.
     public let order: UInt8
     public let stamp: UInt16
     public let count: Int32
@@ -20,42 +22,56 @@ public struct MessageHandle: Equatable, Sendable {
     public var length: Int { Int(count) }
 }
 
-/// Messages of any size a UDP datagram holds, in one buffer allocated at start-up: a buddy
-/// allocator, so a transaction keeps a 300-byte response and a 60 KB INVITE alike, with no
-/// fixed slot size to truncate to and no allocation per message.
+/// Messages of any size a UDP datagram holds, in one buffer allocated at start-up, so a
+/// transaction keeps a 300-byte response and a 60 KB INVITE alike, with no fixed slot size
+/// to truncate to and no allocation per message. Lengths are rounded up to 128-byte units.
 ///
-/// Blocks are 256 << order bytes (orders 0 ... 8, up to 64 KiB), aligned to their size; a
-/// block's buddy is the other half of the block it was split from. Free blocks of each order
-/// form a doubly linked list through side arrays indexed by smallest-block number, so the
-/// buddy met on release is unlinked in O(1) and store and release take O(log n) (nine orders).
-/// Lists are last-in first-out and largest blocks never used are taken in address order only
-/// when none is free: the pool reuses the pages it last touched, so with zeroed storage the
-/// resident memory follows the peak in use, not the capacity.
+/// Two layers (MessagePoolBuddy.swift, MessagePoolSlabs.swift). Blocks of 128 << order
+/// bytes (orders 0 ... 9, up to 64 KiB) come from a buddy allocator; a message over 1 KiB
+/// takes the smallest block that holds it and gives the units past its end back at once.
+/// A message of up to 1 KiB takes a slot in a slab: an 8 KiB block cut into slots of its own
+/// number of units. Most of what a node keeps is a few hundred bytes (a 302 of 355 bytes
+/// takes 384; a buddy block would be 512 and the page holding it no better), and thousands
+/// of transactions open at once make that difference megabytes of a board's memory.
+///
+/// The pool reuses what it last freed first and takes never-used largest blocks in address
+/// order only when nothing is free, so with zeroed storage the resident memory follows the
+/// peak in use, not the capacity; `trim` gives back the pages of largest blocks left free.
 public final class MessagePool {
-    public static let smallestShift = 8
-    public static let largestOrder = 8
+    public static let smallestShift = 7
+    public static let largestOrder = 9
     public static let largestBlock = 1 << (smallestShift + largestOrder)
+    /// The smallest block: what a message's length is rounded up to.
+    public static let unit = 1 << smallestShift
+    /// Slabs are blocks of this order (8 KiB), for messages of up to `slabLargestSlot` units.
+    public static let slabOrder = 6
+    public static let slabLargestSlot = 8
+    /// Set in a handle's `order` (and `heldOrder`) for a slot of a slab.
+    public static let slabMark: UInt8 = 0x80
 
     /// Bytes in the pool.
     public let capacity: Int
-    /// Bytes held in blocks (block sizes, not message lengths): what fragmentation costs.
-    public private(set) var used = 0
+    /// Bytes held in units (message lengths rounded up to 128): what is stored and what
+    /// rounding costs.
+    public internal(set) var used = 0
     /// The most `used` has been: what sizing the pool should go by.
-    public private(set) var peakUsed = 0
+    public internal(set) var peakUsed = 0
     /// Stores refused for want of room or for a message longer than the largest block.
-    public private(set) var failures = 0
+    public internal(set) var failures = 0
 
     public let storage: FixedArray<UInt8>
     /// Per order, the most recently freed block + 1 (0: the list is empty).
     public let heads: FixedArray<Int32>
-    /// Per smallest block heading a free block: its neighbours in that order's list, + 1.
+    /// Per unit heading a free block: its neighbours in that order's list, + 1. In a slab,
+    /// per free slot: the next free slot of the slab, + 1.
     public let next: FixedArray<Int32>
     public let previous: FixedArray<Int32>
-    /// Per smallest block: order + 1 if it heads a free block (what merging asks of a buddy).
+    /// Per unit: order + 1 if it heads a free block (what merging asks of a buddy).
     public let freeOrder: FixedArray<UInt8>
-    /// Per smallest block: order + 1 if it heads a block in use (what release checks).
+    /// Per unit: order + 1 if it heads a block in use, `slabMark` | units if it heads a slot
+    /// in use (what release checks).
     public let heldOrder: FixedArray<UInt8>
-    /// Per smallest block: how many stores it has headed (wrapping), copied into handles.
+    /// Per unit: how many stores it has headed (wrapping), copied into handles.
     public let stamps: FixedArray<UInt16>
     /// Largest blocks from here on have never been used and are in no list.
     public var nextUnused = 0
@@ -63,93 +79,123 @@ public final class MessagePool {
     /// given back), so `trim` knows what is worth a system call.
     public let dirty: FixedArray<UInt8>
     /// Bytes `trim` has given back to the kernel, in all.
-    public private(set) var bytesReturned = 0
+    public internal(set) var bytesReturned = 0
     /// Free largest blocks `trim` keeps resident for the next burst (1 MiB).
     public static let residentReserve = 16
 
-    /// `bytes` rounded up to a whole number of largest blocks (65,536 bytes), at least one;
-    /// the smallest block is 256 bytes. Storage and side arrays are zeroed pages, resident
-    /// only as they are used.
+    /// Per slot size (units), a slab with a free slot + 1 (0: none).
+    let slabsWithRoom: FixedArray<Int32>
+    /// Per slab (8 KiB of the pool): units per slot (0: not a slab), slots held, slots
+    /// never handed out start here, a freed slot + 1, and its neighbours among the slabs
+    /// with room of its size, + 1.
+    let slabSlotUnits: FixedArray<UInt8>
+    let slabHeld: FixedArray<UInt16>
+    let slabFresh: FixedArray<UInt16>
+    let slabFreeSlot: FixedArray<Int32>
+    let slabNext: FixedArray<Int32>
+    let slabPrevious: FixedArray<Int32>
+
+    /// `bytes` rounded up to a whole number of largest blocks (65,536 bytes), at least one.
+    /// Storage and side arrays are zeroed pages, resident only as they are used.
     public init(bytes: Int) {
         let largest = MessagePool.largestBlock
-        // Block numbers are Int32 links. Divided, not shifted: on a 32-bit board a shift of
+        // Unit numbers are Int32 links. Divided, not shifted: on a 32-bit board a shift of
         // Int32.max would wrap and refuse every size.
-        precondition(bytes >= 0 && bytes / (1 << MessagePool.smallestShift) < Int(Int32.max) - largest)
+        precondition(bytes >= 0 && bytes / MessagePool.unit < Int(Int32.max) - largest)
         capacity = max(1, (bytes + largest - 1) / largest) * largest
-        let blocks = capacity >> MessagePool.smallestShift
+        let units = capacity >> MessagePool.smallestShift
         storage = FixedArray(zeroedCount: capacity)
         heads = FixedArray(zeroedCount: MessagePool.largestOrder + 1)
-        next = FixedArray(zeroedCount: blocks)
-        previous = FixedArray(zeroedCount: blocks)
-        freeOrder = FixedArray(zeroedCount: blocks)
-        heldOrder = FixedArray(zeroedCount: blocks)
-        stamps = FixedArray(zeroedCount: blocks)
+        next = FixedArray(zeroedCount: units)
+        previous = FixedArray(zeroedCount: units)
+        freeOrder = FixedArray(zeroedCount: units)
+        heldOrder = FixedArray(zeroedCount: units)
+        stamps = FixedArray(zeroedCount: units)
         dirty = FixedArray(zeroedCount: capacity / largest)
+        let slabs = units >> MessagePool.slabOrder
+        slabsWithRoom = FixedArray(zeroedCount: MessagePool.slabLargestSlot + 1)
+        slabSlotUnits = FixedArray(zeroedCount: slabs)
+        slabHeld = FixedArray(zeroedCount: slabs)
+        slabFresh = FixedArray(zeroedCount: slabs)
+        slabFreeSlot = FixedArray(zeroedCount: slabs)
+        slabNext = FixedArray(zeroedCount: slabs)
+        slabPrevious = FixedArray(zeroedCount: slabs)
     }
 
-    /// Copies `message` into the smallest free block that holds it. Nil (and a failure
-    /// counted) when no block that large is free or the message is longer than 65,536 bytes.
-    /// An empty message takes no block: it comes back as `.none`, whose bytes are empty.
+    /// Copies `message` into the pool. Nil (and a failure counted) when there is no room
+    /// for it or it is longer than 65,536 bytes. An empty message takes no room: it comes
+    /// back as `.none`, whose bytes are empty.
     public func store(_ message: UnsafeRawBufferPointer) -> MessageHandle? {
         guard message.count > 0 else { return MessageHandle.none }
         guard message.count <= MessagePool.largestBlock else {
             failures += 1
             return nil
         }
-        let bits = Int.bitWidth - (message.count - 1).leadingZeroBitCount
-        let order = max(0, bits - MessagePool.smallestShift)
-        var found = order
-        while found <= MessagePool.largestOrder && heads[found] == 0 { found += 1 }
-        var block: Int
-        if found <= MessagePool.largestOrder {
-            block = Int(heads[found]) - 1
-            unlink(block, order: found)
-        } else if nextUnused < capacity / MessagePool.largestBlock {
-            found = MessagePool.largestOrder
-            block = nextUnused << MessagePool.largestOrder
-            nextUnused += 1
+        let units = MessagePool.units(message.count)
+        let first: Int, mark: UInt8
+        if units <= MessagePool.slabLargestSlot {
+            guard let slot = takeSlot(units: units) else {
+                failures += 1
+                return nil
+            }
+            first = slot
+            mark = MessagePool.slabMark | UInt8(units)
+            heldOrder[first] = mark
         } else {
-            failures += 1
-            return nil
+            let order = Int.bitWidth - (units - 1).leadingZeroBitCount
+            guard let block = takeBlock(order: order) else {
+                failures += 1
+                return nil
+            }
+            giveBackTail(of: block, order: order, units: units)
+            first = block
+            mark = UInt8(order)
+            heldOrder[first] = mark + 1
         }
-        // Keep the lower half, free the upper: the next store of that size takes it first.
-        while found > order {
-            found -= 1
-            push(block + (1 << found), order: found)
-        }
-        heldOrder[block] = UInt8(order + 1)
-        dirty[block >> MessagePool.largestOrder] = 1
-        stamps[block] &+= 1
-        used += 1 << (order + MessagePool.smallestShift)
+        stamps[first] &+= 1
+        used += units << MessagePool.smallestShift
         peakUsed = max(peakUsed, used)
-        storage.copy(message, to: block << MessagePool.smallestShift)
-        return MessageHandle(blockPlusOne: Int32(block + 1), order: UInt8(order),
-                             stamp: stamps[block], count: Int32(message.count))
+        storage.copy(message, to: first << MessagePool.smallestShift)
+        return MessageHandle(blockPlusOne: Int32(first + 1), order: mark, stamp: stamps[first],
+                             count: Int32(message.count))
     }
 
-    /// The bytes of a stored message, contiguous because a buddy block is one run of bytes.
+    /// The bytes of a stored message, contiguous because blocks and slots are runs of units.
     /// Empty for `.none` and for a handle already released.
     public func bytes(_ handle: MessageHandle) -> UnsafeRawBufferPointer {
         guard isHeld(handle) else { return UnsafeRawBufferPointer(start: nil, count: 0) }
         return storage.bytes(Int(handle.blockPlusOne - 1) << MessagePool.smallestShift, handle.length)
     }
 
-    /// Gives the block back, merging it with its buddy for as long as the buddy is free too.
-    /// Releasing `.none`, or a handle already released, does nothing: a transaction torn down
-    /// on two paths must not free a block that a newer message has since taken.
+    /// Gives the message's room back. Releasing `.none`, or a handle already released, does
+    /// nothing: a transaction torn down on two paths must not free room that a newer message
+    /// has since taken.
     public func release(_ handle: MessageHandle) {
         guard isHeld(handle) else { return }
-        var block = Int(handle.blockPlusOne - 1), order = Int(handle.order)
-        heldOrder[block] = 0
-        used -= 1 << (order + MessagePool.smallestShift)
-        while order < MessagePool.largestOrder {
-            let buddy = block ^ (1 << order)
-            guard freeOrder[buddy] == UInt8(order + 1) else { break }
-            unlink(buddy, order: order)
-            block = min(block, buddy)
-            order += 1
+        let first = Int(handle.blockPlusOne - 1)
+        heldOrder[first] = 0
+        let units = MessagePool.units(handle.length)
+        used -= units << MessagePool.smallestShift
+        if handle.order & MessagePool.slabMark != 0 {
+            releaseSlot(first)
+        } else {
+            releaseBlock(first, order: Int(handle.order), units: units)
         }
-        push(block, order: order)
+    }
+
+    /// Whether `handle` names a message in use that was stored under it (and not since
+    /// replaced by another).
+    public func isHeld(_ handle: MessageHandle) -> Bool {
+        let first = Int(handle.blockPlusOne) - 1
+        guard first >= 0 && first < heldOrder.count && stamps[first] == handle.stamp && handle.count >= 0 else {
+            return false
+        }
+        if handle.order & MessagePool.slabMark != 0 {
+            let slotUnits = Int(handle.order & ~MessagePool.slabMark)
+            return heldOrder[first] == handle.order && handle.length <= slotUnits << MessagePool.smallestShift
+        }
+        return handle.order <= MessagePool.largestOrder && heldOrder[first] == handle.order + 1
+            && handle.length <= 1 << (Int(handle.order) + MessagePool.smallestShift)
     }
 
     /// Gives the pages of free largest blocks back to the kernel, all but the
@@ -178,27 +224,6 @@ public final class MessagePool {
         return returned
     }
 
-    /// Whether `handle` names a block in use that was stored under it (and not since reused).
-    public func isHeld(_ handle: MessageHandle) -> Bool {
-        let block = Int(handle.blockPlusOne) - 1
-        return block >= 0 && block < heldOrder.count && handle.order <= MessagePool.largestOrder
-            && heldOrder[block] == handle.order + 1 && stamps[block] == handle.stamp
-            && handle.count >= 0 && handle.length <= 1 << (Int(handle.order) + MessagePool.smallestShift)
-    }
-
-    private func push(_ block: Int, order: Int) {
-        let head = heads[order]
-        next[block] = head
-        previous[block] = 0
-        if head != 0 { previous[Int(head) - 1] = Int32(block + 1) }
-        heads[order] = Int32(block + 1)
-        freeOrder[block] = UInt8(order + 1)
-    }
-
-    private func unlink(_ block: Int, order: Int) {
-        let before = previous[block], after = next[block]
-        if before != 0 { next[Int(before) - 1] = after } else { heads[order] = after }
-        if after != 0 { previous[Int(after) - 1] = before }
-        freeOrder[block] = 0
-    }
+    /// Units a message of `length` bytes takes (at least one).
+    static func units(_ length: Int) -> Int { max(1, (length + unit - 1) >> smallestShift) }
 }

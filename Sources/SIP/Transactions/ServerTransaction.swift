@@ -32,38 +32,42 @@ public struct ServerTransaction: Sendable {
     }
 
     public let isInvite: Bool
-    public let timers: TransactionTimers
     public private(set) var state: State
-    /// The status code last sent, 0 before any.
-    public private(set) var lastStatus = 0
-    /// When `timerFired` is to be called next, or nil.
-    public private(set) var deadline: Int64?
-    public var retransmitInterval: Int64 = 0
-    public var giveUpAt: Int64 = 0
+    private var status: UInt16 = 0
+    /// `Int64.max` for none: an optional would cost eight more bytes in every slot.
+    private var due = Int64.max
+    public private(set) var retransmitInterval: Int64 = 0
+    public private(set) var giveUpAt: Int64 = 0
 
-    public init(isInvite: Bool, timers: TransactionTimers) {
+    /// The timers are the node's, passed to each call rather than kept: with thousands of
+    /// transactions open a copy in each would cost a third of their bookkeeping.
+    public init(isInvite: Bool) {
         self.isInvite = isInvite
-        self.timers = timers
         state = isInvite ? .proceeding : .trying
     }
 
+    /// The status code last sent, 0 before any.
+    public var lastStatus: Int { Int(status) }
+    /// When `timerFired` is to be called next, or nil.
+    public var deadline: Int64? { due == Int64.max ? nil : due }
+
     /// The transaction user sends a response with `status`.
-    public mutating func respond(_ status: Int, now: Int64) {
+    public mutating func respond(_ code: Int, now: Int64, timers: TransactionTimers) {
         guard state == .trying || state == .proceeding else { return }
-        lastStatus = status
-        if status < 200 {
+        status = UInt16(clamping: code)
+        if code < 200 {
             state = .proceeding
-        } else if isInvite && status < 300 {
+        } else if isInvite && code < 300 {
             state = .accepted
-            deadline = now + timers.timeout  // timer L
+            due = now + timers.timeout  // timer L
         } else {
             state = .completed
             if isInvite {
                 retransmitInterval = timers.t1
                 giveUpAt = now + timers.timeout
-                deadline = now + retransmitInterval
+                due = now + retransmitInterval
             } else {
-                deadline = now + timers.timeout
+                due = now + timers.timeout
             }
         }
     }
@@ -77,32 +81,32 @@ public struct ServerTransaction: Sendable {
     }
 
     /// An ACK for this INVITE transaction arrived (absorbed: never passed on).
-    public mutating func ackReceived(now: Int64) -> Action {
+    public mutating func ackReceived(now: Int64, timers: TransactionTimers) -> Action {
         guard isInvite && state == .completed else { return .none }
         state = .confirmed
-        deadline = now + timers.t4
+        due = now + timers.t4
         return .none
     }
 
     /// The deadline passed.
-    public mutating func timerFired(now: Int64) -> Action {
-        guard let due = deadline, now >= due else { return .none }
+    public mutating func timerFired(now: Int64, timers: TransactionTimers) -> Action {
+        guard now >= due else { return .none }
         switch state {
         case .completed where isInvite:
             if now >= giveUpAt {
                 // Timer H: the ACK never came.
                 state = .terminated
-                deadline = nil
+                due = Int64.max
                 return .terminate
             }
             // Timer G.
             retransmitInterval = min(retransmitInterval * 2, timers.t2)
-            deadline = min(now + retransmitInterval, giveUpAt)
+            due = min(now + retransmitInterval, giveUpAt)
             return .resendLastResponse
         case .completed, .confirmed, .accepted:
             // Timer J (non-INVITE), timer I or timer L (INVITE).
             state = .terminated
-            deadline = nil
+            due = Int64.max
             return .terminate
         default:
             return .none

@@ -1,9 +1,9 @@
 import Basics
 
 /// Server transactions by (branch, source, INVITE or not), each with the last response it
-/// sent (to retransmit) and the request itself (to forward it again when a member does not
-/// answer), both held in the node's message pool at whatever size they are. Preallocated;
-/// when full the oldest transaction is dropped.
+/// sent (to retransmit) and, until a final response, the request itself (to forward it
+/// again when a member does not answer), both held in the node's message pool at whatever
+/// size they are. Preallocated; when full the oldest transaction is dropped.
 public final class ServerTransactions {
     public static let maxBranch = 64
     public let pool: MessagePool
@@ -13,7 +13,7 @@ public final class ServerTransactions {
     public let sources: FixedArray<Endpoint>
     public let invites: FixedArray<Bool>
     public let machines: FixedArray<ServerTransaction>
-    public let generations: FixedArray<UInt32>
+    public let generations: FixedArray<UInt16>
     public let responses: FixedArray<MessageHandle>
     public let requests: FixedArray<MessageHandle>
     /// Members already tried for a forwarded request (bit i = member i), and the client
@@ -53,8 +53,8 @@ public final class ServerTransactions {
 
     /// A new transaction for `request`; `evicted` when an old one had to make room. Nil when
     /// the pool cannot hold the request (nothing is claimed then).
-    public func insert(_ branch: UnsafeRawBufferPointer, source: Endpoint, invite: Bool, request: UnsafeRawBufferPointer,
-                timers: TransactionTimers) -> (slot: Int, evicted: Bool)? {
+    public func insert(_ branch: UnsafeRawBufferPointer, source: Endpoint, invite: Bool, request: UnsafeRawBufferPointer)
+        -> (slot: Int, evicted: Bool)? {
         guard let stored = pool.store(request) else { return nil }
         let claimed = index.claim(hash: ServerTransactions.hash(branch, source, invite))
         let slot = claimed.slot
@@ -65,7 +65,7 @@ public final class ServerTransactions {
         branchLengths[slot] = UInt8(length)
         sources[slot] = source
         invites[slot] = invite
-        machines[slot] = ServerTransaction(isInvite: invite, timers: timers)
+        machines[slot] = ServerTransaction(isInvite: invite)
         generations[slot] &+= 1
         tried[slot] = 0
         clients[slot] = -1
@@ -82,7 +82,14 @@ public final class ServerTransactions {
 
     public func response(_ slot: Int) -> UnsafeRawBufferPointer { pool.bytes(responses[slot]) }
 
+    /// The request of `slot` until `releaseRequest`; empty after.
     public func request(_ slot: Int) -> UnsafeRawBufferPointer { pool.bytes(requests[slot]) }
+
+    /// The request is needed no more (a final response was sent): its bytes go back to the pool.
+    public func releaseRequest(_ slot: Int) {
+        pool.release(requests[slot])
+        requests[slot] = .none
+    }
 
     /// The transaction is over: its slot and its messages are free.
     public func release(_ slot: Int) {
@@ -91,9 +98,8 @@ public final class ServerTransactions {
     }
 
     private func releaseMessages(_ slot: Int) {
-        pool.release(requests[slot])
+        releaseRequest(slot)
         pool.release(responses[slot])
-        requests[slot] = .none
         responses[slot] = .none
     }
 }
@@ -108,9 +114,9 @@ public final class ClientTransactions {
     public let members: FixedArray<Int32>
     public let destinations: FixedArray<Endpoint>
     public let machines: FixedArray<ClientTransaction>
-    public let generations: FixedArray<UInt32>
+    public let generations: FixedArray<UInt16>
     public let servers: FixedArray<Int32>
-    public let serverGenerations: FixedArray<UInt32>
+    public let serverGenerations: FixedArray<UInt16>
     public let requests: FixedArray<MessageHandle>
 
     public init(capacity: Int, pool: MessagePool) {
