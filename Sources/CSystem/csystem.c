@@ -30,6 +30,7 @@ int64_t gw_monotonic_ns(void) {
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 
@@ -103,6 +104,50 @@ int gw_udp_send(int fd, const void *buffer, size_t length, const uint8_t destina
     ssize_t n;
     GW_RETRY(n, sendto(fd, buffer, length, 0, (struct sockaddr *)&to, size));
     return n < 0 ? -errno : 0;
+}
+
+int gw_tcp_listen(const uint8_t address[16], uint16_t port, int backlog) {
+    struct sockaddr_storage local;
+    socklen_t size = to_sockaddr(address, port, &local);
+    int fd = socket(local.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    // SO_REUSEADDR on a listening TCP socket only lets it bind past connections still in
+    // TIME_WAIT after a restart; unlike UDP, a second listener on the port still fails.
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&local, size) < 0 || listen(fd, backlog) < 0) {
+        int error = errno;
+        close(fd);
+        return -error;
+    }
+    return fd;
+}
+
+int gw_tcp_accept(int fd, uint8_t source[16], uint16_t *port) {
+    struct sockaddr_storage from;
+    socklen_t size = sizeof from;
+    int connection;
+    GW_RETRY(connection, accept4(fd, (struct sockaddr *)&from, &size, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    if (connection < 0) return -errno;
+    from_sockaddr(&from, source, port);
+    return connection;
+}
+
+long gw_tcp_send(int fd, const void *bytes, size_t count) {
+    ssize_t n;
+    // MSG_NOSIGNAL: a peer that has gone away is an error to count, not SIGPIPE.
+    GW_RETRY(n, send(fd, bytes, count, MSG_NOSIGNAL | MSG_DONTWAIT));
+    return n < 0 ? -errno : (long)n;
+}
+
+long gw_raise_descriptor_limit(void) {
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) < 0) return -errno;
+    if (limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &limit) < 0) return -errno;
+    }
+    return limit.rlim_cur == RLIM_INFINITY ? -1 : (long)limit.rlim_cur;
 }
 
 int gw_udp_receive_batch(int fd, void *buffers, size_t slot, gw_datagram *datagrams, int count) {

@@ -118,7 +118,8 @@ public final class Node<Entropy: EntropySource> {
 
     /// A datagram arrived from `source`.
     @discardableResult
-    public func receive(_ bytes: UnsafeRawBufferPointer, from source: Endpoint, now: Int64) -> Received {
+    public func receive(_ bytes: UnsafeRawBufferPointer, from source: Endpoint, over transport: Transport = .udp,
+                        now: Int64) -> Received {
         clock = now
         guard let line = SIPScanner.startLine(bytes) else {
             counters.malformed += 1
@@ -134,19 +135,20 @@ public final class Node<Entropy: EntropySource> {
             if line.isRequest && line.method != .ack, let headers = SIPScanner.headerSection(bytes, startLine: line) {
                 writeResponse(400, headers, bytes)
                 ResponseWriter.end(into: &out)
-                outbox.send(out, to: source)
+                outbox.send(out, to: source, over: transport)
             }
             return .dropped
         }
-        return receive(message, bytes, from: source, now: now)
+        return receive(message, bytes, from: source, over: transport, now: now)
     }
 
     /// A datagram its receiver has already scanned (the steering agent reads phones'
     /// requests before handing them on): the same as `receive(_:from:now:)` without a second scan.
     @discardableResult
-    public func receive(_ message: SIPMessage, _ bytes: UnsafeRawBufferPointer, from source: Endpoint, now: Int64) -> Received {
+    public func receive(_ message: SIPMessage, _ bytes: UnsafeRawBufferPointer, from source: Endpoint,
+                        over transport: Transport = .udp, now: Int64) -> Received {
         clock = now
-        if message.isRequest { return request(message, bytes, from: source, now: now) }
+        if message.isRequest { return request(message, bytes, from: source, over: transport, now: now) }
         response(message, bytes, from: source, now: now)
         return .response
     }

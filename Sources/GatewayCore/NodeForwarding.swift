@@ -133,14 +133,14 @@ extension Node {
         if code == 100 { return }
         machine.pointee.respond(code, now: now, timers: settings.timers)
         keepResponse(slot)
-        outbox.send(out, to: servers.sources[slot])
+        outbox.send(out, to: servers.sources[slot], over: servers.transports[slot])
         schedule(server: slot)
     }
 
     func serverTimer(_ slot: Int, now: Int64) {
         switch servers.machines.pointer(at: slot).pointee.timerFired(now: now, timers: settings.timers) {
         case .resendLastResponse:
-            outbox.send(servers.response(slot), to: servers.sources[slot])
+            outbox.send(servers.response(slot), to: servers.sources[slot], over: servers.transports[slot])
         case .terminate:
             servers.release(slot)
             return

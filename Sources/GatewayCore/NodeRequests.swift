@@ -7,7 +7,8 @@ extension Node {
     /// ACKs and retransmissions are matched to their transactions as they came; a new
     /// request is first prepared (RFC 3581 `received`/`rport`, §16.4 own Route removed) and
     /// everything after reads the prepared copy.
-    func request(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, from source: Endpoint, now: Int64) -> Received {
+    func request(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, from source: Endpoint, over transport: Transport,
+                 now: Int64) -> Received {
         let branch = message.topViaBranch.slice(of: buffer)
         if message.method == .ack {
             // The ACK for a non-2xx final answer ends here, hop by hop (RFC 3261 §17.2.1);
@@ -23,27 +24,27 @@ extension Node {
             if existing >= 0 {
                 counters.retransmissionsAbsorbed += 1
                 if servers.machines.pointer(at: existing).pointee.requestRetransmitted() == .resendLastResponse {
-                    outbox.send(servers.response(existing), to: source)
+                    outbox.send(servers.response(existing), to: source, over: servers.transports[existing])
                 }
                 return .absorbed
             }
         }
         let outcome = ProxyPreparation.prepare(message, buffer, source: source, isSelf: { $0 == selfAddress }, into: &prepared)
-        guard outcome.rewritten else { return route(message, buffer, from: source, insertedRoute: outcome.insertedRoute, now: now) }
+        guard outcome.rewritten else { return route(message, buffer, from: source, over: transport, insertedRoute: outcome.insertedRoute, now: now) }
         return prepared.bytes.withUnsafeBytes { bytes in
             guard let line = SIPScanner.startLine(bytes),
                   let amended = try? SIPScanner.scan(bytes, startLine: line, framing: .datagram) else {
                 counters.malformed += 1
                 return .dropped
             }
-            return route(amended, bytes, from: source, insertedRoute: outcome.insertedRoute, now: now)
+            return route(amended, bytes, from: source, over: transport, insertedRoute: outcome.insertedRoute, now: now)
         }
     }
 
     /// A new request, prepared: sent on statelessly (ACK), proxied to where it already
     /// points, refused, or decided on as a request to connect (DESIGN §3).
-    func route(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, from source: Endpoint, insertedRoute: Bool,
-                       now: Int64) -> Received {
+    func route(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, from source: Endpoint, over transport: Transport,
+               insertedRoute: Bool, now: Int64) -> Received {
         let method = message.method
         if method == .ack {
             guard let hop = directHop(message, buffer, insertedRoute: insertedRoute) else {
@@ -61,13 +62,14 @@ extension Node {
             // Answered without a transaction: a flood must not fill the table, and a node
             // that is stopping opens none.
             if limited { counters.rateLimited += 1 } else { counters.refused += 1 }
-            busyWithoutTransaction(message, buffer, to: source)
+            busyWithoutTransaction(message, buffer, to: source, over: transport)
             return .newRequest
         }
-        guard let inserted = servers.insert(branch, source: source, invite: method == .invite, request: buffer) else {
+        guard let inserted = servers.insert(branch, source: source, invite: method == .invite, request: buffer,
+                                            over: transport) else {
             // Nowhere to keep it: answered at once, without a transaction, and counted.
             counters.messagesRefused += 1
-            busyWithoutTransaction(message, buffer, to: source)
+            busyWithoutTransaction(message, buffer, to: source, over: transport)
             return .newRequest
         }
         if inserted.evicted { counters.transactionsDropped += 1 }
@@ -128,13 +130,14 @@ extension Node {
     }
 
     /// 503 with Retry-After, sent once and kept nowhere.
-    func busyWithoutTransaction(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, to source: Endpoint) {
+    func busyWithoutTransaction(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, to source: Endpoint,
+                                over transport: Transport) {
         writeResponse(503, message, buffer)
         out.append("Retry-After: ")
         out.append(settings.retryAfterSeconds)
         out.append("\r\n")
         ResponseWriter.end(into: &out)
-        outbox.send(out, to: source)
+        outbox.send(out, to: source, over: transport)
     }
 
     /// 302 with this node's identity: the Request-URI retargeted for INVITE, the identity
@@ -222,7 +225,7 @@ extension Node {
     func send(_ slot: Int, _ code: Int, now: Int64) {
         servers.machines.pointer(at: slot).pointee.respond(code, now: now, timers: settings.timers)
         keepResponse(slot)
-        outbox.send(out, to: servers.sources[slot])
+        outbox.send(out, to: servers.sources[slot], over: servers.transports[slot])
         schedule(server: slot)
     }
 

@@ -1,4 +1,5 @@
 import Basics
+import SIP
 
 /// Datagrams a node wants sent, written into one preallocated buffer; the daemon drains it
 /// after every event. When it is full, further datagrams are dropped and counted: UDP
@@ -8,6 +9,8 @@ public final class Outbox {
         public var destination: Endpoint
         var offset: Int
         public var length: Int
+        /// UDP, or the connection a request came on (the daemon finds it by `destination`).
+        public var transport: Transport
     }
 
     let storage: FixedArray<UInt8>
@@ -20,23 +23,23 @@ public final class Outbox {
 
     public init(bytes: Int = 256 * 1024, datagrams maxDatagrams: Int = 256) {
         storage = FixedArray(zeroedCount: bytes)
-        datagrams = FixedArray(repeating: Datagram(destination: Endpoint(address: .unspecified, port: 0), offset: 0, length: 0),
+        datagrams = FixedArray(repeating: Datagram(destination: Endpoint(address: .unspecified, port: 0), offset: 0, length: 0, transport: .udp),
                                count: maxDatagrams)
     }
 
-    public func send(_ bytes: UnsafeRawBufferPointer, to destination: Endpoint) {
+    public func send(_ bytes: UnsafeRawBufferPointer, to destination: Endpoint, over transport: Transport = .udp) {
         guard count < datagrams.count, used + bytes.count <= storage.count else {
             dropped += 1
             return
         }
         storage.copy(bytes, to: used)
-        datagrams[count] = Datagram(destination: destination, offset: used, length: bytes.count)
+        datagrams[count] = Datagram(destination: destination, offset: used, length: bytes.count, transport: transport)
         used += bytes.count
         count += 1
     }
 
-    public func send(_ text: TextBuffer, to destination: Endpoint) {
-        text.bytes.withUnsafeBytes { send($0, to: destination) }
+    public func send(_ text: TextBuffer, to destination: Endpoint, over transport: Transport = .udp) {
+        text.bytes.withUnsafeBytes { send($0, to: destination, over: transport) }
     }
 
     public func datagram(_ index: Int) -> Datagram { datagrams[index] }

@@ -15,6 +15,7 @@ final class Daemon {
     static let captureTag: UInt64 = 3
     static let agentSocketTag: UInt64 = 4
     static let hookTag: UInt64 = 5
+    static let streamListenerTag: UInt64 = 6
 
     var config: NodeConfig
     let path: UnsafeMutablePointer<CChar>?
@@ -24,6 +25,8 @@ final class Daemon {
     // The node role.
     var node: Node<KernelEntropy>?
     var nodeSocket: Int32 = -1
+    /// The node's TCP listener and connections (`[node] tcp`).
+    var streams: StreamConnections?
     var meter: Meter?
     var capture: LiveCapture?
     // The steering role.
@@ -71,6 +74,12 @@ final class Daemon {
                         entropy: KernelEntropy())
             guard let socket = Daemon.bind(config.listen, watchedBy: loop, as: Daemon.nodeSocketTag) else { return nil }
             nodeSocket = socket
+            if let limits = config.streamLimits {
+                _ = gw_raise_descriptor_limit()
+                guard let listener = StreamConnections(listen: config.listen, limits: limits, loop: loop,
+                                                       tag: Daemon.streamListenerTag) else { return nil }
+                streams = listener
+            }
             meter = Meter(configuration: config.meterConfiguration())
             if !config.captureInterface.isEmpty {
                 let live = LiveCapture(interface: config.captureInterface, filter: config.captureFilter)
@@ -170,6 +179,7 @@ final class Daemon {
             if let capture { wake = min(wake, capture.nextAttempt, capture.nextPoll) }
             if let agent { wake = min(wake, agent.nextDeadline) }
             if let hooks { wake = min(wake, hooks.nextDeadline) }
+            if let streams { wake = min(wake, streams.nextDeadline) }
             let timeout = wake <= now ? 0 : Int32(min((wake - now + 999_999) / 1_000_000, 1000))
             let ready = tags.withUnsafeMutableBufferPointer { gw_epoll_wait(loop, $0.baseAddress, 16, timeout) }
             let after = gw_monotonic_ns()
@@ -212,6 +222,15 @@ final class Daemon {
                     readCapture(now: after)
                 case Daemon.hookTag:
                     hooks?.readOutput()
+                case Daemon.streamListenerTag:
+                    streams?.acceptAll(now: after)
+                case let tag where tag >= StreamConnections.tagBase:
+                    guard let node, let streams else { break }
+                    streams.readable(Int(tag - StreamConnections.tagBase), now: after) { bytes, from in
+                        hep?.exchanged(bytes, from: from, to: config.listen)
+                        node.receive(bytes, from: from, over: .tcp, now: after)
+                    }
+                    flushNode()
                 default:
                     break
                 }
@@ -239,6 +258,7 @@ final class Daemon {
                 node.tick(now: after)
                 flushNode()
             }
+            streams?.sweep(now: after)
             if let agent {
                 if stopBy == Int64.max { agent.tick(now: after) } else { agent.relay.tick(now: after) }
                 flushAgent()
@@ -290,7 +310,7 @@ final class Daemon {
     /// Sends what the node wrote (a copy of each to HEP first).
     func flushNode() {
         guard let node else { return }
-        sending.send(node.outbox, nodeSocket, from: config.listen, hep: hep)
+        sending.send(node.outbox, nodeSocket, from: config.listen, hep: hep, streams: streams)
     }
 
     func flushAgent() {

@@ -18,6 +18,12 @@ enum PrometheusText {
             renderNode(config, node, meter, capture: daemon.capture, now: now, stopped: stopped, into: &out)
         }
         if let agent = daemon.agent { renderSteering(agent, into: &out) }
+        if let streams = daemon.streams {
+            out.family("gatewayd_tcp_connections", "gauge", "TCP connections open now.")
+            out.sample("gatewayd_tcp_connections", streams.open)
+            out.family("gatewayd_tcp_total", "counter", "Every counter of the status file's tcp object, by name.")
+            streams.counters.forEach { name, value in out.labelled("gatewayd_tcp_total", "counter", name, Double(value)) }
+        }
         if let hep = daemon.hep {
             out.family("gatewayd_hep_messages_total", "counter",
                        "SIP copies for the HEP collector: sent, dropped (queue full or too large for HEP), send_failed (refused by the kernel).")

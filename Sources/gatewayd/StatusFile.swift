@@ -72,6 +72,17 @@ struct StatusFile {
         if let node = daemon.node, let meter = daemon.meter {
             renderNode(config, node, meter, capture: daemon.capture, now: now, stopped: stopped, into: &out)
         }
+        if let streams = daemon.streams {
+            out.append("  \"tcp\": {\"open\": ")
+            out.append(streams.open)
+            streams.counters.forEach { name, value in
+                out.append(", \"")
+                out.append(name)
+                out.append("\": ")
+                out.append(value)
+            }
+            out.append("},\n")
+        }
         out.append("  \"endpoints\": [")
         if let agent = daemon.agent {
             renderEndpoints(agent, hooks: daemon.hooks, now: now, into: &out)

@@ -1,6 +1,7 @@
 import Basics
 import CSystem
 import GatewayCore
+import SIP
 
 /// The loop's side of recvmmsg and sendmmsg: datagrams move between a socket and the node in
 /// batches of up to `GW_BATCH_MAX`, one system call per batch each way instead of one per
@@ -34,20 +35,28 @@ final class UDPBatch {
         }
     }
 
-    /// Sends what `outbox` holds, a batch per system call, and empties it. A datagram the
-    /// kernel refuses is counted in the outbox and the rest still go.
-    func send(_ outbox: Outbox, _ socket: Int32, from local: Endpoint? = nil, hep: HEPExporter? = nil) {
+    /// Sends what `outbox` holds, a batch per system call, and empties it; answers to
+    /// requests that came over TCP go to their connection in `streams`. A datagram the kernel
+    /// refuses (or a connection that is gone) is counted in the outbox and the rest still go.
+    func send(_ outbox: Outbox, _ socket: Int32, from local: Endpoint? = nil, hep: HEPExporter? = nil,
+              streams: StreamConnections? = nil) {
         var next = 0
         while next < outbox.count {
-            let count = min(outbox.count - next, UDPBatch.size)
-            for index in 0..<count {
-                let datagram = outbox.datagram(next + index)
+            var count = 0
+            while next < outbox.count && count < UDPBatch.size {
+                let datagram = outbox.datagram(next)
+                next += 1
                 if let hep, let local { hep.exchanged(outbox.bytes(datagram), from: local, to: datagram.destination) }
-                let entry = entries.pointer(at: index)
+                if datagram.transport == .tcp {
+                    if streams?.send(outbox.bytes(datagram), to: datagram.destination) != true { outbox.noteSendFailed() }
+                    continue
+                }
+                let entry = entries.pointer(at: count)
                 withUnsafeMutableBytes(of: &entry.pointee.address) { NodeDaemon.store(datagram.destination.address, into: $0) }
                 entry.pointee.port = datagram.destination.port
                 entry.pointee.offset = UInt32(outbox.offset(datagram))
                 entry.pointee.length = UInt32(datagram.length)
+                count += 1
             }
             var done = 0
             while done < count {
@@ -61,7 +70,6 @@ final class UDPBatch {
                     done += 1
                 }
             }
-            next += count
         }
         outbox.removeAll()
     }

@@ -24,6 +24,27 @@ struct ServerTransactionTests {
         #expect(transaction.timerFired(now: 7000 * ms, timers: timers) == .terminate)  // timer I = T4
     }
 
+    @Test func overTCPNothingIsRetransmittedAndTheAckEndsIt() {
+        var transaction = ServerTransaction(isInvite: true, reliable: true)
+        transaction.respond(302, now: 0, timers: timers)
+        // No timer G: the next deadline is timer H.
+        #expect(transaction.state == .completed && transaction.deadline == 32_000 * ms)
+        #expect(transaction.timerFired(now: 500 * ms, timers: timers) == .none)
+        #expect(transaction.ackReceived(now: 1000 * ms, timers: timers) == .none)
+        // Timer I is zero.
+        #expect(transaction.deadline == 1000 * ms)
+        #expect(transaction.timerFired(now: 1000 * ms, timers: timers) == .terminate)
+
+        var unanswered = ServerTransaction(isInvite: true, reliable: true)
+        unanswered.respond(503, now: 0, timers: timers)
+        #expect(unanswered.timerFired(now: 32_000 * ms, timers: timers) == .terminate)  // timer H
+
+        var options = ServerTransaction(isInvite: false, reliable: true)
+        options.respond(200, now: 0, timers: timers)
+        #expect(options.deadline == 0)  // timer J is zero
+        #expect(options.timerFired(now: 0, timers: timers) == .terminate)
+    }
+
     @Test func inviteGivesUpWithoutAnAck() {
         var transaction = ServerTransaction(isInvite: true)
         transaction.respond(503, now: 0, timers: timers)

@@ -21,6 +21,12 @@ enum {
     GW_SIGKILL = SIGKILL,
 };
 
+/// Error numbers Swift code compares with (they differ between C libraries too).
+enum {
+    GW_EAGAIN = EAGAIN,
+    GW_EWOULDBLOCK = EWOULDBLOCK,
+};
+
 static inline int gw_errno(void) { return errno; }
 
 // Every function returns 0 or a positive result, or -errno; interrupted calls are retried
@@ -73,6 +79,16 @@ int gw_udp_send_batch(int fd, const void *bytes, const gw_datagram *datagrams, i
 /// the local address and port the kernel chose for it. Returns 0, or -errno.
 int gw_udp_connect(int fd, const uint8_t destination[16], uint16_t port, uint8_t local[16], uint16_t *local_port);
 
+/// A listening TCP socket, non-blocking, bound to `address` (IPv4-mapped or IPv6) and
+/// `port`; -errno on failure.
+int gw_tcp_listen(const uint8_t address[16], uint16_t port, int backlog);
+/// The next connection waiting on `fd` (non-blocking) and its peer; -errno (-EAGAIN: none).
+int gw_tcp_accept(int fd, uint8_t source[16], uint16_t *port);
+/// Sends what it can of `bytes` without blocking: the count sent, or -errno.
+long gw_tcp_send(int fd, const void *bytes, size_t count);
+/// Raises the soft limit on open descriptors to the hard limit (TCP connections need
+/// more than the usual 1,024); returns the limit now in force.
+long gw_raise_descriptor_limit(void);
 int gw_epoll_create(void);
 int gw_epoll_add(int epoll_fd, int fd, uint64_t tag);
 /// Waits up to `timeout_ms` (-1: forever); writes up to `max` ready tags. Returns how many,

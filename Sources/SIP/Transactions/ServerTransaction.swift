@@ -32,6 +32,9 @@ public struct ServerTransaction: Sendable {
     }
 
     public let isInvite: Bool
+    /// Over a reliable transport (TCP) nothing is retransmitted and timers I and J are zero
+    /// (§17.2.1, §17.2.2): the transport delivers or the connection fails.
+    public let isReliable: Bool
     public private(set) var state: State
     private var status: UInt16 = 0
     /// `Int64.max` for none: an optional would cost eight more bytes in every slot.
@@ -41,8 +44,9 @@ public struct ServerTransaction: Sendable {
 
     /// The timers are the node's, passed to each call rather than kept: with thousands of
     /// transactions open a copy in each would cost a third of their bookkeeping.
-    public init(isInvite: Bool) {
+    public init(isInvite: Bool, reliable: Bool = false) {
         self.isInvite = isInvite
+        isReliable = reliable
         state = isInvite ? .proceeding : .trying
     }
 
@@ -65,9 +69,9 @@ public struct ServerTransaction: Sendable {
             if isInvite {
                 retransmitInterval = timers.t1
                 giveUpAt = now + timers.timeout
-                due = now + retransmitInterval
+                due = isReliable ? giveUpAt : now + retransmitInterval
             } else {
-                due = now + timers.timeout
+                due = isReliable ? now : now + timers.timeout
             }
         }
     }
@@ -84,7 +88,7 @@ public struct ServerTransaction: Sendable {
     public mutating func ackReceived(now: Int64, timers: TransactionTimers) -> Action {
         guard isInvite && state == .completed else { return .none }
         state = .confirmed
-        due = now + timers.t4
+        due = isReliable ? now : now + timers.t4
         return .none
     }
 

@@ -12,6 +12,8 @@ public final class ServerTransactions {
     public let branchLengths: FixedArray<UInt8>
     public let sources: FixedArray<Endpoint>
     public let invites: FixedArray<Bool>
+    /// What the request came over: where the answers go back.
+    public let transports: FixedArray<Transport>
     public let machines: FixedArray<ServerTransaction>
     public let generations: FixedArray<UInt16>
     public let responses: FixedArray<MessageHandle>
@@ -28,6 +30,7 @@ public final class ServerTransactions {
         branchLengths = FixedArray(repeating: 0, count: capacity)
         sources = FixedArray(zeroedCount: capacity)
         invites = FixedArray(repeating: false, count: capacity)
+        transports = FixedArray(repeating: .udp, count: capacity)
         // Zero bytes until `insert` writes a real transaction: a slot is never read before.
         machines = FixedArray(zeroedCount: capacity)
         generations = FixedArray(repeating: 0, count: capacity)
@@ -53,8 +56,8 @@ public final class ServerTransactions {
 
     /// A new transaction for `request`; `evicted` when an old one had to make room. Nil when
     /// the pool cannot hold the request (nothing is claimed then).
-    public func insert(_ branch: UnsafeRawBufferPointer, source: Endpoint, invite: Bool, request: UnsafeRawBufferPointer)
-        -> (slot: Int, evicted: Bool)? {
+    public func insert(_ branch: UnsafeRawBufferPointer, source: Endpoint, invite: Bool, request: UnsafeRawBufferPointer,
+                       over transport: Transport = .udp) -> (slot: Int, evicted: Bool)? {
         guard let stored = pool.store(request) else { return nil }
         let claimed = index.claim(hash: ServerTransactions.hash(branch, source, invite))
         let slot = claimed.slot
@@ -65,7 +68,8 @@ public final class ServerTransactions {
         branchLengths[slot] = UInt8(length)
         sources[slot] = source
         invites[slot] = invite
-        machines[slot] = ServerTransaction(isInvite: invite)
+        transports[slot] = transport
+        machines[slot] = ServerTransaction(isInvite: invite, reliable: transport.isReliable)
         generations[slot] &+= 1
         tried[slot] = 0
         clients[slot] = -1

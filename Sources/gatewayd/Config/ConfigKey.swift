@@ -6,6 +6,7 @@ enum ConfigKey: Int, CaseIterable {
     // [node]
     case listen, identity, threshold, hysteresis, drain, recurse, retryAfter, contactExpires
     case forwardTimeout, reservationSeconds, rateLimit, rateBurst, transactions
+    case tcp, tcpConnections, tcpConnectionsPerSource, tcpIdleTimeout, tcpMessageTimeout
     case statusFile, statusInterval, prometheusFile, user, logFacility
     // [capacity]
     case calls, streams, rtpRate, sipRate, poorQuality, poorQualityMOS
@@ -67,6 +68,21 @@ enum ConfigKey: Int, CaseIterable {
         case .transactions:
             return ConfigKeySpec(.node, "transactions", .integer(16...1_000_000), default: "1024", .restart,
                                  "Transactions held at once, each way (server and client).")
+        case .tcp:
+            return ConfigKeySpec(.node, "tcp", .flag, default: "yes", .restart,
+                                 "yes: listen on TCP at the listen address and port as well as UDP (RFC 3261 §18: phones send requests near the path MTU over TCP); answers go back on the connection the request came on. no: UDP only.")
+        case .tcpConnections:
+            return ConfigKeySpec(.node, "tcp_connections", .integer(1...65_536), default: "1024", .restart,
+                                 "TCP connections open at once; one more is accepted and closed at once, counted (refused_limit).")
+        case .tcpConnectionsPerSource:
+            return ConfigKeySpec(.node, "tcp_connections_per_source", .integer(1...65_536), default: "64", .restart,
+                                 "TCP connections open at once from one address; beyond, accepted and closed at once, counted (refused_per_source).")
+        case .tcpIdleTimeout:
+            return ConfigKeySpec(.node, "tcp_idle_timeout", .integer(1...86_400), default: "300", .restart,
+                                 "Seconds a TCP connection may carry nothing (not even a keep-alive) before it is closed.")
+        case .tcpMessageTimeout:
+            return ConfigKeySpec(.node, "tcp_message_timeout_ms", .integer(10...600_000), default: "5000", .restart,
+                                 "Milliseconds a message begun on a TCP connection may take to arrive whole; a connection that stalls mid-message (slowloris) is closed.")
         case .statusFile:
             return ConfigKeySpec(.node, "status_file", .path, default: "/run/gatewayd/status.json", .live,
                                  "The status file (JSON, replaced atomically), an absolute path.", daemonWide: true)

@@ -132,6 +132,14 @@ struct NodeConfig {
     var drain: Bool { file[.drain].flag }
     var threshold: Double { file[.threshold].decimal }
     var transactions: Int { file[.transactions].integer }
+    /// The node's TCP listener and its limits; nil with `tcp = no`.
+    var streamLimits: StreamLimits? {
+        guard file[.tcp].flag else { return nil }
+        return StreamLimits(connections: file[.tcpConnections].integer,
+                                        perSource: file[.tcpConnectionsPerSource].integer,
+                                        idleNanoseconds: Int64(file[.tcpIdleTimeout].integer) * 1_000_000_000,
+                                        messageNanoseconds: Int64(file[.tcpMessageTimeout].integer) * 1_000_000)
+    }
     var statusFile: [UInt8] { file[.statusFile].text }
     var statusInterval: Int { file[.statusInterval].integer }
     /// node_exporter textfile collector output; empty: none.

@@ -1,0 +1,71 @@
+import Basics
+
+/// What the bytes at the start of a SIP connection's buffer hold (RFC 3261 §18.3; RFC 5626
+/// §4.4.1 keep-alives): the framing a server applies, stricter than the meter's (which
+/// watches other people's traffic and takes a missing Content-Length as 0).
+public enum StreamFrame: Equatable, Sendable {
+    /// A whole message of this many bytes.
+    case message(Int)
+    /// A keep-alive ping (CRLF CRLF) of this many bytes: answer with one CRLF.
+    case ping(Int)
+    /// CRLFs of this many bytes that are not a ping (a pong, or line ends before a message):
+    /// skip them.
+    case skip(Int)
+    /// Not enough bytes yet.
+    case needMore
+    /// A message whose end cannot be known (no Content-Length, or not a number): answer 400
+    /// if possible and close, since the stream can no longer be followed.
+    case unframeable
+    /// Headers and body longer than the limit: close.
+    case tooLarge
+}
+
+public enum StreamFramer {
+    /// The next frame in `buffer`, reading on from `scan` (kept by the caller with the
+    /// connection while a message is incomplete, so each byte is read once; reset it after
+    /// a frame). `limit` bounds a message's length.
+    public static func next(_ buffer: UnsafeRawBufferPointer, resuming scan: inout StreamScan,
+                            limit: Int) -> StreamFrame {
+        let count = buffer.count
+        guard count > 0 else { return .needMore }
+        if buffer[0] == ASCII.cr || buffer[0] == ASCII.lf {
+            if count >= 4 && buffer[0] == ASCII.cr && buffer[1] == ASCII.lf && buffer[2] == ASCII.cr
+                && buffer[3] == ASCII.lf {
+                return .ping(4)
+            }
+            // A CRLF that could still become a ping waits for its next bytes.
+            if count < 4 && buffer[0] == ASCII.cr && (1..<count).allSatisfy({ buffer[$0] == (($0 & 1) == 0 ? ASCII.cr : ASCII.lf) }) {
+                return .needMore
+            }
+            var skipped = 0
+            while skipped < count && (buffer[skipped] == ASCII.cr || buffer[skipped] == ASCII.lf) { skipped += 1 }
+            return .skip(skipped)
+        }
+        switch SIPScanner.frameLength(buffer, resuming: &scan) {
+        case .needMore:
+            return count >= limit ? .tooLarge : .needMore
+        case .unframeable:
+            return .unframeable
+        case .complete(let length):
+            guard length <= limit else { return .tooLarge }
+            // The meter's framing takes a missing Content-Length as 0; a server must not.
+            // A message that is framed but otherwise malformed is the receiver's to answer.
+            return declaresContentLength(buffer, headersEnd: scan.bodyStart) ? .message(length) : .unframeable
+        }
+    }
+
+    /// Whether a header line before `headersEnd` is Content-Length (or `l`).
+    static func declaresContentLength(_ buffer: UnsafeRawBufferPointer, headersEnd: Int) -> Bool {
+        var lineStart = 0
+        while lineStart < headersEnd {
+            let lineEnd = ASCII.lineEnd(buffer, from: lineStart, to: headersEnd)
+            let contentEnd = ASCII.contentEnd(buffer, lineStart: lineStart, lineEnd: lineEnd)
+            if let colon = ASCII.find(ASCII.colon, in: buffer, ByteRange(lineStart, contentEnd)) {
+                let name = ASCII.trim(buffer, ByteRange(lineStart, colon))
+                if ASCII.equals(buffer, name, "content-length") || ASCII.equals(buffer, name, "l") { return true }
+            }
+            lineStart = lineEnd + 1
+        }
+        return false
+    }
+}

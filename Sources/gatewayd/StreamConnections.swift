@@ -1,0 +1,277 @@
+import Basics
+import CSystem
+import SIP
+
+/// The node's TCP side (RFC 3261 §18): a listening socket and the connections it accepted,
+/// each with a bounded buffer that SIP messages are framed out of by Content-Length
+/// (`StreamFramer`). A message goes to the node like a datagram from the connection's peer,
+/// marked as come over TCP; the node's answers to it come back here by that peer's address
+/// and port, which name one connection. Limits on connections in all and from one address,
+/// an idle timeout and a deadline for a message once begun (slowloris); every refusal and
+/// every close is counted.
+final class StreamConnections {
+    struct Counters {
+        var accepted = 0
+        var refusedLimit = 0
+        var refusedPerSource = 0
+        var closedByPeer = 0
+        var closedIdle = 0
+        var closedStalled = 0
+        var closedUnframeable = 0
+        var closedTooLarge = 0
+        /// An answer for a connection that is gone, or one it would not take whole at once
+        /// (a peer that does not read its answers loses its connection).
+        var sendFailed = 0
+        var keepalives = 0
+        var messages = 0
+
+        /// Each counter with its name in the status file, in one place for JSON and Prometheus.
+        func forEach(_ body: (StaticString, Int) -> Void) {
+            body("accepted", accepted)
+            body("refused_limit", refusedLimit)
+            body("refused_per_source", refusedPerSource)
+            body("closed_by_peer", closedByPeer)
+            body("closed_idle", closedIdle)
+            body("closed_stalled", closedStalled)
+            body("closed_unframeable", closedUnframeable)
+            body("closed_too_large", closedTooLarge)
+            body("send_failed", sendFailed)
+            body("keepalives", keepalives)
+            body("messages", messages)
+        }
+    }
+
+    /// epoll tags of connections: this plus the connection's slot.
+    static let tagBase: UInt64 = 1 << 32
+    /// How often idle and stalled connections are looked for.
+    static let sweepInterval: Int64 = 250_000_000
+
+    let listener: Int32
+    let limits: StreamLimits
+    let loop: Int32
+    let index: SlotIndex
+    let descriptors: FixedArray<Int32>
+    let peers: FixedArray<Endpoint>
+    /// Bytes waiting in each connection's buffer, and the most it has held (its pages are
+    /// given back on close when that passed a page).
+    let held: FixedArray<Int32>
+    let mostHeld: FixedArray<Int32>
+    let scans: FixedArray<StreamScan>
+    let lastActivity: FixedArray<Int64>
+    /// When the message now in the buffer began arriving; 0 between messages.
+    let messageBegan: FixedArray<Int64>
+    let buffers: FixedArray<UInt8>
+    let peerAddress = FixedArray<UInt8>(zeroedCount: 16)
+    var answer = TextBuffer(capacity: 2048)
+    var counters = Counters()
+    var nextSweep = Int64.max
+
+    var open: Int { index.count }
+
+    /// Listening on `listen` (TCP, the same port as UDP), watched by `loop`; nil, reported,
+    /// when the port cannot be had.
+    init?(listen: Endpoint, limits: StreamLimits, loop: Int32, tag: UInt64) {
+        var address = [UInt8](repeating: 0, count: 16)
+        NodeDaemon.store(listen.address, into: &address)
+        let socket = gw_tcp_listen(address, listen.port, 128)
+        guard socket >= 0, gw_epoll_add(loop, socket, tag) == 0 else {
+            var message = TextBuffer()
+            message.append("cannot listen on TCP ")
+            message.append(listen)
+            message.append(": ")
+            message.append(cString: strerror(socket < 0 ? -socket : gw_errno()))
+            Output.error(message)
+            if socket >= 0 { gw_close(socket) }
+            return nil
+        }
+        listener = socket
+        self.limits = limits
+        self.loop = loop
+        let count = limits.connections
+        index = SlotIndex(capacity: count)
+        descriptors = FixedArray(repeating: -1, count: count)
+        peers = FixedArray(zeroedCount: count)
+        held = FixedArray(zeroedCount: count)
+        mostHeld = FixedArray(zeroedCount: count)
+        scans = FixedArray(zeroedCount: count)
+        lastActivity = FixedArray(zeroedCount: count)
+        messageBegan = FixedArray(zeroedCount: count)
+        buffers = FixedArray(zeroedCount: count * StreamLimits.bufferBytes)
+    }
+
+    /// When `sweep` has something to look at.
+    var nextDeadline: Int64 { open > 0 ? nextSweep : Int64.max }
+
+    // MARK: Connections
+
+    /// Takes every connection waiting, or closes it at once when a limit says no.
+    func acceptAll(now: Int64) {
+        while true {
+            var port: UInt16 = 0
+            let descriptor = gw_tcp_accept(listener, peerAddress.pointer(at: 0), &port)
+            // EAGAIN: none left. Anything else (out of descriptors) waits for the next turn.
+            guard descriptor >= 0 else { return }
+            let peer = Endpoint(address: NodeDaemon.load(peerAddress.bytes(0, 16)), port: port)
+            if open >= limits.connections {
+                counters.refusedLimit += 1
+                gw_close(descriptor)
+                continue
+            }
+            if connections(from: peer.address) >= limits.perSource {
+                counters.refusedPerSource += 1
+                gw_close(descriptor)
+                continue
+            }
+            let slot = index.claim(hash: peer.hash).slot
+            guard gw_epoll_add(loop, descriptor, StreamConnections.tagBase + UInt64(slot)) == 0 else {
+                index.release(slot)
+                counters.refusedLimit += 1
+                gw_close(descriptor)
+                continue
+            }
+            descriptors[slot] = descriptor
+            peers[slot] = peer
+            held[slot] = 0
+            mostHeld[slot] = 0
+            scans[slot] = StreamScan()
+            lastActivity[slot] = now
+            messageBegan[slot] = 0
+            counters.accepted += 1
+            if nextSweep == Int64.max { nextSweep = now + StreamConnections.sweepInterval }
+        }
+    }
+
+    func connections(from address: IPAddress) -> Int {
+        var count = 0
+        for slot in 0..<index.capacity where index.isInUse(slot) && peers[slot].address == address { count += 1 }
+        return count
+    }
+
+    /// The connection to `peer`, or -1.
+    func find(_ peer: Endpoint) -> Int {
+        index.find(peer.hash) { peers[$0] == peer }
+    }
+
+    func close(_ slot: Int) {
+        gw_close(descriptors[slot])
+        descriptors[slot] = -1
+        if Int(mostHeld[slot]) > 4096 {
+            buffers.releasePages(slot * StreamLimits.bufferBytes, StreamLimits.bufferBytes)
+        }
+        index.release(slot)
+        if open == 0 { nextSweep = Int64.max }
+    }
+
+    // MARK: Reading
+
+    /// Reads what connection `slot` has (once: the loop comes back while more waits) and
+    /// hands each whole message to `deliver`; answers keep-alives; closes the connection
+    /// when the peer did, or when what it sent cannot be framed or is too large.
+    func readable(_ slot: Int, now: Int64, _ deliver: (UnsafeRawBufferPointer, Endpoint) -> Void) {
+        guard slot >= 0 && slot < index.capacity && index.isInUse(slot) else { return }
+        let base = slot * StreamLimits.bufferBytes
+        let waiting = Int(held[slot])
+        let read = gw_read(descriptors[slot], buffers.pointer(at: base + waiting), StreamLimits.bufferBytes - waiting)
+        if read < 0 && (-read == Int(GW_EAGAIN) || -read == Int(GW_EWOULDBLOCK)) { return }
+        guard read > 0 else {
+            counters.closedByPeer += 1
+            close(slot)
+            return
+        }
+        let total = waiting + read
+        held[slot] = Int32(total)
+        mostHeld[slot] = max(mostHeld[slot], Int32(total))
+        lastActivity[slot] = now
+        var start = 0
+        frames: while true {
+            let bytes = buffers.bytes(base + start, total - start)
+            var scan = scans[slot]
+            switch StreamFramer.next(bytes, resuming: &scan, limit: StreamLimits.bufferBytes) {
+            case .message(let length):
+                counters.messages += 1
+                scans[slot] = StreamScan()
+                messageBegan[slot] = 0
+                deliver(UnsafeRawBufferPointer(rebasing: bytes[0..<length]), peers[slot])
+                start += length
+            case .ping(let length):
+                // RFC 5626 §4.4.1: a double CRLF is answered with one.
+                counters.keepalives += 1
+                start += length
+                let pong: StaticString = "\r\n"
+                guard gw_tcp_send(descriptors[slot], pong.utf8Start, 2) == 2 else {
+                    counters.sendFailed += 1
+                    close(slot)
+                    return
+                }
+            case .skip(let length):
+                start += length
+            case .needMore:
+                scans[slot] = scan
+                messageBegan[slot] = start == total ? 0 : (messageBegan[slot] == 0 ? now : messageBegan[slot])
+                break frames
+            case .unframeable:
+                counters.closedUnframeable += 1
+                answerUnframeable(bytes, on: slot)
+                close(slot)
+                return
+            case .tooLarge:
+                counters.closedTooLarge += 1
+                close(slot)
+                return
+            }
+        }
+        if start > 0 {
+            let remaining = total - start
+            if remaining > 0 {
+                UnsafeMutableRawPointer(buffers.pointer(at: base))
+                    .copyMemory(from: buffers.pointer(at: base + start), byteCount: remaining)
+            }
+            held[slot] = Int32(remaining)
+        }
+    }
+
+    /// A request without Content-Length on a stream gets 400 before the connection closes
+    /// (RFC 3261 §18.3); anything else that cannot be framed is just closed.
+    func answerUnframeable(_ bytes: UnsafeRawBufferPointer, on slot: Int) {
+        guard let line = SIPScanner.startLine(bytes), line.isRequest, line.method != .ack,
+              let headers = SIPScanner.headerSection(bytes, startLine: line) else { return }
+        ResponseWriter.begin(400, for: headers, bytes, toTag: nil, into: &answer)
+        ResponseWriter.end(into: &answer)
+        answer.bytes.withUnsafeBytes { _ = gw_tcp_send(descriptors[slot], $0.baseAddress, $0.count) }
+    }
+
+    // MARK: Writing
+
+    /// Sends `bytes` on the connection to `peer`; false (counted) when there is none any more
+    /// or it cannot take them whole now, which closes it.
+    func send(_ bytes: UnsafeRawBufferPointer, to peer: Endpoint) -> Bool {
+        let slot = find(peer)
+        guard slot >= 0 else {
+            counters.sendFailed += 1
+            return false
+        }
+        if gw_tcp_send(descriptors[slot], bytes.baseAddress, bytes.count) == bytes.count { return true }
+        counters.sendFailed += 1
+        close(slot)
+        return false
+    }
+
+    // MARK: Timers
+
+    /// Closes connections idle past the idle timeout, and those whose message has been
+    /// arriving for longer than the message deadline.
+    func sweep(now: Int64) {
+        guard now >= nextSweep else { return }
+        nextSweep = now + StreamConnections.sweepInterval
+        for slot in 0..<index.capacity where index.isInUse(slot) {
+            if messageBegan[slot] != 0 && now - messageBegan[slot] > limits.messageNanoseconds {
+                counters.closedStalled += 1
+                close(slot)
+            } else if now - lastActivity[slot] > limits.idleNanoseconds {
+                counters.closedIdle += 1
+                close(slot)
+            }
+        }
+        if open == 0 { nextSweep = Int64.max }
+    }
+}
