@@ -43,6 +43,9 @@ final class StreamConnections {
 
     /// epoll tags of connections: this plus the connection's slot.
     static let tagBase: UInt64 = 1 << 32
+    /// Connections the kernel completes before the loop accepts them: a burst of connects
+    /// beyond it has SYNs dropped and retried a second later.
+    static let backlog: Int32 = 1024
     /// How often idle and stalled connections are looked for.
     static let sweepInterval: Int64 = 250_000_000
 
@@ -73,7 +76,7 @@ final class StreamConnections {
     init?(listen: Endpoint, limits: StreamLimits, loop: Int32, tag: UInt64) {
         var address = [UInt8](repeating: 0, count: 16)
         NodeDaemon.store(listen.address, into: &address)
-        let socket = gw_tcp_listen(address, listen.port, 128)
+        let socket = gw_tcp_listen(address, listen.port, StreamConnections.backlog)
         guard socket >= 0, gw_epoll_add(loop, socket, tag) == 0 else {
             var message = TextBuffer()
             message.append("cannot listen on TCP ")

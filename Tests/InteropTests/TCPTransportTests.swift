@@ -1,0 +1,255 @@
+import Foundation
+import Testing
+
+/// SIP over TCP with the real binary (RFC 3261 §18): SIPp on one connection for all calls
+/// and on one per call, a chain that relays the answer back over the client's connection,
+/// messages up to 60 KB, and what a server must survive: garbage, a request without
+/// Content-Length, headers that never end, a message that stalls, thousands of connections.
+@Suite(.serialized)
+struct TCPTransportTests {
+    static let sippInstalled = FileManager.default.isExecutableFile(atPath: "/usr/bin/sipp")
+
+    /// A node on 127.0.0.1:`port` (a one-member group unless `extra` says otherwise), its
+    /// status file written every second.
+    final class OneNode {
+        let directory: URL
+        let process: Process
+        let port: Int
+
+        init(port: Int, extra: String = "") throws {
+            self.port = port
+            directory = FileManager.default.temporaryDirectory.appendingPathComponent("gatewayd-tcp-\(getpid())-\(port)")
+            try? FileManager.default.removeItem(at: directory)
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let config = directory.appendingPathComponent("n.conf")
+            try """
+                [node]
+                listen = 127.0.0.1:\(port)
+                rate_limit = 0
+                status_file = \(directory.path)/status.json
+                status_interval = 1
+                \(extra)
+                [sequence]
+                n1 = 127.0.0.1:\(port)
+
+                """.write(to: config, atomically: true, encoding: .utf8)
+            process = try Interop.startNode(config, log: directory.appendingPathComponent("n.log"))
+        }
+
+        var status: [String: Any]? { Interop.status(directory.appendingPathComponent("status.json")) }
+
+        /// A counter of the status file's tcp object (-1 while there is none).
+        func tcp(_ name: String) -> Int { (status?["tcp"] as? [String: Any])?[name] as? Int ?? -1 }
+
+        func counter(_ name: String) -> Int { (status?["counters"] as? [String: Any])?[name] as? Int ?? -1 }
+
+        deinit {
+            process.terminate()
+            process.waitUntilExit()
+            try? FileManager.default.removeItem(at: directory)
+        }
+    }
+
+    static func invite(_ id: String, body: Int = 0, contentLength: Bool = true, port: Int) -> String {
+        let sdp = body == 0 ? "" : "v=0\r\n" + String(repeating: "a=x-pad:0123456789abcdef\r\n", count: body / 26 + 1)
+        return "INVITE sip:alice@127.0.0.1:\(port) SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.20:9;branch=z9hG4bK\(id)\r\n"
+            + "Max-Forwards: 70\r\nFrom: <sip:c@h>;tag=1\r\nTo: <sip:alice@h>\r\nCall-ID: \(id)\r\nCSeq: 1 INVITE\r\n"
+            + (body == 0 ? "" : "Content-Type: application/sdp\r\n")
+            + (contentLength ? "Content-Length: \(sdp.utf8.count)\r\n" : "") + "\r\n" + sdp
+    }
+
+    /// The status lines of the final answers that come back on `client` within `seconds`.
+    static func finalAnswer(_ client: TCPClient, seconds: Double = 5) -> String? {
+        var text = ""
+        let end = Date().addingTimeInterval(seconds)
+        while Date() < end {
+            guard let chunk = client.receive(timeoutMilliseconds: 200) else { continue }
+            text += chunk
+            for line in text.components(separatedBy: "\r\n") where line.hasPrefix("SIP/2.0 ") && !line.hasPrefix("SIP/2.0 100") {
+                return line
+            }
+        }
+        return nil
+    }
+
+    // MARK: SIPp
+
+    @Test(.enabled(if: sippInstalled || RealPhones.inCI, "sipp is not installed (apt install sip-tester)"))
+    func sippGetsItsRedirectsOnOneConnectionAndOnOnePerCall() throws {
+        let node = try OneNode(port: 5740)
+        for (mode, calls) in [("t1", 30), ("tn", 30)] {
+            let log = node.directory.appendingPathComponent("sipp-\(mode).log")
+            let result = try Interop.run("/usr/bin/sipp", [
+                "-sf", Interop.root.appendingPathComponent("Tests/Scenarios/redirect_uac.xml").path,
+                "-t", mode, "-max_socket", "200", "-m", "\(calls)", "-r", "50", "-i", "127.0.0.100", "-p", "5741",
+                "127.0.0.1:5740", "-timeout", "30s", "-nostdin", "-trace_logs", "-log_file", log.path,
+            ])
+            #expect(result.status == 0, "sipp -t \(mode): \(result.output.suffix(400))")
+        }
+        #expect(Interop.eventually(10) { node.counter("answered_here") == 60 })
+        // One connection for t1, one a call for tn; every INVITE and ACK framed.
+        #expect(node.tcp("accepted") == 31)
+        #expect(node.tcp("messages") == 120)
+        #expect(node.tcp("closed_unframeable") == 0 && node.tcp("send_failed") == 0)
+        #expect(Interop.eventually(10) { node.tcp("open") == 0 && node.tcp("closed_by_peer") == 31 })
+    }
+
+    @Test(.enabled(if: sippInstalled || RealPhones.inCI, "sipp is not installed (apt install sip-tester)"))
+    func aChainRelaysTheAnswerBackOnTheClientsConnection() throws {
+        // #1 and #2 drain: the INVITE goes over TCP to #1, on over UDP to #3, and its 302
+        // comes back along the chain and out on the client's connection.
+        let group = try GroupTests.Group(3, port: 5742, draining: [1, 2])
+        let run = try group.sipp("redirect_uac.xml", calls: 10, clientPort: 5743, extra: ["-t", "t1"])
+        #expect(run.status == 0)
+        #expect(run.log.filter { $0 == "contact sip:service@127.0.0.3:5742" }.count == 10, "\(run.log)")
+        #expect(group.stop() == [0, 0, 0])
+        #expect(group.counters(1)?.forwarded == 10 && group.counters(3)?.answeredHere == 10)
+        // All busy: every member draining, a 503 on the connection.
+        let busy = try GroupTests.Group(2, port: 5744, draining: [1, 2])
+        let client = try TCPClient(from: "127.0.0.20", to: "127.0.0.1", port: 5744)
+        client.send(TCPTransportTests.invite("busy-1", port: 5744))
+        #expect(TCPTransportTests.finalAnswer(client)?.hasPrefix("SIP/2.0 503") == true)
+    }
+
+    // MARK: Sizes
+
+    @Test func invitesUpTo60KBGetTheirAnswerOverTCP() throws {
+        let group = try GroupTests.Group(2, port: 5746, draining: [1])
+        for size in [2_048, 8_000, 30_000, 60_000] {
+            let client = try TCPClient(from: "127.0.0.20", to: "127.0.0.1", port: 5746)
+            let invite = TCPTransportTests.invite("big-\(size)", body: size, port: 5746)
+            #expect(invite.utf8.count >= size)
+            client.send(invite)
+            // #1 forwards it to #2 over UDP; #2's 302 comes back on the connection.
+            #expect(TCPTransportTests.finalAnswer(client)?.hasPrefix("SIP/2.0 302") == true, "\(size) bytes")
+        }
+    }
+
+    // MARK: Bad input
+
+    @Test func badInputClosesItsConnectionAndTheNodeAnswersOn() throws {
+        let node = try OneNode(port: 5748, extra: "tcp_message_timeout_ms = 500")
+        // Not SIP: closed.
+        let garbage = try TCPClient(from: "127.0.0.20", to: "127.0.0.1", port: 5748)
+        garbage.send("hello there, this is not SIP\r\n\r\n")
+        #expect(garbage.waitForClose(seconds: 5))
+        // A request without Content-Length: 400, then closed.
+        let bare = try TCPClient(from: "127.0.0.20", to: "127.0.0.1", port: 5748)
+        bare.send(TCPTransportTests.invite("bare-1", contentLength: false, port: 5748))
+        #expect(TCPTransportTests.finalAnswer(bare)?.hasPrefix("SIP/2.0 400") == true)
+        #expect(bare.waitForClose(seconds: 5))
+        // Headers that never end: closed when the buffer is full.
+        let endless = try TCPClient(from: "127.0.0.20", to: "127.0.0.1", port: 5748)
+        endless.send("INVITE sip:a@127.0.0.1 SIP/2.0\r\nX-Endless: ")
+        for _ in 0..<20 { endless.send(String(repeating: "a", count: 4096)) }
+        #expect(endless.waitForClose(seconds: 5))
+        // Half a message, then nothing: closed after the message deadline (slowloris).
+        let stalled = try TCPClient(from: "127.0.0.20", to: "127.0.0.1", port: 5748)
+        stalled.send(String(TCPTransportTests.invite("half-1", port: 5748).prefix(80)))
+        #expect(stalled.waitForClose(seconds: 5))
+        // A keep-alive ping gets its pong, and the connection stays.
+        let alive = try TCPClient(from: "127.0.0.20", to: "127.0.0.1", port: 5748)
+        alive.send("\r\n\r\n")
+        #expect(alive.receive(timeoutMilliseconds: 2000) == "\r\n")
+        #expect(Interop.eventually(5) {
+            node.tcp("closed_unframeable") == 2 && node.tcp("closed_too_large") == 1 && node.tcp("closed_stalled") == 1
+                && node.tcp("keepalives") == 1
+        }, "\(node.status?["tcp"] ?? "no status")")
+        // The node answers on both transports, on the connection that stayed too.
+        alive.send(TCPTransportTests.invite("after-1", port: 5748))
+        #expect(TCPTransportTests.finalAnswer(alive)?.hasPrefix("SIP/2.0 302") == true)
+        #expect(try Interop.ask(5748, clientPort: 5749, callID: "after-udp")?.hasPrefix("SIP/2.0 302") == true)
+    }
+
+    @Test func tenThousandConnectionsMeetTheLimitsAndIdleOnesClose() throws {
+        var limit = rlimit()
+        getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+        try #require(limit.rlim_max >= 11_000, "needs 11,000 descriptors (ulimit -Hn is \(limit.rlim_max))")
+        limit.rlim_cur = limit.rlim_max
+        setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+        let node = try OneNode(port: 5750, extra: "tcp_connections = 120\ntcp_connections_per_source = 50\ntcp_idle_timeout = 8")
+        // 2,000 connections from each of five addresses, one after another (well within the
+        // idle timeout: a few seconds at most, under load).
+        // Addresses of their own in 127/8: the last run's 10,000 connections linger in
+        // TIME_WAIT, and connecting from the same addresses would wait on them.
+        let network = "127.\(Int.random(in: 32...250)).\(Int.random(in: 1...250))."
+        var clients: [TCPClient] = []
+        let started = Date()
+        for source in 10...14 {
+            for _ in 0..<2_000 { clients.append(try TCPClient(from: network + "\(source)", to: "127.0.0.1", port: 5750)) }
+        }
+        let connecting = Date().timeIntervalSince(started)
+        // 50 from each of the first two, 20 from the third, then the total is reached.
+        #expect(Interop.eventually(20) { node.tcp("accepted") + node.tcp("refused_limit") + node.tcp("refused_per_source") == 10_000 })
+        #expect(node.tcp("accepted") == 120, "connecting took \(connecting) s")
+        #expect(node.tcp("refused_per_source") == 1_950 + 1_950)
+        #expect(node.tcp("refused_limit") == 1_980 + 2_000 + 2_000)
+        // UDP is answered meanwhile.
+        #expect(try Interop.ask(5750, clientPort: 5751, callID: "flooded-udp")?.hasPrefix("SIP/2.0 302") == true)
+        // The 120 say nothing and are closed after the idle timeout; then TCP is taken again.
+        #expect(Interop.eventually(15) { node.tcp("closed_idle") == 120 && node.tcp("open") == 0 })
+        clients.removeAll()
+        let client = try TCPClient(from: "127.0.0.20", to: "127.0.0.1", port: 5750)
+        client.send(TCPTransportTests.invite("after-flood", port: 5750))
+        #expect(TCPTransportTests.finalAnswer(client)?.hasPrefix("SIP/2.0 302") == true)
+    }
+}
+
+/// A TCP connection for hand-made messages in tests, from a chosen loopback address.
+final class TCPClient: @unchecked Sendable {
+    let descriptor: Int32
+
+    init(from source: String, to host: String, port: UInt16) throws {
+        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        // The port is chosen at connect, not at bind: binding thousands of sockets to one
+        // address with port 0 searches the port table each time.
+        var one: Int32 = 1
+        setsockopt(descriptor, Int32(IPPROTO_IP), 24 /* IP_BIND_ADDRESS_NO_PORT */, &one, socklen_t(MemoryLayout<Int32>.size))
+        var local = UDPSocket.address(source, 0)
+        var remote = UDPSocket.address(host, port)
+        let size = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, size) } }
+        let connected = withUnsafePointer(to: &remote) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, size) }
+        }
+        guard bound == 0, connected == 0 else {
+            close(descriptor)
+            throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .ECONNREFUSED)
+        }
+    }
+
+    deinit { close(descriptor) }
+
+    func send(_ text: String) {
+        let bytes = Array(text.utf8)
+        var sent = 0
+        while sent < bytes.count {
+            let count = bytes[sent...].withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard count > 0 else { return }
+            sent += count
+        }
+    }
+
+    /// What arrives within the timeout; nil for nothing or a closed connection.
+    func receive(timeoutMilliseconds: Int32) -> String? {
+        var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        guard poll(&poller, 1, timeoutMilliseconds) > 0 else { return nil }
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        let count = recv(descriptor, &buffer, buffer.count, 0)
+        return count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self) : nil
+    }
+
+    /// Whether the other end closes the connection within `seconds` (what it sends before is
+    /// read and dropped).
+    func waitForClose(seconds: Double) -> Bool {
+        let end = Date().addingTimeInterval(seconds)
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while Date() < end {
+            var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, 100) > 0 else { continue }
+            let count = recv(descriptor, &buffer, buffer.count, 0)
+            if count <= 0 { return true }
+        }
+        return false
+    }
+}
