@@ -18,6 +18,8 @@ struct SIPAccount: CustomStringConvertible {
     /// sipsak as the destination only.
     var outboundProxy: String?
     var expires: Int = 60
+    /// `tcp` for a phone that reaches its registrar (or outbound proxy) over TCP; nil: the UA's default (UDP).
+    var transport: String? = nil
 
     var aor: String { "sip:\(user)@\(registrar)" }
     var description: String { aor + (outboundProxy.map { " via \($0)" } ?? "") }
@@ -180,8 +182,9 @@ final class BaresipPhone: CallingPhone {
     func register(_ account: SIPAccount) throws {
         pump()
         mark = events.count
-        var line = "<\(account.aor)>;regint=\(account.expires);answermode=auto;audio_codecs=pcmu,pcma"
-        if let proxy = account.outboundProxy { line += ";outbound=\"sip:\(proxy)\"" }
+        let transport = account.transport.map { ";transport=\($0)" } ?? ""
+        var line = "<\(account.aor)\(transport)>;regint=\(account.expires);answermode=auto;audio_codecs=pcmu,pcma"
+        if let proxy = account.outboundProxy { line += ";outbound=\"sip:\(proxy)\(transport)\"" }
         try command("uanew", line)
     }
 

@@ -315,5 +315,26 @@ extension RealPhonesKamailioTests {
             let counters = bench.n1.status()?["counters"] as? [String: Any]
             #expect((counters?["recursed"] as? Int ?? 0) >= 3, "\(String(describing: counters))")
         }
+
+        /// The same with alice on TCP (RFC 3261 §18): her REGISTER and INVITE reach the primary
+        /// over a connection, the answers come back on it, and bob, on UDP, gets the call.
+        @Test(RealPhones.needs(.kamailio, .kamcmd, .baresip, .tshark))
+        func baresipOverTCPStraightAtARecursingPrimary() throws {
+            try RealPhones.require(.kamailio, .kamcmd, .baresip, .tshark)
+            let bench = try Bench("primary-baresip-tcp", recurse: true, agent: false)
+            let alice = try RealPhonesKamailioTests.alice(bench.lab), bob = try RealPhonesKamailioTests.bob(bench.lab)
+            var account = Self.account("alice", throughAgent: false)
+            account.transport = "tcp"
+            try alice.register(account)
+            try bob.register(Self.account("bob", throughAgent: false))
+            try #require(alice.waitForRegistration(within: 15) && bob.waitForRegistration(within: 15),
+                         "\(alice.logText)\n\(bob.logText)\n\(bench.logs)")
+            try Self.expectRegistered("alice", at: bench.k2, not: bench.k1, alice)
+            try Self.call(bench, from: alice, to: bob, user: "bob", through: bench.k2, maximumInvites: 5)
+            let tcp = bench.n1.status()?["tcp"] as? [String: Any]
+            // alice's REGISTER and INVITE (and ACK, BYE's route aside) came over her connection.
+            #expect((tcp?["accepted"] as? Int ?? 0) >= 1 && (tcp?["messages"] as? Int ?? 0) >= 2, "\(String(describing: tcp))")
+            #expect(tcp?["send_failed"] as? Int == 0 && tcp?["closed_unframeable"] as? Int == 0, "\(String(describing: tcp))")
+        }
     }
 }
