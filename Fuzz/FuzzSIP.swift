@@ -7,6 +7,7 @@
 //
 // `@testable import` reaches two internal helpers (MultipartParts, MGCP.sdpBody); it needs
 // LoadMeter compiled with -enable-testing, which Fuzz/run.sh does.
+import Basics
 import Capture
 @testable import LoadMeter
 import SIP
@@ -111,6 +112,27 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             }
         case .needMore, .unframeable:
             break
+        }
+    }
+
+    // The node's framing of a TCP connection (StreamFramer): frames taken one after another
+    // lie inside what is left, and a frame read on from where a shorter read stopped is the
+    // frame read whole.
+    var offset = 0
+    framing: while offset < buffer.count {
+        let rest = UnsafeRawBufferPointer(rebasing: buffer[offset...])
+        var fresh = StreamScan(), resumed = StreamScan()
+        let whole = StreamFramer.next(rest, resuming: &fresh, limit: 65_536)
+        if StreamFramer.next(UnsafeRawBufferPointer(rebasing: rest[0..<(rest.count / 2)]), resuming: &resumed,
+                             limit: 65_536) == .needMore {
+            precondition(StreamFramer.next(rest, resuming: &resumed, limit: 65_536) == whole, "resumed framing differs")
+        }
+        switch whole {
+        case .message(let length), .ping(let length), .skip(let length):
+            precondition(length > 0 && length <= rest.count, "a frame past the bytes")
+            offset += length
+        case .needMore, .unframeable, .tooLarge:
+            break framing
         }
     }
 
