@@ -16,6 +16,10 @@ final class Daemon {
     static let agentSocketTag: UInt64 = 4
     static let hookTag: UInt64 = 5
     static let streamListenerTag: UInt64 = 6
+    static let agentStreamListenerTag: UInt64 = 7
+    /// Connections' tags: these plus the connection's slot.
+    static let nodeConnectionTags: UInt64 = 1 << 32
+    static let agentConnectionTags: UInt64 = 2 << 32
 
     var config: NodeConfig
     let path: UnsafeMutablePointer<CChar>?
@@ -32,6 +36,8 @@ final class Daemon {
     // The steering role.
     var agent: SteeringAgent<KernelEntropy>?
     var agentSocket: Int32 = -1
+    /// The agent's TCP listener and the phones' connections (`[node] tcp`).
+    var agentStreams: StreamConnections?
     /// Datagrams in and out of the node's and the agent's sockets, a system call a batch. A
     /// batch read is delivered, then what it produced is sent, before the loop turns: a
     /// sender faster than the node cannot hold the loop in its socket, and the answers to a
@@ -77,7 +83,8 @@ final class Daemon {
             if let limits = config.streamLimits {
                 _ = gw_raise_descriptor_limit()
                 guard let listener = StreamConnections(listen: config.listen, limits: limits, loop: loop,
-                                                       tag: Daemon.streamListenerTag) else { return nil }
+                                                       tag: Daemon.streamListenerTag,
+                                                       connectionTags: Daemon.nodeConnectionTags) else { return nil }
                 streams = listener
             }
             meter = Meter(configuration: config.meterConfiguration())
@@ -105,6 +112,13 @@ final class Daemon {
                                   entropy: KernelEntropy(), now: now)
             guard let socket = Daemon.bind(steering.listen, watchedBy: loop, as: Daemon.agentSocketTag) else { return nil }
             agentSocket = socket
+            if let limits = config.streamLimits {
+                _ = gw_raise_descriptor_limit()
+                guard let listener = StreamConnections(listen: steering.listen, limits: limits, loop: loop,
+                                                       tag: Daemon.agentStreamListenerTag,
+                                                       connectionTags: Daemon.agentConnectionTags) else { return nil }
+                agentStreams = listener
+            }
             if !steering.hook.isEmpty {
                 hooks = HookRunner(path: steering.hook, timeLimitSeconds: steering.hookTimeoutSeconds,
                                    endpoints: steering.endpoints.count)
@@ -180,6 +194,7 @@ final class Daemon {
             if let agent { wake = min(wake, agent.nextDeadline) }
             if let hooks { wake = min(wake, hooks.nextDeadline) }
             if let streams { wake = min(wake, streams.nextDeadline) }
+            if let agentStreams { wake = min(wake, agentStreams.nextDeadline) }
             let timeout = wake <= now ? 0 : Int32(min((wake - now + 999_999) / 1_000_000, 1000))
             let ready = tags.withUnsafeMutableBufferPointer { gw_epoll_wait(loop, $0.baseAddress, 16, timeout) }
             let after = gw_monotonic_ns()
@@ -224,9 +239,19 @@ final class Daemon {
                     hooks?.readOutput()
                 case Daemon.streamListenerTag:
                     streams?.acceptAll(now: after)
-                case let tag where tag >= StreamConnections.tagBase:
-                    guard let node, let streams else { break }
-                    streams.readable(Int(tag - StreamConnections.tagBase), now: after) { bytes, from in
+                case Daemon.agentStreamListenerTag:
+                    agentStreams?.acceptAll(now: after)
+                case let tag where tag >= Daemon.agentConnectionTags:
+                    guard let agent, let agentStreams, let steering = config.steering,
+                          let slot = agentStreams.slot(ofTag: tag) else { break }
+                    agentStreams.readable(slot, now: after) { bytes, from in
+                        hep?.exchanged(bytes, from: from, to: steering.listen)
+                        agent.receive(bytes, from: from, over: .tcp, now: after)
+                    }
+                    flushAgent()
+                case let tag where tag >= Daemon.nodeConnectionTags:
+                    guard let node, let streams, let slot = streams.slot(ofTag: tag) else { break }
+                    streams.readable(slot, now: after) { bytes, from in
                         hep?.exchanged(bytes, from: from, to: config.listen)
                         node.receive(bytes, from: from, over: .tcp, now: after)
                     }
@@ -259,6 +284,7 @@ final class Daemon {
                 flushNode()
             }
             streams?.sweep(now: after)
+            agentStreams?.sweep(now: after)
             if let agent {
                 if stopBy == Int64.max { agent.tick(now: after) } else { agent.relay.tick(now: after) }
                 flushAgent()
@@ -315,7 +341,7 @@ final class Daemon {
 
     func flushAgent() {
         guard let agent, let steering = config.steering else { return }
-        sending.send(agent.outbox, agentSocket, from: steering.listen, hep: hep)
+        sending.send(agent.outbox, agentSocket, from: steering.listen, hep: hep, streams: agentStreams)
     }
 
     // MARK: Hooks

@@ -19,10 +19,18 @@ enum PrometheusText {
         }
         if let agent = daemon.agent { renderSteering(agent, into: &out) }
         if let streams = daemon.streams {
-            out.family("gatewayd_tcp_connections", "gauge", "TCP connections open now.")
+            out.family("gatewayd_tcp_connections", "gauge", "TCP connections to the node open now.")
             out.sample("gatewayd_tcp_connections", streams.open)
             out.family("gatewayd_tcp_total", "counter", "Every counter of the status file's tcp object, by name.")
             streams.counters.forEach { name, value in out.labelled("gatewayd_tcp_total", "counter", name, Double(value)) }
+        }
+        if let streams = daemon.agentStreams {
+            out.family("gatewayd_steering_tcp_connections", "gauge", "TCP connections to the steering agent open now.")
+            out.sample("gatewayd_steering_tcp_connections", streams.open)
+            out.family("gatewayd_steering_tcp_total", "counter", "Every counter of the status file's steering_tcp object, by name.")
+            streams.counters.forEach { name, value in
+                out.labelled("gatewayd_steering_tcp_total", "counter", name, Double(value))
+            }
         }
         if let hep = daemon.hep {
             out.family("gatewayd_hep_messages_total", "counter",

@@ -72,17 +72,8 @@ struct StatusFile {
         if let node = daemon.node, let meter = daemon.meter {
             renderNode(config, node, meter, capture: daemon.capture, now: now, stopped: stopped, into: &out)
         }
-        if let streams = daemon.streams {
-            out.append("  \"tcp\": {\"open\": ")
-            out.append(streams.open)
-            streams.counters.forEach { name, value in
-                out.append(", \"")
-                out.append(name)
-                out.append("\": ")
-                out.append(value)
-            }
-            out.append("},\n")
-        }
+        if let streams = daemon.streams { StatusFile.render(streams, as: "tcp", into: &out) }
+        if let streams = daemon.agentStreams { StatusFile.render(streams, as: "steering_tcp", into: &out) }
         out.append("  \"endpoints\": [")
         if let agent = daemon.agent {
             renderEndpoints(agent, hooks: daemon.hooks, now: now, into: &out)
@@ -240,6 +231,21 @@ struct StatusFile {
         out.append(", \"relay\": ")
         StatusFile.render(agent.relay.counters, agent.outbox, into: &out)
         out.append("}\n")
+    }
+
+    /// `  "NAME": {"open": N, "accepted": N, ...},` for a TCP listener and its connections.
+    static func render(_ streams: StreamConnections, as name: StaticString, into out: inout TextBuffer) {
+        out.append("  \"")
+        out.append(name)
+        out.append("\": {\"open\": ")
+        out.append(streams.open)
+        streams.counters.forEach { name, value in
+            out.append(", \"")
+            out.append(name)
+            out.append("\": ")
+            out.append(value)
+        }
+        out.append("},\n")
     }
 
     /// `{"name": value, ...}` of every node counter, and what its outbox lost: datagrams it

@@ -41,8 +41,6 @@ final class StreamConnections {
         }
     }
 
-    /// epoll tags of connections: this plus the connection's slot.
-    static let tagBase: UInt64 = 1 << 32
     /// Connections the kernel completes before the loop accepts them: a burst of connects
     /// beyond it has SYNs dropped and retried a second later.
     static let backlog: Int32 = 1024
@@ -50,6 +48,8 @@ final class StreamConnections {
     static let sweepInterval: Int64 = 250_000_000
 
     let listener: Int32
+    /// epoll tags of connections: this plus the connection's slot.
+    let tagBase: UInt64
     let limits: StreamLimits
     let loop: Int32
     let index: SlotIndex
@@ -73,7 +73,7 @@ final class StreamConnections {
 
     /// Listening on `listen` (TCP, the same port as UDP), watched by `loop`; nil, reported,
     /// when the port cannot be had.
-    init?(listen: Endpoint, limits: StreamLimits, loop: Int32, tag: UInt64) {
+    init?(listen: Endpoint, limits: StreamLimits, loop: Int32, tag: UInt64, connectionTags: UInt64) {
         var address = [UInt8](repeating: 0, count: 16)
         NodeDaemon.store(listen.address, into: &address)
         let socket = gw_tcp_listen(address, listen.port, StreamConnections.backlog)
@@ -88,6 +88,7 @@ final class StreamConnections {
             return nil
         }
         listener = socket
+        tagBase = connectionTags
         self.limits = limits
         self.loop = loop
         let count = limits.connections
@@ -100,6 +101,11 @@ final class StreamConnections {
         lastActivity = FixedArray(zeroedCount: count)
         messageBegan = FixedArray(zeroedCount: count)
         buffers = FixedArray(zeroedCount: count * StreamLimits.bufferBytes)
+    }
+
+    /// The connection an epoll tag names, or nil when the tag is not this table's.
+    func slot(ofTag tag: UInt64) -> Int? {
+        tag >= tagBase && tag - tagBase < UInt64(index.capacity) ? Int(tag - tagBase) : nil
     }
 
     /// When `sweep` has something to look at.
@@ -126,7 +132,7 @@ final class StreamConnections {
                 continue
             }
             let slot = index.claim(hash: peer.hash).slot
-            guard gw_epoll_add(loop, descriptor, StreamConnections.tagBase + UInt64(slot)) == 0 else {
+            guard gw_epoll_add(loop, descriptor, tagBase + UInt64(slot)) == 0 else {
                 index.release(slot)
                 counters.refusedLimit += 1
                 gw_close(descriptor)

@@ -138,19 +138,20 @@ public final class SteeringAgent<Entropy: EntropySource> {
 
     // MARK: Input
 
-    /// A datagram arrived at the agent's socket.
-    public func receive(_ bytes: UnsafeRawBufferPointer, from source: Endpoint, now: Int64) {
+    /// A datagram arrived at the agent's socket (or a message on a TCP connection to it:
+    /// `transport`, where the answers to it go back).
+    public func receive(_ bytes: UnsafeRawBufferPointer, from source: Endpoint, over transport: Transport = .udp, now: Int64) {
         defer { collect(now: now) }
         guard let line = SIPScanner.startLine(bytes),
               let message = try? SIPScanner.scan(bytes, startLine: line, framing: .datagram) else {
-            relay.receive(bytes, from: source, now: now)  // counted and answered (400) there
+            relay.receive(bytes, from: source, over: transport, now: now)  // counted and answered (400) there
             return
         }
         if !message.isRequest {
             if let index = asks.endpoint(forBranch: message.topViaBranch.slice(of: bytes)) {
                 askAnswered(index, message, bytes, now: now)
             } else if !probeAnswered(message, bytes, from: source) {
-                relay.receive(message, bytes, from: source, now: now)
+                relay.receive(message, bytes, from: source, over: transport, now: now)
             }
             return
         }
@@ -159,12 +160,14 @@ public final class SteeringAgent<Entropy: EntropySource> {
             let header = message.method == .register ? message.to : message.from
             if endpoint(matching: header, in: bytes) == nil && !settings.open {
                 counters.refusedUnknown += 1
-                refuse(message, bytes, to: source)
+                refuse(message, bytes, to: source, over: transport)
                 return
             }
         }
         // One phone request, one count: retransmissions and the rounds of recursion are not.
-        if relay.receive(message, bytes, from: source, now: now) == .newRequest && toConnect { counters.relayed += 1 }
+        if relay.receive(message, bytes, from: source, over: transport, now: now) == .newRequest && toConnect {
+            counters.relayed += 1
+        }
     }
 
     /// A phone's own INVITE or REGISTER outside a dialog: asked of the group, and so only
@@ -229,12 +232,12 @@ public final class SteeringAgent<Entropy: EntropySource> {
     }
 
     /// 403 without a transaction: a phone nobody configured.
-    func refuse(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, to source: Endpoint) {
+    func refuse(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, to source: Endpoint, over transport: Transport) {
         let tag: StaticString = "gatewayd-403"
         let tagBytes = UnsafeRawBufferPointer(start: tag.utf8Start, count: tag.utf8CodeUnitCount)
         ResponseWriter.begin(403, for: message, buffer, toTag: ByteRange(0, tagBytes.count), tagBuffer: tagBytes, into: &out)
         ResponseWriter.end(into: &out)
-        outbox.send(out, to: source)
+        outbox.send(out, to: source, over: transport)
     }
 
     // MARK: Probes of assigned proxies
@@ -292,7 +295,7 @@ public final class SteeringAgent<Entropy: EntropySource> {
                line.statusCode >= 200, let message = try? SIPScanner.scan(bytes, startLine: line, framing: .datagram) {
                 recordPhone(message, bytes, now: now)
             }
-            outbox.send(bytes, to: datagram.destination)
+            outbox.send(bytes, to: datagram.destination, over: datagram.transport)
         }
         box.removeAll()
     }

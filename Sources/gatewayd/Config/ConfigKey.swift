@@ -70,19 +70,19 @@ enum ConfigKey: Int, CaseIterable {
                                  "Transactions held at once, each way (server and client).")
         case .tcp:
             return ConfigKeySpec(.node, "tcp", .flag, default: "yes", .restart,
-                                 "yes: listen on TCP at the listen address and port as well as UDP (RFC 3261 §18: phones send requests near the path MTU over TCP); answers go back on the connection the request came on. no: UDP only.")
+                                 "yes: the node and the steering agent listen on TCP at their listen address and port as well as UDP (RFC 3261 §18: phones send requests near the path MTU over TCP); answers go back on the connection the request came on. no: UDP only.", daemonWide: true)
         case .tcpConnections:
             return ConfigKeySpec(.node, "tcp_connections", .integer(1...65_536), default: "1024", .restart,
-                                 "TCP connections open at once; one more is accepted and closed at once, counted (refused_limit).")
+                                 "TCP connections open at once (to the node, and as many to the steering agent); one more is accepted and closed at once, counted (refused_limit).", daemonWide: true)
         case .tcpConnectionsPerSource:
             return ConfigKeySpec(.node, "tcp_connections_per_source", .integer(1...65_536), default: "64", .restart,
-                                 "TCP connections open at once from one address; beyond, accepted and closed at once, counted (refused_per_source).")
+                                 "TCP connections open at once from one address; beyond, accepted and closed at once, counted (refused_per_source).", daemonWide: true)
         case .tcpIdleTimeout:
             return ConfigKeySpec(.node, "tcp_idle_timeout", .integer(1...86_400), default: "300", .restart,
-                                 "Seconds a TCP connection may carry nothing (not even a keep-alive) before it is closed.")
+                                 "Seconds a TCP connection may carry nothing (not even a keep-alive) before it is closed.", daemonWide: true)
         case .tcpMessageTimeout:
             return ConfigKeySpec(.node, "tcp_message_timeout_ms", .integer(10...600_000), default: "5000", .restart,
-                                 "Milliseconds a message begun on a TCP connection may take to arrive whole; a connection that stalls mid-message (slowloris) is closed.")
+                                 "Milliseconds a message begun on a TCP connection may take to arrive whole; a connection that stalls mid-message (slowloris) is closed.", daemonWide: true)
         case .statusFile:
             return ConfigKeySpec(.node, "status_file", .path, default: "/run/gatewayd/status.json", .live,
                                  "The status file (JSON, replaced atomically), an absolute path.", daemonWide: true)

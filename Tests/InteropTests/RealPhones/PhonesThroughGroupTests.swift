@@ -202,6 +202,26 @@ extension RealPhonesKamailioTests {
             #expect(relayed == 3, "\(String(describing: bench.steering()))")
         }
 
+        /// The same with alice on TCP to the agent: her REGISTER and INVITE come over a
+        /// connection, the agent asks the group over UDP, and her answers go back on it.
+        @Test(RealPhones.needs(.kamailio, .kamcmd, .baresip, .tshark))
+        func baresipOverTCPThroughTheAgent() throws {
+            try RealPhones.require(.kamailio, .kamcmd, .baresip, .tshark)
+            let bench = try Bench("agent-baresip-tcp")
+            let alice = try RealPhonesKamailioTests.alice(bench.lab), bob = try RealPhonesKamailioTests.bob(bench.lab)
+            var account = Self.account("alice", throughAgent: true)
+            account.transport = "tcp"
+            try alice.register(account)
+            try bob.register(Self.account("bob", throughAgent: true))
+            try #require(alice.waitForRegistration(within: 15) && bob.waitForRegistration(within: 15),
+                         "\(alice.logText)\n\(bob.logText)\n\(bench.logs)")
+            try Self.expectRegistered("alice", at: bench.k2, not: bench.k1, alice)
+            try Self.call(bench, from: alice, to: bob, user: "bob", through: bench.k2, maximumInvites: 6)
+            let tcp = bench.agent?.status()?["steering_tcp"] as? [String: Any]
+            #expect((tcp?["accepted"] as? Int ?? 0) >= 1 && (tcp?["messages"] as? Int ?? 0) >= 2, "\(String(describing: tcp))")
+            #expect(tcp?["send_failed"] as? Int == 0 && tcp?["closed_unframeable"] as? Int == 0, "\(String(describing: tcp))")
+        }
+
         /// liblinphone with the agent as its proxy (linphone sends REGISTER to its reg_proxy
         /// only, so the agent is that) calls baresip, also behind the agent; sipsak registers
         /// through the agent too.

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Benchmark of one gatewayd node answering requests to connect over TCP (INVITE → 302 → ACK,
+# SIPp -t t1: one connection for all calls, as from an SBC), against Kamailio doing the same
+# with sl_send_reply and a TCP listener, in the same run; then the node's RSS with 1,000 TCP
+# connections open.
+#
+#   bash scripts/bench-tcp.sh            (installs sip-tester and kamailio if missing)
+#
+# Prints the CPU time each server takes per call (all its processes, from /proc, over
+# SECONDS s at RATE calls/s) and the ratio (target <= 0.5), and the node's RSS fresh and with
+# 1,000 connections open (from 20 loopback addresses, 50 each). Loopback only.
+# Environment: RATE (default 2000), SECONDS_PER_RUN (default 5).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+RATE=${RATE:-2000}
+SECONDS_PER_RUN=${SECONDS_PER_RUN:-5}
+WORK=$(mktemp -d /tmp/gatewayd-bench-tcp.XXXXXX)
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    [ -f "$WORK/kamailio.pid" ] && kill "$(cat "$WORK/kamailio.pid")" 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+need() { command -v "$1" >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null; }; }
+need sipp sip-tester
+need kamailio kamailio
+swift build -c release --product gatewayd 2>&1 | tail -n 1
+GATEWAYD=$ROOT/.build/release/gatewayd
+
+# CPU time (user + system, clock ticks) of the processes $@ so far.
+cpu_ticks() {
+    local total=0 pid fields
+    for pid in "$@"; do
+        read -r -a fields < "/proc/$pid/stat"
+        total=$((total + fields[13] + fields[14]))
+    done
+    echo "$total"
+}
+
+# Runs SIPp over one TCP connection at RATE against $1; prints the calls that succeeded.
+run_sipp() {
+    local dir=$WORK/sipp-$RANDOM
+    mkdir -p "$dir"
+    (cd "$dir" && timeout $((SECONDS_PER_RUN + 30)) sipp -sf "$ROOT/Tests/Scenarios/bench_redirect_uac.xml" -t t1 \
+        -r "$RATE" -m $((RATE * SECONDS_PER_RUN)) -i 127.0.0.100 -p 5398 "$1" -trace_stat \
+        -timeout $((SECONDS_PER_RUN + 20))s -nostdin -max_recv_loops 100000 -max_sched_loops 100000 >/dev/null 2>&1 || true)
+    python3 - "$dir" <<'PY'
+import csv, glob, sys
+stat = glob.glob(sys.argv[1] + "/*_.csv")
+ok = 0
+if stat:
+    rows = list(csv.reader(open(stat[0]), delimiter=";"))
+    ok = int(rows[-1][rows[0].index("SuccessfulCall(C)")])
+print(ok)
+PY
+}
+
+# CPU per call answered (microseconds) of the processes $2... while SIPp calls $1.
+cpu_per_call() {
+    local target=$1 before after ok
+    shift
+    before=$(cpu_ticks "$@")
+    ok=$(run_sipp "$target")
+    after=$(cpu_ticks "$@")
+    python3 -c "print('%.2f %d' % (($after - $before) / $(getconf CLK_TCK) / max($ok, 1) * 1e6, $ok))"
+}
+
+rss_of() { awk '/^VmRSS/ {print $2}' /proc/"$1"/status; }
+
+printf '[node]\nlisten = 127.0.0.1:5380\nrate_limit = 0\ntransactions = 16384\ntcp_connections = 2000\ntcp_connections_per_source = 100\nstatus_file = %s/status.json\nstatus_interval = 1\n[capacity]\ncalls = 1000000\nsip_rate = 0\n[sequence]\nn1 = 127.0.0.1:5380\n' "$WORK" > "$WORK/n.conf"
+echo "== gatewayd over TCP"
+"$GATEWAYD" -c "$WORK/n.conf" 2>"$WORK/n.log" & PIDS+=($!)
+sleep 0.5
+fresh_rss=$(rss_of "${PIDS[0]}")
+read -r node_cpu node_calls < <(cpu_per_call 127.0.0.1:5380 "${PIDS[0]}")
+
+echo "== kamailio over TCP (sl_send_reply 302, children=2, tcp_children=2)"
+cat > "$WORK/kamailio.cfg" <<KAM
+#!KAMAILIO
+debug=0
+children=2
+tcp_children=2
+listen=tcp:127.0.0.1:5390
+mpath="$(dirname "$(find /usr/lib -name sl.so -path '*kamailio*' | head -n 1)")/"
+loadmodule "sl.so"
+loadmodule "pv.so"
+loadmodule "textops.so"
+request_route {
+    if (is_method("ACK")) { exit; }
+    append_to_reply("Contact: <sip:\$rU@127.0.0.1:5390;transport=tcp>;expires=60\r\n");
+    sl_send_reply("302", "Moved Temporarily");
+    exit;
+}
+KAM
+kamailio -f "$WORK/kamailio.cfg" -E -w "$WORK" -P "$WORK/kamailio.pid" 2>"$WORK/kamailio.log"
+sleep 1
+mapfile -t kam_pids < <(pgrep -f "kamailio -f $WORK/kamailio.cfg")
+read -r kam_cpu kam_calls < <(cpu_per_call 127.0.0.1:5390 "${kam_pids[@]}")
+kill "$(cat "$WORK/kamailio.pid")"; rm -f "$WORK/kamailio.pid"
+
+echo "== gatewayd with 1,000 TCP connections open"
+read -r open_rss open_count < <(python3 - "${PIDS[0]}" "$WORK/status.json" <<'PY'
+import json, socket, sys, time
+connections = []
+for source in range(20):
+    for _ in range(50):
+        s = socket.socket()
+        s.setsockopt(socket.IPPROTO_IP, 24, 1)  # IP_BIND_ADDRESS_NO_PORT
+        s.bind(("127.0.9.%d" % (source + 10), 0))
+        s.connect(("127.0.0.1", 5380))
+        connections.append(s)
+# Each says something, as a registered phone's keep-alive would.
+for s in connections:
+    s.send(b"\r\n\r\n")
+time.sleep(2.5)  # the status file is written every second
+rss = open("/proc/%s/status" % sys.argv[1]).read().split("VmRSS:")[1].split()[0]
+print(rss, json.load(open(sys.argv[2]))["tcp"]["open"])
+PY
+)
+
+echo
+printf 'CPU/call   gatewayd %s us (%s calls), kamailio %s us (%s calls, all its processes), at %s calls/s over one connection\n' \
+    "$node_cpu" "$node_calls" "$kam_cpu" "$kam_calls" "$RATE"
+python3 -c "print('CPU ratio  %.2f x kamailio per call over TCP (target <= 0.5)' % ($node_cpu / max($kam_cpu, 0.001)))"
+printf 'RSS        %s KiB fresh, %s KiB with %s TCP connections open (%s KiB a connection)\n' "$fresh_rss" "$open_rss" \
+    "$open_count" "$(python3 -c "print(round(($open_rss - $fresh_rss) / 1000, 2))")"
