@@ -140,6 +140,41 @@ long gw_tcp_send(int fd, const void *bytes, size_t count) {
     return n < 0 ? -errno : (long)n;
 }
 
+int gw_tcp_connect(const uint8_t local[16], const uint8_t address[16], uint16_t port, int *pending) {
+    struct sockaddr_storage remote, from;
+    socklen_t size = to_sockaddr(address, port, &remote);
+    socklen_t fromSize = to_sockaddr(local, 0, &from);
+    int fd = socket(remote.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    // From the node's own address, as its UDP goes: members know each other by address.
+    // The port is chosen at connect (IP_BIND_ADDRESS_NO_PORT), not searched for at bind.
+#ifdef IP_BIND_ADDRESS_NO_PORT
+    int one = 1;
+    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+#endif
+    if (bind(fd, (struct sockaddr *)&from, fromSize) < 0) {
+        int error = errno;
+        close(fd);
+        return -error;
+    }
+    int result;
+    GW_RETRY(result, connect(fd, (struct sockaddr *)&remote, size));
+    if (result < 0 && errno != EINPROGRESS) {
+        int error = errno;
+        close(fd);
+        return -error;
+    }
+    *pending = result < 0;
+    return fd;
+}
+
+int gw_socket_error(int fd) {
+    int error = 0;
+    socklen_t size = sizeof error;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &size) < 0) return errno;
+    return error;
+}
+
 long gw_raise_descriptor_limit(void) {
     struct rlimit limit;
     if (getrlimit(RLIMIT_NOFILE, &limit) < 0) return -errno;
@@ -216,6 +251,13 @@ int gw_epoll_add(int epoll_fd, int fd, uint64_t tag) {
     event.events = EPOLLIN;
     event.data.u64 = tag;
     return epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event) < 0 ? -errno : 0;
+}
+
+int gw_epoll_watch(int epoll_fd, int fd, uint64_t tag, int writable) {
+    struct epoll_event event = {0};
+    event.events = EPOLLIN | (writable ? EPOLLOUT : 0);
+    event.data.u64 = tag;
+    return epoll_ctl(epoll_fd, EPOLL_CTL_MOD, fd, &event) < 0 ? -errno : 0;
 }
 
 int gw_epoll_wait(int epoll_fd, uint64_t *tags, int max, int timeout_ms) {

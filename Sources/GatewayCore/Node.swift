@@ -57,6 +57,8 @@ public final class Node<Entropy: EntropySource> {
 
     /// The largest UDP payload over IPv4 (65,535 less the IP and UDP headers).
     static var largestDatagram: Int { 65_507 }
+    /// RFC 3261 §18.1.1: a request within 200 bytes of the path MTU (1,500) goes over TCP.
+    public static var largeRequest: Int { 1_300 }
     static var serverKind: UInt8 { 0 }
     static var clientKind: UInt8 { 1 }
 

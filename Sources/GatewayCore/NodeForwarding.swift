@@ -24,7 +24,11 @@ extension Node {
         writeBranch(into: clients.branches, at: client * ClientTransactions.branchLength)
         let branch = clients.branch(client)
         clients.index.rekey(client, hash: KeyHash.bytes(branch))
-        RequestForwarder.write(message, request, via: selfAddress, branch: branch, requestURI: requestURI,
+        // To a member over TCP when the request came so or is large (§18.1.1); to proxies
+        // and everything else over UDP.
+        let transport: Transport = member >= 0 && settings.membersOverTCP
+            && (servers.transports[slot] == .tcp || request.count > Node.largeRequest) ? .tcp : .udp
+        RequestForwarder.write(message, request, via: selfAddress, over: transport, branch: branch, requestURI: requestURI,
                                stayInPath: stayInPath, strictNextHop: strictNextHop,
                                offerOverloadControl: member >= 0 && settings.skipBusyMembers,
                                into: &out)
@@ -43,12 +47,14 @@ extension Node {
         if member < 0 { timers.forwardTimeout = timers.timeout }
         clients.members[client] = Int32(member)
         clients.destinations[client] = destination
-        clients.machines[client] = ClientTransaction(isInvite: message.method == .invite, timers: timers, now: now)
+        clients.transports[client] = transport
+        clients.machines[client] = ClientTransaction(isInvite: message.method == .invite, timers: timers, now: now,
+                                                     reliable: transport.isReliable)
         clients.generations[client] &+= 1
         clients.servers[client] = Int32(slot)
         clients.serverGenerations[client] = servers.generations[slot]
         servers.clients[slot] = Int32(client)
-        outbox.send(out, to: destination)
+        outbox.send(out, to: destination, over: transport)
         schedule(client: client)
     }
 

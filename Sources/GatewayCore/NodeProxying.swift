@@ -80,7 +80,7 @@ extension Node {
               address != selfAddress, sequence.index(of: address) == nil else { return false }
         proxies.learn(address)
         let request = servers.request(slot)
-        guard settings.recurse, isClient(servers.sources[slot]), let line = SIPScanner.startLine(request),
+        guard settings.recurse, !servers.fromMembers[slot], let line = SIPScanner.startLine(request),
               line.method == .invite || line.method == .register else { return false }
         // The Contact's URI without its headers part: the new Request-URI.
         let uri = ByteRange(contact.uri.scheme.start, contact.uri.parameters.end).slice(of: buffer)
@@ -139,7 +139,7 @@ extension Node {
         hopRequest.append(UInt64(sent.cseqNumber))
         hopRequest.append(kind == .ack ? " ACK" : " CANCEL")
         hopRequest.append("\r\nContent-Length: 0\r\n\r\n")
-        outbox.send(hopRequest, to: clients.destinations[client])
+        outbox.send(hopRequest, to: clients.destinations[client], over: clients.transports[client])
     }
 
     /// A request from outside the group from a real address (not an endpoint's ask).

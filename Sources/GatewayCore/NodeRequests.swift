@@ -56,7 +56,8 @@ extension Node {
         }
         counters.requestsReceived += 1
         let branch = message.topViaBranch.slice(of: buffer)
-        let fromMember = sequence.index(of: source) != nil
+        let sender = self.sender(message, buffer, from: source, over: transport)
+        let fromMember = sequence.index(of: sender) != nil
         let limited = !fromMember && settings.rateLimitPerSecond > 0 && !limiter.allow(source.address, now: now)
         if limited || refusingNew {
             // Answered without a transaction: a flood must not fill the table, and a node
@@ -66,7 +67,7 @@ extension Node {
             return .newRequest
         }
         guard let inserted = servers.insert(branch, source: source, invite: method == .invite, request: buffer,
-                                            over: transport) else {
+                                            over: transport, fromMember: fromMember) else {
             // Nowhere to keep it: answered at once, without a transaction, and counted.
             counters.messagesRefused += 1
             busyWithoutTransaction(message, buffer, to: source, over: transport)
@@ -100,13 +101,13 @@ extension Node {
             answer(slot, 403, message, buffer, now: now)
             return .newRequest
         }
-        let decision = RequestDecider.decide(message, buffer, source: source, admission: admission, sequence: sequence,
+        let decision = RequestDecider.decide(message, buffer, source: sender, admission: admission, sequence: sequence,
                                              isUp: { health[$0].isUp },
                                              isBelievedBusy: { isBelievedBusy($0, now: now) || isThrottled($0, now: now) })
         switch decision {
         case .redirect:
             counters.answeredHere += 1
-            if !acceptByProxying(slot, message, buffer, from: source, now: now) { redirect(slot, message, buffer, now: now) }
+            if !acceptByProxying(slot, message, buffer, from: sender, now: now) { redirect(slot, message, buffer, now: now) }
         case .forward(let member):
             if method == .invite { answer(slot, 100, message, buffer, now: now) }
             // Only skip_busy (beliefs from probes, or oc) can choose other than the sequence does.
@@ -121,12 +122,26 @@ extension Node {
         case .answerProbe:
             // The load is the group's business: a member learns it, anyone else gets a
             // plain 200 that says only that this node is alive.
-            answer(slot, 200, message, buffer, now: now, withLoad: sequence.index(of: source) != nil)
+            answer(slot, 200, message, buffer, now: now, withLoad: fromMember)
         case .tooManyHops, .loopDetected, .refuse, .methodNotAllowed:
             counters.refused += 1
             answer(slot, decision.refusalStatus!, message, buffer, now: now)
         }
         return .newRequest
+    }
+
+    /// Who sent a request, as far as the group is concerned: its source, except over TCP,
+    /// where a member's connection comes from a port of its own choosing: there a top Via
+    /// whose sent-by is a member at the connection's address names that member (no more
+    /// trust than a UDP source address gets).
+    func sender(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, from source: Endpoint,
+                over transport: Transport) -> Endpoint {
+        guard transport == .tcp, sequence.index(of: source) == nil else { return source }
+        var vias = ViaValues(buffer, message)
+        guard let top = vias.next(), let sentBy = ViaValues.sentBy(buffer, top),
+              let address = IPAddress(text: sentBy.host.slice(of: buffer)), address == source.address else { return source }
+        let named = Endpoint(address: address, port: UInt16(sentBy.port == 0 ? 5060 : sentBy.port))
+        return sequence.index(of: named) != nil ? named : source
     }
 
     /// 503 with Retry-After, sent once and kept nowhere.

@@ -47,6 +47,9 @@ public struct NodeSettings: Sendable {
     /// steering agent, which phones use as outbound proxy). Off for a node: it proxies only
     /// to the group's proxies.
     public var routeAnywhere = false
+    /// The daemon has TCP: a request that came over TCP, or is larger than
+    /// `Node.largeRequest`, goes on to the next member over TCP (RFC 3261 §18.1.1).
+    public var membersOverTCP = false
 
     public init(identity: [UInt8]) { self.identity = identity }
 }

@@ -26,6 +26,7 @@ public enum RequestForwarder {
     /// `strictNextHop`: the top Route is a strict router (no `lr`, §16.6 step 7), so its URI
     /// becomes the Request-URI and the Request-URI goes last in Route.
     public static func write(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, via sentBy: Endpoint,
+                             over transport: Transport = .udp,
                              branch: UnsafeRawBufferPointer, requestURI: UnsafeRawBufferPointer? = nil,
                              stayInPath: StayInPath = .none, strictNextHop: Bool = false,
                              offerOverloadControl: Bool = false, into out: inout TextBuffer) {
@@ -46,7 +47,7 @@ public enum RequestForwarder {
             // The request line as it was.
             out.append(bytes: UnsafeRawBufferPointer(rebasing: buffer[0..<message.startLine.headersStart]))
         }
-        out.append("Via: SIP/2.0/UDP ")
+        out.append(transport == .tcp ? "Via: SIP/2.0/TCP " : "Via: SIP/2.0/UDP ")
         out.append(sentBy)
         out.append(";branch=")
         out.append(bytes: branch)

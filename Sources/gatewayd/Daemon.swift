@@ -245,14 +245,14 @@ final class Daemon {
                     guard let agent, let agentStreams, let steering = config.steering,
                           let slot = agentStreams.slot(ofTag: tag) else { break }
                     agentStreams.readable(slot, now: after) { bytes, from in
-                        hep?.exchanged(bytes, from: from, to: steering.listen)
+                        hep?.exchanged(bytes, from: from, to: steering.listen, over: .tcp)
                         agent.receive(bytes, from: from, over: .tcp, now: after)
                     }
                     flushAgent()
                 case let tag where tag >= Daemon.nodeConnectionTags:
                     guard let node, let streams, let slot = streams.slot(ofTag: tag) else { break }
                     streams.readable(slot, now: after) { bytes, from in
-                        hep?.exchanged(bytes, from: from, to: config.listen)
+                        hep?.exchanged(bytes, from: from, to: config.listen, over: .tcp)
                         node.receive(bytes, from: from, over: .tcp, now: after)
                     }
                     flushNode()
@@ -336,7 +336,10 @@ final class Daemon {
     /// Sends what the node wrote (a copy of each to HEP first).
     func flushNode() {
         guard let node else { return }
-        sending.send(node.outbox, nodeSocket, from: config.listen, hep: hep, streams: streams)
+        // Connections are opened only to members; an answer to a client whose connection
+        // has gone is counted, not sent on a new one.
+        sending.send(node.outbox, nodeSocket, from: config.listen, hep: hep, streams: streams,
+                     opening: { node.sequence.index(of: $0) != nil }, now: gw_monotonic_ns())
     }
 
     func flushAgent() {

@@ -61,14 +61,17 @@ final class HEPExporter {
     }
 
     /// A datagram one of gatewayd's own sockets received or sent, now.
-    func exchanged(_ bytes: UnsafeRawBufferPointer, from source: Endpoint, to destination: Endpoint) {
-        export(bytes, from: source, to: destination, at: PacketTime(nanoseconds: gw_realtime_ns()))
+    func exchanged(_ bytes: UnsafeRawBufferPointer, from source: Endpoint, to destination: Endpoint,
+                   over transport: Transport = .udp) {
+        export(bytes, from: source, to: destination, at: PacketTime(nanoseconds: gw_realtime_ns()),
+               transport: transport == .tcp ? HEPv3.tcp : HEPv3.udp)
     }
 
-    private func export(_ bytes: UnsafeRawBufferPointer, from source: Endpoint, to destination: Endpoint, at time: PacketTime) {
+    private func export(_ bytes: UnsafeRawBufferPointer, from source: Endpoint, to destination: Endpoint, at time: PacketTime,
+                        transport: UInt8 = HEPv3.udp) {
         guard let startLine = SIPScanner.startLine(bytes) else { return }
         let callID = SIPScanner.headerSection(bytes, startLine: startLine)?.callID.slice(of: bytes)
-        let message = HEPv3.Message(source: source, destination: destination, time: time, payload: bytes,
+        let message = HEPv3.Message(source: source, destination: destination, time: time, transport: transport, payload: bytes,
                                     correlation: callID ?? UnsafeRawBufferPointer(start: nil, count: 0))
         let length = authKey.withUnsafeBytes { key in
             HEPv3.encode(message, captureID: captureID, authKey: key,

@@ -9,6 +9,11 @@ import SIP
 /// and port, which name one connection. Limits on connections in all and from one address,
 /// an idle timeout and a deadline for a message once begun (slowloris); every refusal and
 /// every close is counted.
+///
+/// It also opens connections, to members the node forwards to over TCP (`send` to a peer it
+/// has no connection to): made without blocking, what is sent meanwhile waits in the
+/// connection's output buffer; kept open (no idle timeout), reused for every request to that
+/// member, and their answers come back on them.
 final class StreamConnections {
     struct Counters {
         var accepted = 0
@@ -24,6 +29,9 @@ final class StreamConnections {
         var sendFailed = 0
         var keepalives = 0
         var messages = 0
+        /// Connections this side opened (to members), and those that could not be made.
+        var opened = 0
+        var openFailed = 0
 
         /// Each counter with its name in the status file, in one place for JSON and Prometheus.
         func forEach(_ body: (StaticString, Int) -> Void) {
@@ -38,6 +46,8 @@ final class StreamConnections {
             body("send_failed", sendFailed)
             body("keepalives", keepalives)
             body("messages", messages)
+            body("opened", opened)
+            body("open_failed", openFailed)
         }
     }
 
@@ -48,6 +58,8 @@ final class StreamConnections {
     static let sweepInterval: Int64 = 250_000_000
 
     let listener: Int32
+    /// The listen address: connections this side opens come from it.
+    let local: Endpoint
     /// epoll tags of connections: this plus the connection's slot.
     let tagBase: UInt64
     let limits: StreamLimits
@@ -64,6 +76,12 @@ final class StreamConnections {
     /// When the message now in the buffer began arriving; 0 between messages.
     let messageBegan: FixedArray<Int64>
     let buffers: FixedArray<UInt8>
+    /// Connections this side opened, and those of them still being made, with what waits to
+    /// be sent once they are.
+    let outgoing: FixedArray<Bool>
+    let connecting: FixedArray<Bool>
+    let waitingOutput: FixedArray<Int32>
+    let outputs: FixedArray<UInt8>
     let peerAddress = FixedArray<UInt8>(zeroedCount: 16)
     var answer = TextBuffer(capacity: 2048)
     var counters = Counters()
@@ -88,6 +106,7 @@ final class StreamConnections {
             return nil
         }
         listener = socket
+        local = listen
         tagBase = connectionTags
         self.limits = limits
         self.loop = loop
@@ -101,6 +120,10 @@ final class StreamConnections {
         lastActivity = FixedArray(zeroedCount: count)
         messageBegan = FixedArray(zeroedCount: count)
         buffers = FixedArray(zeroedCount: count * StreamLimits.bufferBytes)
+        outgoing = FixedArray(repeating: false, count: count)
+        connecting = FixedArray(repeating: false, count: count)
+        waitingOutput = FixedArray(zeroedCount: count)
+        outputs = FixedArray(zeroedCount: count * StreamLimits.bufferBytes)
     }
 
     /// The connection an epoll tag names, or nil when the tag is not this table's.
@@ -138,15 +161,71 @@ final class StreamConnections {
                 gw_close(descriptor)
                 continue
             }
-            descriptors[slot] = descriptor
-            peers[slot] = peer
-            held[slot] = 0
-            mostHeld[slot] = 0
-            scans[slot] = StreamScan()
-            lastActivity[slot] = now
-            messageBegan[slot] = 0
+            start(slot, descriptor, peer, outgoing: false, now: now)
             counters.accepted += 1
-            if nextSweep == Int64.max { nextSweep = now + StreamConnections.sweepInterval }
+        }
+    }
+
+    func start(_ slot: Int, _ descriptor: Int32, _ peer: Endpoint, outgoing opened: Bool, now: Int64) {
+        descriptors[slot] = descriptor
+        peers[slot] = peer
+        held[slot] = 0
+        mostHeld[slot] = 0
+        scans[slot] = StreamScan()
+        lastActivity[slot] = now
+        messageBegan[slot] = 0
+        outgoing[slot] = opened
+        connecting[slot] = false
+        waitingOutput[slot] = 0
+        if nextSweep == Int64.max { nextSweep = now + StreamConnections.sweepInterval }
+    }
+
+    /// A connection to `peer`, being made; nil (counted) when the table is full or the
+    /// socket cannot be had.
+    func open(to peer: Endpoint, now: Int64) -> Int? {
+        guard open < limits.connections else {
+            counters.openFailed += 1
+            return nil
+        }
+        var from = [UInt8](repeating: 0, count: 16), to = [UInt8](repeating: 0, count: 16)
+        NodeDaemon.store(local.address, into: &from)
+        NodeDaemon.store(peer.address, into: &to)
+        var pending: Int32 = 0
+        let descriptor = gw_tcp_connect(from, to, peer.port, &pending)
+        guard descriptor >= 0 else {
+            counters.openFailed += 1
+            return nil
+        }
+        let slot = index.claim(hash: peer.hash).slot
+        let tag = tagBase + UInt64(slot)
+        guard gw_epoll_add(loop, descriptor, tag) == 0, pending == 0 || gw_epoll_watch(loop, descriptor, tag, 1) == 0 else {
+            index.release(slot)
+            counters.openFailed += 1
+            gw_close(descriptor)
+            return nil
+        }
+        start(slot, descriptor, peer, outgoing: true, now: now)
+        connecting[slot] = pending != 0
+        counters.opened += 1
+        return slot
+    }
+
+    /// The connection being made at `slot` is writable: made (what waited goes) or failed.
+    func finishOpening(_ slot: Int) {
+        connecting[slot] = false
+        guard gw_socket_error(descriptors[slot]) == 0,
+              gw_epoll_watch(loop, descriptors[slot], tagBase + UInt64(slot), 0) == 0 else {
+            counters.openFailed += 1
+            close(slot)
+            return
+        }
+        let waiting = Int(waitingOutput[slot])
+        waitingOutput[slot] = 0
+        guard waiting > 0 else { return }
+        let base = slot * StreamLimits.bufferBytes
+        if gw_tcp_send(descriptors[slot], outputs.pointer(at: base), waiting) != waiting {
+            counters.sendFailed += 1
+            close(slot)
         }
     }
 
@@ -167,6 +246,7 @@ final class StreamConnections {
         if Int(mostHeld[slot]) > 4096 {
             buffers.releasePages(slot * StreamLimits.bufferBytes, StreamLimits.bufferBytes)
         }
+        if outgoing[slot] { outputs.releasePages(slot * StreamLimits.bufferBytes, StreamLimits.bufferBytes) }
         index.release(slot)
         if open == 0 { nextSweep = Int64.max }
     }
@@ -178,6 +258,10 @@ final class StreamConnections {
     /// when the peer did, or when what it sent cannot be framed or is too large.
     func readable(_ slot: Int, now: Int64, _ deliver: (UnsafeRawBufferPointer, Endpoint) -> Void) {
         guard slot >= 0 && slot < index.capacity && index.isInUse(slot) else { return }
+        if connecting[slot] {
+            finishOpening(slot)
+            return
+        }
         let base = slot * StreamLimits.bufferBytes
         let waiting = Int(held[slot])
         let read = gw_read(descriptors[slot], buffers.pointer(at: base + waiting), StreamLimits.bufferBytes - waiting)
@@ -252,12 +336,25 @@ final class StreamConnections {
     // MARK: Writing
 
     /// Sends `bytes` on the connection to `peer`; false (counted) when there is none any more
-    /// or it cannot take them whole now, which closes it.
-    func send(_ bytes: UnsafeRawBufferPointer, to peer: Endpoint) -> Bool {
-        let slot = find(peer)
+    /// or it cannot take them whole now, which closes it. With `opening`, a connection is
+    /// opened to a peer that has none (a member the node forwards to); while it is being
+    /// made the bytes wait.
+    func send(_ bytes: UnsafeRawBufferPointer, to peer: Endpoint, opening: Bool, now: Int64) -> Bool {
+        var slot = find(peer)
+        if slot < 0 && opening { slot = open(to: peer, now: now) ?? -1 }
         guard slot >= 0 else {
             counters.sendFailed += 1
             return false
+        }
+        if connecting[slot] {
+            let waiting = Int(waitingOutput[slot])
+            guard waiting + bytes.count <= StreamLimits.bufferBytes else {
+                counters.sendFailed += 1
+                return false
+            }
+            outputs.copy(bytes, to: slot * StreamLimits.bufferBytes + waiting)
+            waitingOutput[slot] = Int32(waiting + bytes.count)
+            return true
         }
         if gw_tcp_send(descriptors[slot], bytes.baseAddress, bytes.count) == bytes.count { return true }
         counters.sendFailed += 1
@@ -276,7 +373,7 @@ final class StreamConnections {
             if messageBegan[slot] != 0 && now - messageBegan[slot] > limits.messageNanoseconds {
                 counters.closedStalled += 1
                 close(slot)
-            } else if now - lastActivity[slot] > limits.idleNanoseconds {
+            } else if !outgoing[slot] && now - lastActivity[slot] > limits.idleNanoseconds {
                 counters.closedIdle += 1
                 close(slot)
             }

@@ -39,16 +39,19 @@ final class UDPBatch {
     /// requests that came over TCP go to their connection in `streams`. A datagram the kernel
     /// refuses (or a connection that is gone) is counted in the outbox and the rest still go.
     func send(_ outbox: Outbox, _ socket: Int32, from local: Endpoint? = nil, hep: HEPExporter? = nil,
-              streams: StreamConnections? = nil) {
+              streams: StreamConnections? = nil, opening isMember: (Endpoint) -> Bool = { _ in false }, now: Int64 = 0) {
         var next = 0
         while next < outbox.count {
             var count = 0
             while next < outbox.count && count < UDPBatch.size {
                 let datagram = outbox.datagram(next)
                 next += 1
-                if let hep, let local { hep.exchanged(outbox.bytes(datagram), from: local, to: datagram.destination) }
+                if let hep, let local { hep.exchanged(outbox.bytes(datagram), from: local, to: datagram.destination, over: datagram.transport) }
                 if datagram.transport == .tcp {
-                    if streams?.send(outbox.bytes(datagram), to: datagram.destination) != true { outbox.noteSendFailed() }
+                    if streams?.send(outbox.bytes(datagram), to: datagram.destination, opening: isMember(datagram.destination),
+                                     now: now) != true {
+                        outbox.noteSendFailed()
+                    }
                     continue
                 }
                 let entry = entries.pointer(at: count)

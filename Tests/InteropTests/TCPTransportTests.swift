@@ -94,21 +94,60 @@ struct TCPTransportTests {
         #expect(Interop.eventually(10) { node.tcp("open") == 0 && node.tcp("closed_by_peer") == 31 })
     }
 
+    /// `[node]` lines that make node n of a group write its status file into `directory`.
+    static func statusFile(_ directory: URL) -> (Int) -> String {
+        { node in "[node]\nstatus_file = \(directory.path)/n\(node).status\nstatus_interval = 1\n" }
+    }
+
+    static func tcp(_ directory: URL, _ node: Int) -> [String: Any] {
+        Interop.status(directory.appendingPathComponent("n\(node).status"))?["tcp"] as? [String: Any] ?? [:]
+    }
+
     @Test(.enabled(if: sippInstalled || RealPhones.inCI, "sipp is not installed (apt install sip-tester)"))
-    func aChainRelaysTheAnswerBackOnTheClientsConnection() throws {
-        // #1 and #2 drain: the INVITE goes over TCP to #1, on over UDP to #3, and its 302
-        // comes back along the chain and out on the client's connection.
-        let group = try GroupTests.Group(3, port: 5742, draining: [1, 2])
+    func aChainForwardsOverTCPAndRelaysTheAnswerBackOnTheClientsConnection() throws {
+        // #1 and #2 drain: the INVITE comes over TCP to #1, goes on over TCP to #2 and #3
+        // (§18.1.1: it came so), and #3's 302 comes back along the connections and out on
+        // the client's.
+        let statuses = FileManager.default.temporaryDirectory.appendingPathComponent("gatewayd-tcp-chain-\(getpid())")
+        try? FileManager.default.removeItem(at: statuses)
+        try FileManager.default.createDirectory(at: statuses, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: statuses) }
+        let group = try GroupTests.Group(3, port: 5742, draining: [1, 2], extra: Self.statusFile(statuses))
         let run = try group.sipp("redirect_uac.xml", calls: 10, clientPort: 5743, extra: ["-t", "t1"])
         #expect(run.status == 0)
         #expect(run.log.filter { $0 == "contact sip:service@127.0.0.3:5742" }.count == 10, "\(run.log)")
+        // One connection each way along the chain, reused for every call.
+        #expect(Interop.eventually(5) {
+            Self.tcp(statuses, 1)["accepted"] as? Int == 1 && Self.tcp(statuses, 1)["opened"] as? Int == 1
+                && Self.tcp(statuses, 2)["accepted"] as? Int == 1 && Self.tcp(statuses, 2)["opened"] as? Int == 1
+                && Self.tcp(statuses, 3)["accepted"] as? Int == 1 && Self.tcp(statuses, 3)["opened"] as? Int == 0
+        }, "\((1...3).map { Self.tcp(statuses, $0) })")
         #expect(group.stop() == [0, 0, 0])
-        #expect(group.counters(1)?.forwarded == 10 && group.counters(3)?.answeredHere == 10)
+        #expect(group.counters(1)?.forwarded == 10 && group.counters(2)?.forwarded == 10)
+        #expect(group.counters(3)?.answeredHere == 10)
         // All busy: every member draining, a 503 on the connection.
         let busy = try GroupTests.Group(2, port: 5744, draining: [1, 2])
         let client = try TCPClient(from: "127.0.0.20", to: "127.0.0.1", port: 5744)
         client.send(TCPTransportTests.invite("busy-1", port: 5744))
         #expect(TCPTransportTests.finalAnswer(client)?.hasPrefix("SIP/2.0 503") == true)
+        _ = busy.stop()
+    }
+
+    @Test(.enabled(if: sippInstalled || RealPhones.inCI, "sipp is not installed (apt install sip-tester)"))
+    func aMemberKilledOverTCPIsSkipped() throws {
+        let statuses = FileManager.default.temporaryDirectory.appendingPathComponent("gatewayd-tcp-kill-\(getpid())")
+        try? FileManager.default.removeItem(at: statuses)
+        try FileManager.default.createDirectory(at: statuses, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: statuses) }
+        let group = try GroupTests.Group(3, port: 5752, draining: [1, 2], extra: Self.statusFile(statuses))
+        let before = try group.sipp("redirect_uac.xml", calls: 5, clientPort: 5753, extra: ["-t", "t1"])
+        #expect(before.status == 0 && before.log.filter { $0 == "contact sip:service@127.0.0.3:5752" }.count == 5)
+        // #2 dies: its connection from #1 is reset; #1 goes past it to #3.
+        group.kill(2)
+        let after = try group.sipp("redirect_uac.xml", calls: 10, clientPort: 5754, extra: ["-t", "t1"])
+        #expect(after.status == 0, "\(after.log)")
+        #expect(after.log.filter { $0 == "contact sip:service@127.0.0.3:5752" }.count == 10, "\(after.log)")
+        #expect(Interop.eventually(5) { Self.tcp(statuses, 1)["closed_by_peer"] as? Int ?? 0 >= 1 }, "\(Self.tcp(statuses, 1))")
     }
 
     // MARK: Sizes

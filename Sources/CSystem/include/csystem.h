@@ -86,6 +86,14 @@ int gw_tcp_listen(const uint8_t address[16], uint16_t port, int backlog);
 int gw_tcp_accept(int fd, uint8_t source[16], uint16_t *port);
 /// Sends what it can of `bytes` without blocking: the count sent, or -errno.
 long gw_tcp_send(int fd, const void *bytes, size_t count);
+/// A non-blocking connection from `local` (any port) to `address`:`port`; `*pending` is 1
+/// while it is being made (the socket turns writable when it is done: `gw_socket_error`
+/// says how). -errno on failure.
+int gw_tcp_connect(const uint8_t local[16], const uint8_t address[16], uint16_t port, int *pending);
+/// The error a socket holds (SO_ERROR): 0 for a connection made, else the errno.
+int gw_socket_error(int fd);
+/// Watches `fd` for writing as well as reading (`writable` 1), or for reading only.
+int gw_epoll_watch(int epoll_fd, int fd, uint64_t tag, int writable);
 /// Raises the soft limit on open descriptors to the hard limit (TCP connections need
 /// more than the usual 1,024); returns the limit now in force.
 long gw_raise_descriptor_limit(void);

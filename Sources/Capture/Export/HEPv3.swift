@@ -29,6 +29,7 @@ public enum HEPv3 {
     }
 
     public static let udp: UInt8 = 17
+    public static let tcp: UInt8 = 6
     public static let sip: UInt8 = 1
     /// The total length is 16 bits: a message and its chunks must fit 65,535 bytes.
     public static let maximumLength = 65_535

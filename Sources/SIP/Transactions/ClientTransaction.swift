@@ -1,5 +1,6 @@
-/// An RFC 3261 §17.1 client transaction over UDP, for requests this node forwards to the
-/// next member of the sequence; a state machine that returns what to send.
+/// An RFC 3261 §17.1 client transaction, for requests this node forwards to the next member
+/// of the sequence; a state machine that returns what to send. Over TCP (`reliable`) nothing
+/// is retransmitted and timers D and K are zero.
 ///
 /// The request is retransmitted (INVITE: timer A, T1 doubling; non-INVITE: timer E, doubling
 /// to T2) until a response arrives. If nothing at all arrives within the forward timeout,
@@ -33,6 +34,7 @@ public struct ClientTransaction: Sendable {
     }
 
     public let isInvite: Bool
+    public let isReliable: Bool
     public let timers: TransactionTimers
     public private(set) var state = State.calling
     public private(set) var deadline: Int64?
@@ -40,13 +42,14 @@ public struct ClientTransaction: Sendable {
     public var giveUpAt: Int64
     public let startedAt: Int64
 
-    public init(isInvite: Bool, timers: TransactionTimers, now: Int64) {
+    public init(isInvite: Bool, timers: TransactionTimers, now: Int64, reliable: Bool = false) {
         self.isInvite = isInvite
+        isReliable = reliable
         self.timers = timers
         startedAt = now
         retransmitInterval = timers.t1
         giveUpAt = now + timers.forwardTimeout
-        deadline = min(now + retransmitInterval, giveUpAt)
+        deadline = reliable ? giveUpAt : min(now + retransmitInterval, giveUpAt)
     }
 
     /// A response matched this transaction.
@@ -65,14 +68,14 @@ public struct ClientTransaction: Sendable {
                         // Timer E at T2 from now on; timer F still counts from the start.
                         retransmitInterval = timers.t2
                         giveUpAt = startedAt + timers.timeout
-                        deadline = min(now + retransmitInterval, giveUpAt)
+                        deadline = isReliable ? giveUpAt : min(now + retransmitInterval, giveUpAt)
                     }
                 }
                 return status == 100 ? .none : .passUp
             }
             if isInvite && status >= 300 {
                 state = .completed
-                deadline = now + 32_000_000_000  // timer D
+                deadline = now + (isReliable ? 0 : 32_000_000_000)  // timer D
                 return .sendAckAndPassUp
             }
             if isInvite {
@@ -81,7 +84,7 @@ public struct ClientTransaction: Sendable {
                 return .passUp
             }
             state = .completed
-            deadline = now + timers.t4  // timer K
+            deadline = now + (isReliable ? 0 : timers.t4)  // timer K
             return .passUp
         case .completed:
             return isInvite && status >= 300 ? .sendAck : .none

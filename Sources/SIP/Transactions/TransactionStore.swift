@@ -14,6 +14,9 @@ public final class ServerTransactions {
     public let invites: FixedArray<Bool>
     /// What the request came over: where the answers go back.
     public let transports: FixedArray<Transport>
+    /// Whether a member of the group sent it (over TCP its source is a connection's port,
+    /// not the member's address).
+    public let fromMembers: FixedArray<Bool>
     public let machines: FixedArray<ServerTransaction>
     public let generations: FixedArray<UInt16>
     public let responses: FixedArray<MessageHandle>
@@ -31,6 +34,7 @@ public final class ServerTransactions {
         sources = FixedArray(zeroedCount: capacity)
         invites = FixedArray(repeating: false, count: capacity)
         transports = FixedArray(repeating: .udp, count: capacity)
+        fromMembers = FixedArray(repeating: false, count: capacity)
         // Zero bytes until `insert` writes a real transaction: a slot is never read before.
         machines = FixedArray(zeroedCount: capacity)
         generations = FixedArray(repeating: 0, count: capacity)
@@ -57,7 +61,7 @@ public final class ServerTransactions {
     /// A new transaction for `request`; `evicted` when an old one had to make room. Nil when
     /// the pool cannot hold the request (nothing is claimed then).
     public func insert(_ branch: UnsafeRawBufferPointer, source: Endpoint, invite: Bool, request: UnsafeRawBufferPointer,
-                       over transport: Transport = .udp) -> (slot: Int, evicted: Bool)? {
+                       over transport: Transport = .udp, fromMember: Bool = false) -> (slot: Int, evicted: Bool)? {
         guard let stored = pool.store(request) else { return nil }
         let claimed = index.claim(hash: ServerTransactions.hash(branch, source, invite))
         let slot = claimed.slot
@@ -69,6 +73,7 @@ public final class ServerTransactions {
         sources[slot] = source
         invites[slot] = invite
         transports[slot] = transport
+        fromMembers[slot] = fromMember
         machines[slot] = ServerTransaction(isInvite: invite, reliable: transport.isReliable)
         generations[slot] &+= 1
         tried[slot] = 0
@@ -117,6 +122,8 @@ public final class ClientTransactions {
     public let branches: FixedArray<UInt8>
     public let members: FixedArray<Int32>
     public let destinations: FixedArray<Endpoint>
+    /// What the request went over (TCP to a member: the daemon's connection to it).
+    public let transports: FixedArray<Transport>
     public let machines: FixedArray<ClientTransaction>
     public let generations: FixedArray<UInt16>
     public let servers: FixedArray<Int32>
@@ -129,6 +136,7 @@ public final class ClientTransactions {
         branches = FixedArray(zeroedCount: capacity * ClientTransactions.branchLength)
         members = FixedArray(repeating: -1, count: capacity)
         destinations = FixedArray(zeroedCount: capacity)
+        transports = FixedArray(repeating: .udp, count: capacity)
         // Zero bytes until a request is forwarded in the slot.
         machines = FixedArray(zeroedCount: capacity)
         generations = FixedArray(repeating: 0, count: capacity)

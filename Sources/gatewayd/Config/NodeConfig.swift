@@ -216,6 +216,7 @@ struct NodeConfig {
         settings.failuresToDown = file[.failuresToDown].integer
         settings.successesToUp = file[.successesToUp].integer
         settings.skipBusyMembers = file[.skipBusy].flag
+        settings.membersOverTCP = file[.tcp].flag
         return settings
     }
 }

@@ -1,0 +1,89 @@
+import Foundation
+import Testing
+import Basics
+import SIP
+import GatewayCore
+
+/// What goes over TCP (RFC 3261 §18): answers on the connection a request came on, a request
+/// that came so or is large goes on to the next member over TCP, and a member's request that
+/// comes from a connection's port is still known for the member's.
+struct TCPForwardingTests {
+    /// A node of a three-member group, draining (so it forwards), with TCP to members on or off.
+    func node(_ me: Int, drain: Bool = true, membersOverTCP: Bool = true) -> Node<SeededEntropy> {
+        var settings = NodeSettings(identity: Array("sip:127.0.0.\(me + 1):5060;transport=udp".utf8))
+        settings.drain = drain
+        settings.membersOverTCP = membersOverTCP
+        settings.rateLimitPerSecond = 0
+        return Node(settings: settings, sequence: group(3, me: me), entropy: SeededEntropy(state: UInt64(me + 1)))
+    }
+
+    /// What the outbox holds: text, destination and transport of each datagram; emptied.
+    func sent(_ node: Node<SeededEntropy>) -> [(text: String, to: Endpoint, over: Transport)] {
+        let outbox = node.outbox
+        let items = (0..<outbox.count).map { index -> (text: String, to: Endpoint, over: Transport) in
+            let datagram = outbox.datagram(index)
+            return (String(decoding: outbox.bytes(datagram), as: UTF8.self), datagram.destination, datagram.transport)
+        }
+        outbox.removeAll()
+        return items
+    }
+
+    func receive(_ text: String, at node: Node<SeededEntropy>, from source: Endpoint, over transport: Transport) {
+        _ = Array(text.utf8).withUnsafeBytes { node.receive($0, from: source, over: transport, now: 1_000_000_000) }
+    }
+
+    let client = endpoint(100, 40_000)
+    let tcpInvite = request(vias: ["SIP/2.0/TCP 127.0.0.100:5070;branch=z9hG4bKtcp1"])
+
+    @Test func aRequestThatCameOverTCPGoesOnOverTCPAndItsAnswersBackOnItsConnection() {
+        let first = node(0)
+        receive(tcpInvite, at: first, from: client, over: .tcp)
+        let out = sent(first)
+        #expect(out.count == 2)
+        // 100 Trying back on the client's connection; the INVITE on to member 2 over TCP.
+        #expect(out[0].text.hasPrefix("SIP/2.0 100") && out[0].to == client && out[0].over == .tcp)
+        #expect(out[1].text.hasPrefix("INVITE ") && out[1].to == endpoint(2) && out[1].over == .tcp)
+        #expect(out[1].text.contains("\r\nVia: SIP/2.0/TCP 127.0.0.1:5060;branch=z9hG4bK"))
+        // Member 2's 302, over its connection, goes back to the client's.
+        let forwarded = out[1].text
+        receive(answer(forwarded, "302 Moved Temporarily", extra: "Contact: <sip:127.0.0.3:5060>\r\n"), at: first,
+                from: endpoint(2), over: .tcp)
+        let back = sent(first)
+        #expect(back.contains { $0.text.hasPrefix("SIP/2.0 302") && $0.to == client && $0.over == .tcp })
+        #expect(back.contains { $0.text.hasPrefix("ACK ") && $0.to == endpoint(2) && $0.over == .tcp })
+    }
+
+    @Test func overUDPOnlyALargeRequestGoesOnOverTCP() {
+        let first = node(0)
+        receive(request(vias: ["SIP/2.0/UDP 127.0.0.100:5070;branch=z9hG4bKsmall"]), at: first, from: client, over: .udp)
+        #expect(sent(first).allSatisfy { $0.over == .udp })
+        let large = request(vias: ["SIP/2.0/UDP 127.0.0.100:5070;branch=z9hG4bKlarge"])
+            .replacingOccurrences(of: "Content-Length: 0\r\n", with: "X-Padding: \(String(repeating: "p", count: 1400))\r\nContent-Length: 0\r\n")
+        receive(large, at: first, from: client, over: .udp)
+        let out = sent(first)
+        #expect(out.contains { $0.text.hasPrefix("INVITE ") && $0.to == endpoint(2) && $0.over == .tcp })
+        #expect(out.contains { $0.text.hasPrefix("SIP/2.0 100") && $0.to == client && $0.over == .udp })
+        // Without TCP to members (the daemon's `tcp = no`), everything stays on UDP.
+        let udpOnly = node(0, membersOverTCP: false)
+        receive(large, at: udpOnly, from: client, over: .udp)
+        #expect(sent(udpOnly).allSatisfy { $0.over == .udp })
+    }
+
+    @Test func aMembersRequestFromAConnectionsPortIsTheMembers() {
+        let first = node(0)
+        receive(tcpInvite, at: first, from: client, over: .tcp)
+        let forwarded = sent(first)[1].text
+        // Member 2 accepts: the request came from 127.0.0.1 (member 1's address) on a port of
+        // its connection's own; the top Via names member 1. Its 302 goes back on that connection.
+        let second = node(1, drain: false)
+        let connection = endpoint(1, 45_678)
+        receive(forwarded, at: second, from: connection, over: .tcp)
+        let out = sent(second)
+        #expect(out.count == 1 && out[0].text.hasPrefix("SIP/2.0 302") && out[0].to == connection && out[0].over == .tcp,
+                "\(out.map(\.text))")
+        // The same Vias from another address: somebody pretending to be a hop, refused.
+        let stranger = node(1, drain: false)
+        receive(forwarded, at: stranger, from: endpoint(9, 45_678), over: .tcp)
+        #expect(sent(stranger).first?.text.hasPrefix("SIP/2.0 403") == true)
+    }
+}
