@@ -6,6 +6,8 @@
 // from a proxy (byte 0 of each datagram picks which, and whether the clock moves on), and to
 // an agent in front of the group. What each outbox holds is delivered on, as the network
 // would, so answers and forwarded requests come back around. State lives across inputs.
+// A datagram whose byte 0 has bits 2 and 3 set comes over TCP (members then forward over
+// TCP too, and a member's TCP request comes from a connection's port, not its own).
 import Basics
 import SIP
 import GatewayCore
@@ -21,6 +23,7 @@ func makeNode(_ index: Int) -> Node<SeededEntropy> {
     settings.messagePoolBytes = 256 * 1024  // room for a few large messages, then refusals
     settings.recurse = index == 0
     settings.drain = index == 0
+    settings.membersOverTCP = true
     return Node(settings: settings, sequence: GroupSequence(members: members, selfIndex: index), entropy: SeededEntropy(state: 0x1234_5678))
 }
 nonisolated(unsafe) var nodes = (0..<3).map(makeNode)
@@ -35,12 +38,24 @@ nonisolated(unsafe) var now: Int64 = 1_000_000_000
 let sources = [address(100, 5070), members[1].address, address(12, 5460), address(11, 5460)]
 
 /// What an outbox holds, copied out (delivering may fill other outboxes), and emptied.
-func take(_ box: Outbox) -> [([UInt8], Endpoint)] {
+func take(_ box: Outbox) -> [([UInt8], Endpoint, Transport)] {
     defer { box.removeAll() }
     return (0..<box.count).map { item in
         let datagram = box.datagram(item)
-        return (Array(box.bytes(datagram)), datagram.destination)
+        return (Array(box.bytes(datagram)), datagram.destination, datagram.transport)
     }
+}
+
+/// Member `index` as the source of what it sends over `transport`: over TCP, from its
+/// connection's own port.
+func source(of index: Int, over transport: Transport) -> Endpoint {
+    transport == .tcp ? address(UInt32(index + 1), UInt16(40_000 + index)) : members[index].address
+}
+
+/// The member a datagram to `destination` over `transport` reaches: over TCP, answers go
+/// to the connection's port of the member that sent the request.
+func member(at destination: Endpoint, over transport: Transport) -> Int? {
+    members.indices.first { members[$0].address == destination || (transport == .tcp && source(of: $0, over: .tcp) == destination) }
 }
 
 /// Delivers what the nodes and the agent want sent among them (a bounded number of rounds:
@@ -49,20 +64,22 @@ func deliver() {
     for _ in 0..<8 {
         var moved = false
         for (index, node) in nodes.enumerated() {
-            for (bytes, destination) in take(node.outbox) {
-                if let target = members.firstIndex(where: { $0.address == destination }) {
+            for (bytes, destination, transport) in take(node.outbox) {
+                if let target = member(at: destination, over: transport) {
                     moved = true
-                    bytes.withUnsafeBytes { _ = nodes[target].receive($0, from: members[index].address, now: now) }
+                    bytes.withUnsafeBytes {
+                        _ = nodes[target].receive($0, from: source(of: index, over: transport), over: transport, now: now)
+                    }
                 } else if destination == agent.settings.listen {
                     moved = true
-                    bytes.withUnsafeBytes { agent.receive($0, from: members[index].address, now: now) }
+                    bytes.withUnsafeBytes { agent.receive($0, from: members[index].address, over: transport, now: now) }
                 }
             }
         }
-        for (bytes, destination) in take(agent.outbox) {
-            guard let target = members.firstIndex(where: { $0.address == destination }) else { continue }
+        for (bytes, destination, transport) in take(agent.outbox) {
+            guard let target = member(at: destination, over: transport) else { continue }
             moved = true
-            bytes.withUnsafeBytes { _ = nodes[target].receive($0, from: agent.settings.listen, now: now) }
+            bytes.withUnsafeBytes { _ = nodes[target].receive($0, from: agent.settings.listen, over: transport, now: now) }
         }
         if !moved { return }
     }
@@ -81,11 +98,13 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
                 // Exactly sized heap copies: a read past the end is an ASan report.
                 let datagram = Array(UnsafeRawBufferPointer(rebasing: input[(start + 1)..<i]))
                 if selector & 0x10 != 0 { now += Int64(selector & 0x0F) * 700_000_000 }
+                let transport: Transport = selector & 0x0C == 0x0C ? .tcp : .udp
                 datagram.withUnsafeBytes { bytes in
                     if selector & 0x20 != 0 {
-                        agent.receive(bytes, from: sources[Int(selector & 0x3) % sources.count], now: now)
+                        agent.receive(bytes, from: sources[Int(selector & 0x3) % sources.count], over: transport, now: now)
                     } else {
-                        _ = nodes[Int(selector >> 6) % 3].receive(bytes, from: sources[Int(selector & 0x3)], now: now)
+                        _ = nodes[Int(selector >> 6) % 3].receive(bytes, from: sources[Int(selector & 0x3)], over: transport,
+                                                                   now: now)
                     }
                 }
                 deliver()
