@@ -123,14 +123,26 @@ int gw_tcp_listen(const uint8_t address[16], uint16_t port, int backlog) {
     return fd;
 }
 
-int gw_tcp_accept(int fd, uint8_t source[16], uint16_t *port) {
+int gw_tcp_accept(int fd, uint8_t source[16], uint16_t *port, int *spare) {
     struct sockaddr_storage from;
     socklen_t size = sizeof from;
     int connection;
     GW_RETRY(connection, accept4(fd, (struct sockaddr *)&from, &size, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    if (connection < 0 && (errno == EMFILE || errno == ENFILE) && *spare >= 0) {
+        close(*spare);
+        GW_RETRY(connection, accept(fd, NULL, NULL));
+        if (connection >= 0) close(connection);
+        *spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        return -ECONNABORTED;
+    }
     if (connection < 0) return -errno;
     from_sockaddr(&from, source, port);
     return connection;
+}
+
+int gw_spare_descriptor(void) {
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    return fd < 0 ? -errno : fd;
 }
 
 long gw_tcp_send(int fd, const void *bytes, size_t count) {

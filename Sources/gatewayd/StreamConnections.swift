@@ -83,6 +83,8 @@ final class StreamConnections {
     let waitingOutput: FixedArray<Int32>
     let outputs: FixedArray<UInt8>
     let peerAddress = FixedArray<UInt8>(zeroedCount: 16)
+    /// A descriptor held back for taking (and closing) a connection when there are no more.
+    var spare = gw_spare_descriptor()
     var answer = TextBuffer(capacity: 2048)
     var counters = Counters()
     var nextSweep = Int64.max
@@ -140,8 +142,13 @@ final class StreamConnections {
     func acceptAll(now: Int64) {
         while true {
             var port: UInt16 = 0
-            let descriptor = gw_tcp_accept(listener, peerAddress.pointer(at: 0), &port)
-            // EAGAIN: none left. Anything else (out of descriptors) waits for the next turn.
+            let descriptor = gw_tcp_accept(listener, peerAddress.pointer(at: 0), &port, &spare)
+            if descriptor == -Int32(GW_ECONNABORTED) {
+                // Out of descriptors: taken with the spare one and closed.
+                counters.refusedLimit += 1
+                continue
+            }
+            // EAGAIN: none left; another error waits for the next turn.
             guard descriptor >= 0 else { return }
             let peer = Endpoint(address: NodeDaemon.load(peerAddress.bytes(0, 16)), port: port)
             if open >= limits.connections {

@@ -76,13 +76,13 @@ struct TCPTransportTests {
 
     @Test(.enabled(if: sippInstalled || RealPhones.inCI, "sipp is not installed (apt install sip-tester)"))
     func sippGetsItsRedirectsOnOneConnectionAndOnOnePerCall() throws {
-        let node = try OneNode(port: 5740)
+        let node = try OneNode(port: 5200)
         for (mode, calls) in [("t1", 30), ("tn", 30)] {
             let log = node.directory.appendingPathComponent("sipp-\(mode).log")
             let result = try Interop.run("/usr/bin/sipp", [
                 "-sf", Interop.root.appendingPathComponent("Tests/Scenarios/redirect_uac.xml").path,
-                "-t", mode, "-max_socket", "200", "-m", "\(calls)", "-r", "50", "-i", "127.0.0.100", "-p", "5741",
-                "127.0.0.1:5740", "-timeout", "30s", "-nostdin", "-trace_logs", "-log_file", log.path,
+                "-t", mode, "-max_socket", "200", "-m", "\(calls)", "-r", "50", "-i", "127.0.0.100", "-p", "5201",
+                "127.0.0.1:5200", "-timeout", "30s", "-nostdin", "-trace_logs", "-log_file", log.path,
             ])
             #expect(result.status == 0, "sipp -t \(mode): \(result.output.suffix(400))")
         }
@@ -112,10 +112,10 @@ struct TCPTransportTests {
         try? FileManager.default.removeItem(at: statuses)
         try FileManager.default.createDirectory(at: statuses, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: statuses) }
-        let group = try GroupTests.Group(3, port: 5742, draining: [1, 2], extra: Self.statusFile(statuses))
-        let run = try group.sipp("redirect_uac.xml", calls: 10, clientPort: 5743, extra: ["-t", "t1"])
+        let group = try GroupTests.Group(3, port: 5202, draining: [1, 2], extra: Self.statusFile(statuses))
+        let run = try group.sipp("redirect_uac.xml", calls: 10, clientPort: 5203, extra: ["-t", "t1"])
         #expect(run.status == 0)
-        #expect(run.log.filter { $0 == "contact sip:service@127.0.0.3:5742" }.count == 10, "\(run.log)")
+        #expect(run.log.filter { $0 == "contact sip:service@127.0.0.3:5202" }.count == 10, "\(run.log)")
         // One connection each way along the chain, reused for every call.
         #expect(Interop.eventually(5) {
             Self.tcp(statuses, 1)["accepted"] as? Int == 1 && Self.tcp(statuses, 1)["opened"] as? Int == 1
@@ -126,9 +126,9 @@ struct TCPTransportTests {
         #expect(group.counters(1)?.forwarded == 10 && group.counters(2)?.forwarded == 10)
         #expect(group.counters(3)?.answeredHere == 10)
         // All busy: every member draining, a 503 on the connection.
-        let busy = try GroupTests.Group(2, port: 5744, draining: [1, 2])
-        let client = try TCPClient(from: "127.0.0.20", to: "127.0.0.1", port: 5744)
-        client.send(TCPTransportTests.invite("busy-1", port: 5744))
+        let busy = try GroupTests.Group(2, port: 5204, draining: [1, 2])
+        let client = try TCPClient(from: "127.0.0.20", to: "127.0.0.1", port: 5204)
+        client.send(TCPTransportTests.invite("busy-1", port: 5204))
         #expect(TCPTransportTests.finalAnswer(client)?.hasPrefix("SIP/2.0 503") == true)
         _ = busy.stop()
     }
@@ -139,24 +139,24 @@ struct TCPTransportTests {
         try? FileManager.default.removeItem(at: statuses)
         try FileManager.default.createDirectory(at: statuses, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: statuses) }
-        let group = try GroupTests.Group(3, port: 5752, draining: [1, 2], extra: Self.statusFile(statuses))
-        let before = try group.sipp("redirect_uac.xml", calls: 5, clientPort: 5753, extra: ["-t", "t1"])
-        #expect(before.status == 0 && before.log.filter { $0 == "contact sip:service@127.0.0.3:5752" }.count == 5)
+        let group = try GroupTests.Group(3, port: 5212, draining: [1, 2], extra: Self.statusFile(statuses))
+        let before = try group.sipp("redirect_uac.xml", calls: 5, clientPort: 5213, extra: ["-t", "t1"])
+        #expect(before.status == 0 && before.log.filter { $0 == "contact sip:service@127.0.0.3:5212" }.count == 5)
         // #2 dies: its connection from #1 is reset; #1 goes past it to #3.
         group.kill(2)
-        let after = try group.sipp("redirect_uac.xml", calls: 10, clientPort: 5754, extra: ["-t", "t1"])
+        let after = try group.sipp("redirect_uac.xml", calls: 10, clientPort: 5214, extra: ["-t", "t1"])
         #expect(after.status == 0, "\(after.log)")
-        #expect(after.log.filter { $0 == "contact sip:service@127.0.0.3:5752" }.count == 10, "\(after.log)")
+        #expect(after.log.filter { $0 == "contact sip:service@127.0.0.3:5212" }.count == 10, "\(after.log)")
         #expect(Interop.eventually(5) { Self.tcp(statuses, 1)["closed_by_peer"] as? Int ?? 0 >= 1 }, "\(Self.tcp(statuses, 1))")
     }
 
     // MARK: Sizes
 
     @Test func invitesUpTo60KBGetTheirAnswerOverTCP() throws {
-        let group = try GroupTests.Group(2, port: 5746, draining: [1])
+        let group = try GroupTests.Group(2, port: 5206, draining: [1])
         for size in [2_048, 8_000, 30_000, 60_000] {
-            let client = try TCPClient(from: "127.0.0.20", to: "127.0.0.1", port: 5746)
-            let invite = TCPTransportTests.invite("big-\(size)", body: size, port: 5746)
+            let client = try TCPClient(from: "127.0.0.20", to: "127.0.0.1", port: 5206)
+            let invite = TCPTransportTests.invite("big-\(size)", body: size, port: 5206)
             #expect(invite.utf8.count >= size)
             client.send(invite)
             // #1 forwards it to #2 over UDP; #2's 302 comes back on the connection.
@@ -167,27 +167,27 @@ struct TCPTransportTests {
     // MARK: Bad input
 
     @Test func badInputClosesItsConnectionAndTheNodeAnswersOn() throws {
-        let node = try OneNode(port: 5748, extra: "tcp_message_timeout_ms = 500")
+        let node = try OneNode(port: 5208, extra: "tcp_message_timeout_ms = 500")
         // Not SIP: closed.
-        let garbage = try TCPClient(from: "127.0.0.20", to: "127.0.0.1", port: 5748)
+        let garbage = try TCPClient(from: "127.0.0.20", to: "127.0.0.1", port: 5208)
         garbage.send("hello there, this is not SIP\r\n\r\n")
         #expect(garbage.waitForClose(seconds: 5))
         // A request without Content-Length: 400, then closed.
-        let bare = try TCPClient(from: "127.0.0.20", to: "127.0.0.1", port: 5748)
-        bare.send(TCPTransportTests.invite("bare-1", contentLength: false, port: 5748))
+        let bare = try TCPClient(from: "127.0.0.20", to: "127.0.0.1", port: 5208)
+        bare.send(TCPTransportTests.invite("bare-1", contentLength: false, port: 5208))
         #expect(TCPTransportTests.finalAnswer(bare)?.hasPrefix("SIP/2.0 400") == true)
         #expect(bare.waitForClose(seconds: 5))
         // Headers that never end: closed when the buffer is full.
-        let endless = try TCPClient(from: "127.0.0.20", to: "127.0.0.1", port: 5748)
+        let endless = try TCPClient(from: "127.0.0.20", to: "127.0.0.1", port: 5208)
         endless.send("INVITE sip:a@127.0.0.1 SIP/2.0\r\nX-Endless: ")
         for _ in 0..<20 { endless.send(String(repeating: "a", count: 4096)) }
         #expect(endless.waitForClose(seconds: 5))
         // Half a message, then nothing: closed after the message deadline (slowloris).
-        let stalled = try TCPClient(from: "127.0.0.20", to: "127.0.0.1", port: 5748)
-        stalled.send(String(TCPTransportTests.invite("half-1", port: 5748).prefix(80)))
+        let stalled = try TCPClient(from: "127.0.0.20", to: "127.0.0.1", port: 5208)
+        stalled.send(String(TCPTransportTests.invite("half-1", port: 5208).prefix(80)))
         #expect(stalled.waitForClose(seconds: 5))
         // A keep-alive ping gets its pong, and the connection stays.
-        let alive = try TCPClient(from: "127.0.0.20", to: "127.0.0.1", port: 5748)
+        let alive = try TCPClient(from: "127.0.0.20", to: "127.0.0.1", port: 5208)
         alive.send("\r\n\r\n")
         #expect(alive.receive(timeoutMilliseconds: 2000) == "\r\n")
         #expect(Interop.eventually(5) {
@@ -195,9 +195,47 @@ struct TCPTransportTests {
                 && node.tcp("keepalives") == 1
         }, "\(node.status?["tcp"] ?? "no status")")
         // The node answers on both transports, on the connection that stayed too.
-        alive.send(TCPTransportTests.invite("after-1", port: 5748))
+        alive.send(TCPTransportTests.invite("after-1", port: 5208))
         #expect(TCPTransportTests.finalAnswer(alive)?.hasPrefix("SIP/2.0 302") == true)
-        #expect(try Interop.ask(5748, clientPort: 5749, callID: "after-udp")?.hasPrefix("SIP/2.0 302") == true)
+        #expect(try Interop.ask(5208, clientPort: 5209, callID: "after-udp")?.hasPrefix("SIP/2.0 302") == true)
+    }
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit"), "prlimit is not installed (util-linux)"))
+    func outOfDescriptorsAConnectionIsClosedAndTheLoopDoesNotSpin() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gatewayd-tcp-fds-\(getpid())")
+        try? FileManager.default.removeItem(at: directory)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = directory.appendingPathComponent("n.conf")
+        try "[node]\nlisten = 127.0.0.1:5216\nrate_limit = 0\nstatus_file = \(directory.path)/status.json\nstatus_interval = 1\n[sequence]\nn1 = 127.0.0.1:5216\n"
+            .write(to: config, atomically: true, encoding: .utf8)
+        // 64 descriptors in all, soft and hard: the daemon cannot raise it.
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")
+        process.arguments = ["--nofile=64:64", Interop.binary.path, "-c", config.path]
+        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try process.run()
+        defer { process.terminate(); process.waitUntilExit() }
+        #expect(Interop.waitUntilAnswering(config: config))
+        let network = "127.\(Int.random(in: 32...250)).\(Int.random(in: 1...250))."
+        var clients: [TCPClient] = []
+        for index in 0..<200 { clients.append(try TCPClient(from: network + "\(10 + index % 4)", to: "127.0.0.1", port: 5216)) }
+        let status = directory.appendingPathComponent("status.json")
+        func tcp(_ name: String) -> Int { (Interop.status(status)?["tcp"] as? [String: Any])?[name] as? Int ?? -1 }
+        #expect(Interop.eventually(10) { tcp("accepted") + tcp("refused_limit") == 200 }, "\(Interop.status(status)?["tcp"] ?? "")")
+        #expect(tcp("accepted") > 0 && tcp("accepted") < 64 && tcp("refused_limit") > 100)
+        // Connections still waiting would keep the listener readable: a loop spinning on it
+        // takes a whole core.
+        func ticks() -> Int {
+            let fields = ((try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8)) ?? "")
+                .split(separator: ")").last?.split(separator: " ") ?? []
+            return fields.count > 12 ? (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0) : 0
+        }
+        let before = ticks()
+        Thread.sleep(forTimeInterval: 2)
+        #expect(ticks() - before < 50, "CPU ticks in 2 s: \(ticks() - before)")
+        #expect(try Interop.ask(5216, clientPort: 5217, callID: "fds-udp")?.hasPrefix("SIP/2.0 302") == true)
+        clients.removeAll()
     }
 
     @Test func tenThousandConnectionsMeetTheLimitsAndIdleOnesClose() throws {
@@ -206,7 +244,7 @@ struct TCPTransportTests {
         try #require(limit.rlim_max >= 11_000, "needs 11,000 descriptors (ulimit -Hn is \(limit.rlim_max))")
         limit.rlim_cur = limit.rlim_max
         setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
-        let node = try OneNode(port: 5750, extra: "tcp_connections = 120\ntcp_connections_per_source = 50\ntcp_idle_timeout = 8")
+        let node = try OneNode(port: 5210, extra: "tcp_connections = 120\ntcp_connections_per_source = 50\ntcp_idle_timeout = 8")
         // 2,000 connections from each of five addresses, one after another (well within the
         // idle timeout: a few seconds at most, under load).
         // Addresses of their own in 127/8: the last run's 10,000 connections linger in
@@ -215,7 +253,7 @@ struct TCPTransportTests {
         var clients: [TCPClient] = []
         let started = Date()
         for source in 10...14 {
-            for _ in 0..<2_000 { clients.append(try TCPClient(from: network + "\(source)", to: "127.0.0.1", port: 5750)) }
+            for _ in 0..<2_000 { clients.append(try TCPClient(from: network + "\(source)", to: "127.0.0.1", port: 5210)) }
         }
         let connecting = Date().timeIntervalSince(started)
         // 50 from each of the first two, 20 from the third, then the total is reached.
@@ -224,12 +262,12 @@ struct TCPTransportTests {
         #expect(node.tcp("refused_per_source") == 1_950 + 1_950)
         #expect(node.tcp("refused_limit") == 1_980 + 2_000 + 2_000)
         // UDP is answered meanwhile.
-        #expect(try Interop.ask(5750, clientPort: 5751, callID: "flooded-udp")?.hasPrefix("SIP/2.0 302") == true)
+        #expect(try Interop.ask(5210, clientPort: 5211, callID: "flooded-udp")?.hasPrefix("SIP/2.0 302") == true)
         // The 120 say nothing and are closed after the idle timeout; then TCP is taken again.
         #expect(Interop.eventually(15) { node.tcp("closed_idle") == 120 && node.tcp("open") == 0 })
         clients.removeAll()
-        let client = try TCPClient(from: "127.0.0.20", to: "127.0.0.1", port: 5750)
-        client.send(TCPTransportTests.invite("after-flood", port: 5750))
+        let client = try TCPClient(from: "127.0.0.20", to: "127.0.0.1", port: 5210)
+        client.send(TCPTransportTests.invite("after-flood", port: 5210))
         #expect(TCPTransportTests.finalAnswer(client)?.hasPrefix("SIP/2.0 302") == true)
     }
 }

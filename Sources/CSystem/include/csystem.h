@@ -25,6 +25,7 @@ enum {
 enum {
     GW_EAGAIN = EAGAIN,
     GW_EWOULDBLOCK = EWOULDBLOCK,
+    GW_ECONNABORTED = ECONNABORTED,
 };
 
 static inline int gw_errno(void) { return errno; }
@@ -83,7 +84,12 @@ int gw_udp_connect(int fd, const uint8_t destination[16], uint16_t port, uint8_t
 /// `port`; -errno on failure.
 int gw_tcp_listen(const uint8_t address[16], uint16_t port, int backlog);
 /// The next connection waiting on `fd` (non-blocking) and its peer; -errno (-EAGAIN: none).
-int gw_tcp_accept(int fd, uint8_t source[16], uint16_t *port);
+/// Out of descriptors, the connection is taken with `*spare` (a descriptor kept open for
+/// this, given up for the moment) and closed, and -ECONNABORTED returned: otherwise it would
+/// stay waiting and the listener readable, and the loop would spin on it.
+int gw_tcp_accept(int fd, uint8_t source[16], uint16_t *port, int *spare);
+/// A descriptor to keep in reserve (/dev/null), or -errno.
+int gw_spare_descriptor(void);
 /// Sends what it can of `bytes` without blocking: the count sent, or -errno.
 long gw_tcp_send(int fd, const void *bytes, size_t count);
 /// A non-blocking connection from `local` (any port) to `address`:`port`; `*pending` is 1
