@@ -1,0 +1,56 @@
+import Basics
+import CSystem
+
+/// Connections the node opens itself, to members it forwards to over TCP: made without
+/// blocking, from the listen address; what is sent before they are made waits in their
+/// output buffer.
+extension StreamConnections {
+    /// A connection to `peer`, being made; nil (counted) when the table is full or the
+    /// socket cannot be had.
+    func open(to peer: Endpoint, now: Int64) -> Int? {
+        guard open < limits.connections else {
+            counters.openFailed += 1
+            return nil
+        }
+        var from = [UInt8](repeating: 0, count: 16), to = [UInt8](repeating: 0, count: 16)
+        NodeDaemon.store(local.address, into: &from)
+        NodeDaemon.store(peer.address, into: &to)
+        var pending: Int32 = 0
+        let descriptor = gw_tcp_connect(from, to, peer.port, &pending)
+        guard descriptor >= 0 else {
+            counters.openFailed += 1
+            return nil
+        }
+        let slot = index.claim(hash: peer.hash).slot
+        let tag = tagBase + UInt64(slot)
+        guard gw_epoll_add(loop, descriptor, tag) == 0, pending == 0 || gw_epoll_watch(loop, descriptor, tag, 1) == 0 else {
+            index.release(slot)
+            counters.openFailed += 1
+            gw_close(descriptor)
+            return nil
+        }
+        start(slot, descriptor, peer, outgoing: true, now: now)
+        connecting[slot] = pending != 0
+        counters.opened += 1
+        return slot
+    }
+
+    /// The connection being made at `slot` is writable: made (what waited goes) or failed.
+    func finishOpening(_ slot: Int) {
+        connecting[slot] = false
+        guard gw_socket_error(descriptors[slot]) == 0,
+              gw_epoll_watch(loop, descriptors[slot], tagBase + UInt64(slot), 0) == 0 else {
+            counters.openFailed += 1
+            close(slot)
+            return
+        }
+        let waiting = Int(waitingOutput[slot])
+        waitingOutput[slot] = 0
+        guard waiting > 0 else { return }
+        let base = slot * StreamLimits.bufferBytes
+        if gw_tcp_send(descriptors[slot], outputs.pointer(at: base), waiting) != waiting {
+            counters.sendFailed += 1
+            close(slot)
+        }
+    }
+}
