@@ -18,19 +18,7 @@ RATES=${RATES:-"1000 2000 4000 6000 8000 10000 12000 14000 16000 18000 20000 240
 STEP_SECONDS=${STEP_SECONDS:-3}
 CPU_RATE=${CPU_RATE:-5000}
 WORK=$(mktemp -d /tmp/gatewayd-bench.XXXXXX)
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    [ -f "$WORK/kamailio.pid" ] && kill "$(cat "$WORK/kamailio.pid")" 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-need() { command -v "$1" >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null; }; }
-need sipp sip-tester
-need kamailio kamailio
-swift build -c release --product gatewayd 2>&1 | tail -n 1
-GATEWAYD=$ROOT/.build/release/gatewayd
+. scripts/bench-lib.sh
 
 # A node config: $1 node number of $2, port $3, drain $4.
 node_config() {
@@ -73,16 +61,6 @@ late = sum(1 for t in times if t >= 450)
 p = lambda q: times[min(len(times) - 1, int(q * len(times)))] if times else float("nan")
 print(ok - min(late, ok), failed + late, p(0.99), p(0.5))
 PY
-}
-
-# CPU time (user + system, clock ticks) of the processes $@ so far.
-cpu_ticks() {
-    local total=0 pid fields
-    for pid in "$@"; do
-        read -r -a fields < "/proc/$pid/stat"
-        total=$((total + fields[13] + fields[14]))
-    done
-    echo "$total"
 }
 
 # CPU time of the server's processes ($2...) per call answered, in microseconds, over 5 s of
@@ -146,28 +124,10 @@ read -r idle_rss idle_anon < <(rss_of "${PIDS[0]}")
 kill "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true; PIDS=()
 
 echo "== kamailio (sl_send_reply 302, children=2)"
-cat > "$WORK/kamailio.cfg" <<KAM
-#!KAMAILIO
-debug=0
-children=2
-listen=udp:127.0.0.1:5310
-mpath="$(dirname "$(find /usr/lib -name sl.so -path '*kamailio*' | head -n 1)")/"
-loadmodule "sl.so"
-loadmodule "pv.so"
-loadmodule "textops.so"
-request_route {
-    if (is_method("ACK")) { exit; }
-    append_to_reply("Contact: <sip:\$rU@127.0.0.1:5310;transport=udp>;expires=60\r\n");
-    sl_send_reply("302", "Moved Temporarily");
-    exit;
-}
-KAM
-kamailio -f "$WORK/kamailio.cfg" -E -w "$WORK" -P "$WORK/kamailio.pid" 2>"$WORK/kamailio.log"
-sleep 1
+start_kamailio udp 5310
 read -r kam_rate kam_p99 kam_at80 < <(search 127.0.0.1:5310)
-mapfile -t kam_pids < <(pgrep -f "kamailio -f $WORK/kamailio.cfg")
-read -r kam_cpu kam_cpu_calls < <(cpu_per_call 127.0.0.1:5310 "${kam_pids[@]}")
-kill "$(cat "$WORK/kamailio.pid")"; rm -f "$WORK/kamailio.pid"
+read -r kam_cpu kam_cpu_calls < <(cpu_per_call 127.0.0.1:5310 "${KAMAILIO_PIDS[@]}")
+stop_kamailio
 
 echo "== 3-node chain (#1 and #2 draining): time each hop adds"
 for n in 1 2 3; do

@@ -16,29 +16,7 @@ ROOT=$PWD
 RATE=${RATE:-2000}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-5}
 WORK=$(mktemp -d /tmp/gatewayd-bench-tcp.XXXXXX)
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    [ -f "$WORK/kamailio.pid" ] && kill "$(cat "$WORK/kamailio.pid")" 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-need() { command -v "$1" >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null; }; }
-need sipp sip-tester
-need kamailio kamailio
-swift build -c release --product gatewayd 2>&1 | tail -n 1
-GATEWAYD=$ROOT/.build/release/gatewayd
-
-# CPU time (user + system, clock ticks) of the processes $@ so far.
-cpu_ticks() {
-    local total=0 pid fields
-    for pid in "$@"; do
-        read -r -a fields < "/proc/$pid/stat"
-        total=$((total + fields[13] + fields[14]))
-    done
-    echo "$total"
-}
+. scripts/bench-lib.sh
 
 # Runs SIPp over one TCP connection at RATE against $1; prints the calls that succeeded.
 run_sipp() {
@@ -78,28 +56,9 @@ fresh_rss=$(rss_of "${PIDS[0]}")
 read -r node_cpu node_calls < <(cpu_per_call 127.0.0.1:5380 "${PIDS[0]}")
 
 echo "== kamailio over TCP (sl_send_reply 302, children=2, tcp_children=2)"
-cat > "$WORK/kamailio.cfg" <<KAM
-#!KAMAILIO
-debug=0
-children=2
-tcp_children=2
-listen=tcp:127.0.0.1:5390
-mpath="$(dirname "$(find /usr/lib -name sl.so -path '*kamailio*' | head -n 1)")/"
-loadmodule "sl.so"
-loadmodule "pv.so"
-loadmodule "textops.so"
-request_route {
-    if (is_method("ACK")) { exit; }
-    append_to_reply("Contact: <sip:\$rU@127.0.0.1:5390;transport=tcp>;expires=60\r\n");
-    sl_send_reply("302", "Moved Temporarily");
-    exit;
-}
-KAM
-kamailio -f "$WORK/kamailio.cfg" -E -w "$WORK" -P "$WORK/kamailio.pid" 2>"$WORK/kamailio.log"
-sleep 1
-mapfile -t kam_pids < <(pgrep -f "kamailio -f $WORK/kamailio.cfg")
-read -r kam_cpu kam_calls < <(cpu_per_call 127.0.0.1:5390 "${kam_pids[@]}")
-kill "$(cat "$WORK/kamailio.pid")"; rm -f "$WORK/kamailio.pid"
+start_kamailio tcp 5390
+read -r kam_cpu kam_calls < <(cpu_per_call 127.0.0.1:5390 "${KAMAILIO_PIDS[@]}")
+stop_kamailio
 
 echo "== gatewayd with 1,000 TCP connections open"
 read -r open_rss open_count < <(python3 - "${PIDS[0]}" "$WORK/status.json" <<'PY'

@@ -126,11 +126,14 @@ extension RealPhonesKamailioTests {
             SIPAccount(user: user, registrar: primary, outboundProxy: throughAgent ? agent : nil)
         }
 
-        /// alice and bob (baresip), registered through the agent or straight at the primary.
-        static func registeredBaresips(_ bench: Bench, throughAgent: Bool,
+        /// alice and bob (baresip), registered through the agent or straight at the primary;
+        /// alice over `aliceTransport` (nil: UDP).
+        static func registeredBaresips(_ bench: Bench, throughAgent: Bool, aliceTransport: String? = nil,
                                        sourceLocation: SourceLocation = #_sourceLocation) throws -> (BaresipPhone, BaresipPhone) {
             let alice = try RealPhonesKamailioTests.alice(bench.lab), bob = try RealPhonesKamailioTests.bob(bench.lab)
-            try alice.register(account("alice", throughAgent: throughAgent))
+            var aliceAccount = account("alice", throughAgent: throughAgent)
+            aliceAccount.transport = aliceTransport
+            try alice.register(aliceAccount)
             try bob.register(account("bob", throughAgent: throughAgent))
             try #require(alice.waitForRegistration(within: 15) && bob.waitForRegistration(within: 15),
                          "\(alice.logText)\n\(bob.logText)\n\(bench.logs)", sourceLocation: sourceLocation)
@@ -208,13 +211,7 @@ extension RealPhonesKamailioTests {
         func baresipOverTCPThroughTheAgent() throws {
             try RealPhones.require(.kamailio, .kamcmd, .baresip, .tshark)
             let bench = try Bench("agent-baresip-tcp")
-            let alice = try RealPhonesKamailioTests.alice(bench.lab), bob = try RealPhonesKamailioTests.bob(bench.lab)
-            var account = Self.account("alice", throughAgent: true)
-            account.transport = "tcp"
-            try alice.register(account)
-            try bob.register(Self.account("bob", throughAgent: true))
-            try #require(alice.waitForRegistration(within: 15) && bob.waitForRegistration(within: 15),
-                         "\(alice.logText)\n\(bob.logText)\n\(bench.logs)")
+            let (alice, bob) = try Self.registeredBaresips(bench, throughAgent: true, aliceTransport: "tcp")
             try Self.expectRegistered("alice", at: bench.k2, not: bench.k1, alice)
             try Self.call(bench, from: alice, to: bob, user: "bob", through: bench.k2, maximumInvites: 6)
             let tcp = bench.agent?.status()?["steering_tcp"] as? [String: Any]
@@ -342,13 +339,7 @@ extension RealPhonesKamailioTests {
         func baresipOverTCPStraightAtARecursingPrimary() throws {
             try RealPhones.require(.kamailio, .kamcmd, .baresip, .tshark)
             let bench = try Bench("primary-baresip-tcp", recurse: true, agent: false)
-            let alice = try RealPhonesKamailioTests.alice(bench.lab), bob = try RealPhonesKamailioTests.bob(bench.lab)
-            var account = Self.account("alice", throughAgent: false)
-            account.transport = "tcp"
-            try alice.register(account)
-            try bob.register(Self.account("bob", throughAgent: false))
-            try #require(alice.waitForRegistration(within: 15) && bob.waitForRegistration(within: 15),
-                         "\(alice.logText)\n\(bob.logText)\n\(bench.logs)")
+            let (alice, bob) = try Self.registeredBaresips(bench, throughAgent: false, aliceTransport: "tcp")
             try Self.expectRegistered("alice", at: bench.k2, not: bench.k1, alice)
             try Self.call(bench, from: alice, to: bob, user: "bob", through: bench.k2, maximumInvites: 5)
             let tcp = bench.n1.status()?["tcp"] as? [String: Any]
