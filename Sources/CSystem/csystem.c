@@ -129,11 +129,13 @@ int gw_tcp_accept(int fd, uint8_t source[16], uint16_t *port, int *spare) {
     int connection;
     GW_RETRY(connection, accept4(fd, (struct sockaddr *)&from, &size, SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (connection < 0 && (errno == EMFILE || errno == ENFILE) && *spare >= 0) {
+        // accept4 reports EMFILE before it looks at the queue: an empty one says EAGAIN here.
         close(*spare);
         GW_RETRY(connection, accept(fd, NULL, NULL));
+        int error = connection < 0 ? errno : ECONNABORTED;
         if (connection >= 0) close(connection);
         *spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        return -ECONNABORTED;
+        return -error;
     }
     if (connection < 0) return -errno;
     from_sockaddr(&from, source, port);

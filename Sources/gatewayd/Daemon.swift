@@ -81,10 +81,9 @@ final class Daemon {
             guard let socket = Daemon.bind(config.listen, watchedBy: loop, as: Daemon.nodeSocketTag) else { return nil }
             nodeSocket = socket
             if let limits = config.streamLimits {
-                _ = gw_raise_descriptor_limit()
                 guard let listener = StreamConnections(listen: config.listen, limits: limits, loop: loop,
-                                                       tag: Daemon.streamListenerTag,
-                                                       connectionTags: Daemon.nodeConnectionTags) else { return nil }
+                                                       tag: Daemon.streamListenerTag, connectionTags: Daemon.nodeConnectionTags,
+                                                       descriptorLimit: Int(gw_raise_descriptor_limit())) else { return nil }
                 streams = listener
             }
             meter = Meter(configuration: config.meterConfiguration())
@@ -113,10 +112,9 @@ final class Daemon {
             guard let socket = Daemon.bind(steering.listen, watchedBy: loop, as: Daemon.agentSocketTag) else { return nil }
             agentSocket = socket
             if let limits = config.streamLimits {
-                _ = gw_raise_descriptor_limit()
                 guard let listener = StreamConnections(listen: steering.listen, limits: limits, loop: loop,
-                                                       tag: Daemon.agentStreamListenerTag,
-                                                       connectionTags: Daemon.agentConnectionTags) else { return nil }
+                                                       tag: Daemon.agentStreamListenerTag, connectionTags: Daemon.agentConnectionTags,
+                                                       descriptorLimit: Int(gw_raise_descriptor_limit())) else { return nil }
                 agentStreams = listener
             }
             if !steering.hook.isEmpty {

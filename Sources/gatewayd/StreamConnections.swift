@@ -90,10 +90,13 @@ final class StreamConnections {
     var nextSweep = Int64.max
 
     var open: Int { index.count }
+    /// Connections open at most: `tcp_connections`, or fewer when the descriptor limit would
+    /// not leave the daemon 64 of its own (status and pid files, hooks, its other sockets).
+    let most: Int
 
     /// Listening on `listen` (TCP, the same port as UDP), watched by `loop`; nil, reported,
     /// when the port cannot be had.
-    init?(listen: Endpoint, limits: StreamLimits, loop: Int32, tag: UInt64, connectionTags: UInt64) {
+    init?(listen: Endpoint, limits: StreamLimits, loop: Int32, tag: UInt64, connectionTags: UInt64, descriptorLimit: Int) {
         var address = [UInt8](repeating: 0, count: 16)
         NodeDaemon.store(listen.address, into: &address)
         let socket = gw_tcp_listen(address, listen.port, StreamConnections.backlog)
@@ -112,6 +115,7 @@ final class StreamConnections {
         tagBase = connectionTags
         self.limits = limits
         self.loop = loop
+        most = descriptorLimit > 0 ? min(limits.connections, max(8, descriptorLimit - 64)) : limits.connections
         let count = limits.connections
         index = SlotIndex(capacity: count)
         descriptors = FixedArray(repeating: -1, count: count)
@@ -151,7 +155,7 @@ final class StreamConnections {
             // EAGAIN: none left; another error waits for the next turn.
             guard descriptor >= 0 else { return }
             let peer = Endpoint(address: NodeDaemon.load(peerAddress.bytes(0, 16)), port: port)
-            if open >= limits.connections {
+            if open >= most {
                 counters.refusedLimit += 1
                 gw_close(descriptor)
                 continue

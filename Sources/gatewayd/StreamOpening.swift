@@ -8,7 +8,7 @@ extension StreamConnections {
     /// A connection to `peer`, being made; nil (counted) when the table is full or the
     /// socket cannot be had.
     func open(to peer: Endpoint, now: Int64) -> Int? {
-        guard open < limits.connections else {
+        guard open < most else {
             counters.openFailed += 1
             return nil
         }
