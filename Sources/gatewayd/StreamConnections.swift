@@ -27,6 +27,8 @@ final class StreamConnections {
         /// An answer for a connection that is gone, or one it would not take whole at once
         /// (a peer that does not read its answers loses its connection).
         var sendFailed = 0
+        /// Writes the connection did not take whole at once: the rest waited for it.
+        var waited = 0
         var keepalives = 0
         var messages = 0
         /// Connections this side opened (to members), and those that could not be made.
@@ -44,6 +46,7 @@ final class StreamConnections {
             body("closed_unframeable", closedUnframeable)
             body("closed_too_large", closedTooLarge)
             body("send_failed", sendFailed)
+            body("waited", waited)
             body("keepalives", keepalives)
             body("messages", messages)
             body("opened", opened)
@@ -81,6 +84,7 @@ final class StreamConnections {
     let outgoing: FixedArray<Bool>
     let connecting: FixedArray<Bool>
     let waitingOutput: FixedArray<Int32>
+    let outputUsed: FixedArray<Bool>
     let outputs: FixedArray<UInt8>
     let peerAddress = FixedArray<UInt8>(zeroedCount: 16)
     /// A descriptor held back for taking (and closing) a connection when there are no more.
@@ -129,6 +133,7 @@ final class StreamConnections {
         outgoing = FixedArray(repeating: false, count: count)
         connecting = FixedArray(repeating: false, count: count)
         waitingOutput = FixedArray(zeroedCount: count)
+        outputUsed = FixedArray(zeroedCount: count)
         outputs = FixedArray(zeroedCount: count * StreamLimits.bufferBytes)
     }
 
@@ -208,7 +213,10 @@ final class StreamConnections {
         if Int(mostHeld[slot]) > 4096 {
             buffers.releasePages(slot * StreamLimits.bufferBytes, StreamLimits.bufferBytes)
         }
-        if outgoing[slot] { outputs.releasePages(slot * StreamLimits.bufferBytes, StreamLimits.bufferBytes) }
+        if outputUsed[slot] {
+            outputs.releasePages(slot * StreamLimits.bufferBytes, StreamLimits.bufferBytes)
+            outputUsed[slot] = false
+        }
         index.release(slot)
         if open == 0 { nextSweep = Int64.max }
     }
@@ -224,6 +232,8 @@ final class StreamConnections {
             finishOpening(slot)
             return
         }
+        // Writable again, maybe: what waits goes first.
+        guard flushOutput(slot) else { return }
         let base = slot * StreamLimits.bufferBytes
         let waiting = Int(held[slot])
         let read = gw_read(descriptors[slot], buffers.pointer(at: base + waiting), StreamLimits.bufferBytes - waiting)
@@ -253,11 +263,7 @@ final class StreamConnections {
                 counters.keepalives += 1
                 start += length
                 let pong: StaticString = "\r\n"
-                guard gw_tcp_send(descriptors[slot], pong.utf8Start, 2) == 2 else {
-                    counters.sendFailed += 1
-                    close(slot)
-                    return
-                }
+                guard write(UnsafeRawBufferPointer(start: pong.utf8Start, count: 2), on: slot) else { return }
             case .skip(let length):
                 start += length
             case .needMore:
@@ -309,19 +315,13 @@ final class StreamConnections {
             return false
         }
         if connecting[slot] {
-            let waiting = Int(waitingOutput[slot])
-            guard waiting + bytes.count <= StreamLimits.bufferBytes else {
+            guard queue(bytes, on: slot) else {
                 counters.sendFailed += 1
                 return false
             }
-            outputs.copy(bytes, to: slot * StreamLimits.bufferBytes + waiting)
-            waitingOutput[slot] = Int32(waiting + bytes.count)
             return true
         }
-        if gw_tcp_send(descriptors[slot], bytes.baseAddress, bytes.count) == bytes.count { return true }
-        counters.sendFailed += 1
-        close(slot)
-        return false
+        return write(bytes, on: slot)
     }
 
     // MARK: Timers

@@ -44,13 +44,6 @@ extension StreamConnections {
             close(slot)
             return
         }
-        let waiting = Int(waitingOutput[slot])
-        waitingOutput[slot] = 0
-        guard waiting > 0 else { return }
-        let base = slot * StreamLimits.bufferBytes
-        if gw_tcp_send(descriptors[slot], outputs.pointer(at: base), waiting) != waiting {
-            counters.sendFailed += 1
-            close(slot)
-        }
+        flushOutput(slot)
     }
 }

@@ -200,6 +200,33 @@ struct TCPTransportTests {
         #expect(try Interop.ask(5208, clientPort: 5209, callID: "after-udp")?.hasPrefix("SIP/2.0 302") == true)
     }
 
+    @Test func answersAPeerDoesNotReadAreKeptInOrderUntilTooManyCloseItsConnection() throws {
+        let node = try OneNode(port: 5218)
+        // A small receive buffer: the node's answers soon stop fitting in the connection.
+        let client = try TCPClient(from: "127.0.0.20", to: "127.0.0.1", port: 5218, receiveBuffer: 4096)
+        var requests = ""
+        for index in 0..<100 { requests += TCPTransportTests.invite("unread-\(index)", port: 5218) }
+        client.send(requests)
+        #expect(Interop.eventually(10) { node.counter("answered_here") == 100 })
+        // Read only now: every answer is there, in order, none lost to a full socket.
+        var answers = ""
+        while let chunk = client.receive(timeoutMilliseconds: 1000) { answers += chunk }
+        let redirects = answers.components(separatedBy: "SIP/2.0 302 ").count - 1
+        #expect(redirects == 100, "\(redirects) 302s; tcp \(node.status?["tcp"] ?? "")")
+        #expect(answers.components(separatedBy: "Call-ID: unread-").dropFirst().map { $0.prefix(while: \.isNumber) }
+            == (0..<100).map { Substring("\($0)") }, "answers out of order")
+        #expect(node.tcp("send_failed") == 0, "\(node.status?["tcp"] ?? "")")
+        // Far more than the socket buffers and 64 KiB of waiting answers hold (the kernel's
+        // grow to a few MiB): the connection is closed, counted.
+        let flood = try TCPClient(from: "127.0.0.21", to: "127.0.0.1", port: 5218, receiveBuffer: 4096)
+        requests = ""
+        for index in 0..<30_000 { requests += TCPTransportTests.invite("flood-\(index)", port: 5218) }
+        flood.send(requests)
+        // (Answers waited before: the connection is closed only once 64 KiB of them wait.)
+        #expect(Interop.eventually(10) { node.tcp("send_failed") >= 1 && node.tcp("open") == 1 && node.tcp("waited") >= 1 },
+                "\(node.status?["tcp"] ?? "")")
+    }
+
     @Test func withFewDescriptorsConnectionsAreRefusedAndTheLoopDoesNotSpin() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gatewayd-tcp-fds-\(getpid())")
         try? FileManager.default.removeItem(at: directory)
@@ -278,8 +305,12 @@ struct TCPTransportTests {
 final class TCPClient: @unchecked Sendable {
     let descriptor: Int32
 
-    init(from source: String, to host: String, port: UInt16) throws {
+    init(from source: String, to host: String, port: UInt16, receiveBuffer: Int32 = 0) throws {
         descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        if receiveBuffer > 0 {
+            var size = receiveBuffer
+            setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         // The port is chosen at connect, not at bind: binding thousands of sockets to one
         // address with port 0 searches the port table each time.
         var one: Int32 = 1
