@@ -237,7 +237,7 @@ final class StreamConnections {
         let base = slot * StreamLimits.bufferBytes
         let waiting = Int(held[slot])
         let read = gw_read(descriptors[slot], buffers.pointer(at: base + waiting), StreamLimits.bufferBytes - waiting)
-        if read < 0 && (-read == Int(GW_EAGAIN) || -read == Int(GW_EWOULDBLOCK)) { return }
+        if wouldBlock(read) { return }
         guard read > 0 else {
             counters.closedByPeer += 1
             close(slot)
@@ -303,10 +303,10 @@ final class StreamConnections {
 
     // MARK: Writing
 
-    /// Sends `bytes` on the connection to `peer`; false (counted) when there is none any more
-    /// or it cannot take them whole now, which closes it. With `opening`, a connection is
-    /// opened to a peer that has none (a member the node forwards to); while it is being
-    /// made the bytes wait.
+    /// Sends `bytes` on the connection to `peer` (what it does not take at once waits, see
+    /// `write`); false (counted) when there is none any more or it fails. With `opening`, a
+    /// connection is opened to a peer that has none (a member the node forwards to); while
+    /// it is being made the bytes wait.
     func send(_ bytes: UnsafeRawBufferPointer, to peer: Endpoint, opening: Bool, now: Int64) -> Bool {
         var slot = find(peer)
         if slot < 0 && opening { slot = open(to: peer, now: now) ?? -1 }
