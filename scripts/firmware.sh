@@ -21,7 +21,10 @@
 #   GATEWAYD_CC               target C compiler, compiles the C shims and links
 #   GATEWAYD_STRIP            target strip
 #   GATEWAYD_SYSROOT          target sysroot: libc and libpcap headers and libraries
-#   GATEWAYD_OUT              output directory (default .build-firmware/<arch>)
+#   GATEWAYD_TLS              1: with SIP over TLS, linked to the target's OpenSSL 3 (libssl,
+#                             libcrypto as shared objects); 0 (default): without, no OpenSSL
+#                             needed, and a config with tls_port is refused at start
+#   GATEWAYD_OUT              output directory (default .build-firmware/<arch>, <arch>-tls with TLS)
 #   GATEWAYD_SWIFTFLAGS, GATEWAYD_CFLAGS, GATEWAYD_LDFLAGS   extra flags (word-split)
 #   GATEWAYD_LIBS             libraries to link (default: -l for every `link "X"` line of the C
 #                             modules' module maps, which Embedded Swift does not apply, and -lm)
@@ -77,7 +80,8 @@ deb_packages() {
     case "$1" in
         pcap) echo "libpcap0.8-dev libpcap0.8" ;;
         inih) echo "libinih-dev libinih1" ;;
-        c|m) ;;
+        ssl) echo "libssl-dev libssl3" ;;
+        c|m|crypto) ;;  # libcrypto comes with libssl's packages
         *) die "no Debian package known for library '$1' (a module map's link line): add it to deb_packages in scripts/firmware.sh" ;;
     esac
 }
@@ -179,7 +183,9 @@ build_arch() {
     if [ -z "$sysroot" ]; then
         if [ "$arch" = x86_64 ]; then sysroot=/; else sysroot=$ROOT/.build-firmware/sysroot/$arch; fi
     fi
-    local out=${GATEWAYD_OUT:-$ROOT/.build-firmware/$arch}
+    local tls=${GATEWAYD_TLS:-0}
+    [ "$tls" = 0 ] || [ "$tls" = 1 ] || die "GATEWAYD_TLS must be 0 or 1, not '$tls'"
+    local out=${GATEWAYD_OUT:-$ROOT/.build-firmware/$arch$([ "$tls" = 1 ] && echo -tls)}
     command -v "${cc%% *}" >/dev/null || die "no C compiler '$cc' (run: make deps)"
     [ -d "$sysroot" ] || die "no sysroot $sysroot (run: make deps, or set GATEWAYD_SYSROOT)"
 
@@ -193,12 +199,17 @@ build_arch() {
     done
     [ -f "$sysroot/usr/include/pcap/pcap.h" ] || [ -f "$sysroot/include/pcap/pcap.h" ] \
         || die "no pcap/pcap.h in $sysroot (libpcap for the target is missing)"
+    if [ "$tls" = 1 ]; then
+        [ -f "$sysroot/usr/include/openssl/ssl.h" ] || [ -f "$sysroot/include/openssl/ssl.h" ] \
+            || die "no openssl/ssl.h in $sysroot (TLS=1 needs the target's OpenSSL 3: run make deps again)"
+    fi
     local libs=() lib
     if [ -n "${GATEWAYD_LIBS:-}" ]; then
         read -ra libs <<< "$GATEWAYD_LIBS"
     else
         for lib in $(link_names) m; do
             [[ " ${libs[*]} " == *" -l$lib "* ]] && continue
+            if [ "$tls" = 0 ] && { [ "$lib" = ssl ] || [ "$lib" = crypto ]; }; then continue; fi
             # libinih is a few kilobytes: linked in statically, the gateway needs one shared
             # library less (and keeps its pages out of the daemon's resident set).
             if [ "$lib" = inih ] && [ -n "$(find "$sysroot/lib" "$sysroot/usr/lib" -maxdepth 2 -name libinih.a -print -quit 2>/dev/null)" ]; then
@@ -216,7 +227,8 @@ build_arch() {
     # The C side as the Swift compiler's clang sees it. Linux triples know the sysroot's
     # layout; for the *-none-* triples (the only ones with an Embedded stdlib for arm and
     # aarch64) the system headers are given explicitly and the OS macros glibc expects set.
-    local cflags_swift=()
+    local cflags_swift=() tlsflags=()
+    [ "$tls" = 1 ] || tlsflags=(-DGATEWAYD_NO_TLS)
     case "$target" in
         *-linux-*)
             [ "$sysroot" = / ] || cflags_swift+=(-Xcc "--sysroot=$sysroot") ;;
@@ -250,7 +262,7 @@ build_arch() {
     rm -rf "$obj"
     mkdir -p "$obj"
     local started=$SECONDS
-    echo "== gatewayd $arch: swift $target, cc $cc, sysroot $sysroot"
+    echo "== gatewayd $arch$([ "$tls" = 1 ] && echo ' with TLS'): swift $target, cc $cc, sysroot $sysroot"
 
     local sources
     for m in $MODULES; do
@@ -270,7 +282,7 @@ build_arch() {
         n=$((n + 1))
         # shellcheck disable=SC2086
         $cc --sysroot="$sysroot" "${ARCH_CFLAGS[@]}" -Os -ffunction-sections -fdata-sections \
-            -I "$(dirname "$csrc")/include" -I "$(dirname "$csrc")" ${GATEWAYD_CFLAGS:-} \
+            -I "$(dirname "$csrc")/include" -I "$(dirname "$csrc")" "${tlsflags[@]}" ${GATEWAYD_CFLAGS:-} \
             -c -o "$obj/c$n-$(basename "${csrc%.c}").o" "$csrc"
         cobjs+=("$obj/c$n-$(basename "${csrc%.c}").o")
     done < <(find "$ROOT"/Sources/C* -name '*.c' | LC_ALL=C sort)

@@ -24,10 +24,10 @@ extension Node {
         writeBranch(into: clients.branches, at: client * ClientTransactions.branchLength)
         let branch = clients.branch(client)
         clients.index.rekey(client, hash: KeyHash.bytes(branch))
-        // To a member over TCP when the request came so or is large (§18.1.1); to proxies
-        // and everything else over UDP.
+        // To a member over TCP when the request came over TCP or TLS or is large (§18.1.1);
+        // to proxies and everything else over UDP.
         let transport: Transport = member >= 0 && settings.membersOverTCP
-            && (servers.transports[slot] == .tcp || request.count > Node.largeRequest) ? .tcp : .udp
+            && (servers.transports[slot].isReliable || request.count > Node.largeRequest) ? .tcp : .udp
         RequestForwarder.write(message, request, via: selfAddress, over: transport, branch: branch, requestURI: requestURI,
                                stayInPath: stayInPath, strictNextHop: strictNextHop,
                                offerOverloadControl: member >= 0 && settings.skipBusyMembers,

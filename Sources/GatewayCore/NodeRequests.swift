@@ -130,13 +130,13 @@ extension Node {
         return .newRequest
     }
 
-    /// Who sent a request, as far as the group is concerned: its source, except over TCP,
+    /// Who sent a request, as far as the group is concerned: its source, except over TCP (or TLS),
     /// where a member's connection comes from a port of its own choosing: there a top Via
     /// whose sent-by is a member at the connection's address names that member (no more
     /// trust than a UDP source address gets).
     func sender(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, from source: Endpoint,
                 over transport: Transport) -> Endpoint {
-        guard transport == .tcp, sequence.index(of: source) == nil else { return source }
+        guard transport.isReliable, sequence.index(of: source) == nil else { return source }
         var vias = ViaValues(buffer, message)
         guard let top = vias.next(), let sentBy = ViaValues.sentBy(buffer, top),
               let address = IPAddress(text: sentBy.host.slice(of: buffer)), address == source.address else { return source }

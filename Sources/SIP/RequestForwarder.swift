@@ -47,7 +47,9 @@ public enum RequestForwarder {
             // The request line as it was.
             out.append(bytes: UnsafeRawBufferPointer(rebasing: buffer[0..<message.startLine.headersStart]))
         }
-        out.append(transport == .tcp ? "Via: SIP/2.0/TCP " : "Via: SIP/2.0/UDP ")
+        out.append("Via: SIP/2.0/")
+        out.append(transport.viaName)
+        out.append(" ")
         out.append(sentBy)
         out.append(";branch=")
         out.append(bytes: branch)

@@ -17,9 +17,13 @@ final class Daemon {
     static let hookTag: UInt64 = 5
     static let streamListenerTag: UInt64 = 6
     static let agentStreamListenerTag: UInt64 = 7
+    static let tlsListenerTag: UInt64 = 8
+    static let agentTLSListenerTag: UInt64 = 9
     /// Connections' tags: these plus the connection's slot.
     static let nodeConnectionTags: UInt64 = 1 << 32
     static let agentConnectionTags: UInt64 = 2 << 32
+    static let nodeTLSConnectionTags: UInt64 = 3 << 32
+    static let agentTLSConnectionTags: UInt64 = 4 << 32
 
     var config: NodeConfig
     let path: UnsafeMutablePointer<CChar>?
@@ -31,6 +35,8 @@ final class Daemon {
     var nodeSocket: Int32 = -1
     /// The node's TCP listener and connections (`[node] tcp`).
     var streams: StreamConnections?
+    /// The node's TLS listener and connections (`[node] tls_port`).
+    var tlsStreams: StreamConnections?
     var meter: Meter?
     var capture: LiveCapture?
     // The steering role.
@@ -38,6 +44,7 @@ final class Daemon {
     var agentSocket: Int32 = -1
     /// The agent's TCP listener and the phones' connections (`[node] tcp`).
     var agentStreams: StreamConnections?
+    var agentTLSStreams: StreamConnections?
     /// Datagrams in and out of the node's and the agent's sockets, a system call a batch. A
     /// batch read is delivered, then what it produced is sent, before the loop turns: a
     /// sender faster than the node cannot hold the loop in its socket, and the answers to a
@@ -71,6 +78,11 @@ final class Daemon {
             return nil
         }
         let now = gw_monotonic_ns()
+        var tls: TLSContext?
+        if let files = config.tls {
+            guard let context = TLSContext(files) else { return nil }
+            tls = context
+        }
         if config.runsNode {
             let members = config.members.indices.map { index in
                 Member(address: config.members[index],
@@ -85,6 +97,13 @@ final class Daemon {
                                                        tag: Daemon.streamListenerTag, connectionTags: Daemon.nodeConnectionTags,
                                                        descriptorLimit: Int(gw_raise_descriptor_limit())) else { return nil }
                 streams = listener
+            }
+            if let tls, config.tlsPort != 0 {
+                guard let listener = StreamConnections(listen: Endpoint(address: config.listen.address, port: UInt16(config.tlsPort)),
+                                                       limits: config.connectionLimits, loop: loop, tag: Daemon.tlsListenerTag,
+                                                       connectionTags: Daemon.nodeTLSConnectionTags,
+                                                       descriptorLimit: Int(gw_raise_descriptor_limit()), tls: tls) else { return nil }
+                tlsStreams = listener
             }
             meter = Meter(configuration: config.meterConfiguration())
             if !config.captureInterface.isEmpty {
@@ -116,6 +135,13 @@ final class Daemon {
                                                        tag: Daemon.agentStreamListenerTag, connectionTags: Daemon.agentConnectionTags,
                                                        descriptorLimit: Int(gw_raise_descriptor_limit())) else { return nil }
                 agentStreams = listener
+            }
+            if let tls, steering.tlsPort != 0 {
+                guard let listener = StreamConnections(listen: Endpoint(address: steering.listen.address, port: UInt16(steering.tlsPort)),
+                                                       limits: config.connectionLimits, loop: loop, tag: Daemon.agentTLSListenerTag,
+                                                       connectionTags: Daemon.agentTLSConnectionTags,
+                                                       descriptorLimit: Int(gw_raise_descriptor_limit()), tls: tls) else { return nil }
+                agentTLSStreams = listener
             }
             if !steering.hook.isEmpty {
                 hooks = HookRunner(path: steering.hook, timeLimitSeconds: steering.hookTimeoutSeconds,
@@ -191,8 +217,9 @@ final class Daemon {
             if let capture { wake = min(wake, capture.nextAttempt, capture.nextPoll) }
             if let agent { wake = min(wake, agent.nextDeadline) }
             if let hooks { wake = min(wake, hooks.nextDeadline) }
-            if let streams { wake = min(wake, streams.nextDeadline) }
-            if let agentStreams { wake = min(wake, agentStreams.nextDeadline) }
+            for table in [streams, agentStreams, tlsStreams, agentTLSStreams] {
+                if let table { wake = min(wake, table.nextDeadline) }
+            }
             let timeout = wake <= now ? 0 : Int32(min((wake - now + 999_999) / 1_000_000, 1000))
             let ready = tags.withUnsafeMutableBufferPointer { gw_epoll_wait(loop, $0.baseAddress, 16, timeout) }
             let after = gw_monotonic_ns()
@@ -239,21 +266,18 @@ final class Daemon {
                     streams?.acceptAll(now: after)
                 case Daemon.agentStreamListenerTag:
                     agentStreams?.acceptAll(now: after)
+                case Daemon.tlsListenerTag:
+                    tlsStreams?.acceptAll(now: after)
+                case Daemon.agentTLSListenerTag:
+                    agentTLSStreams?.acceptAll(now: after)
+                case let tag where tag >= Daemon.agentTLSConnectionTags:
+                    agentConnection(agentTLSStreams, tag, over: .tls, now: after)
+                case let tag where tag >= Daemon.nodeTLSConnectionTags:
+                    nodeConnection(tlsStreams, tag, over: .tls, now: after)
                 case let tag where tag >= Daemon.agentConnectionTags:
-                    guard let agent, let agentStreams, let steering = config.steering,
-                          let slot = agentStreams.slot(ofTag: tag) else { break }
-                    agentStreams.readable(slot, now: after) { bytes, from in
-                        hep?.exchanged(bytes, from: from, to: steering.listen, over: .tcp)
-                        agent.receive(bytes, from: from, over: .tcp, now: after)
-                    }
-                    flushAgent()
+                    agentConnection(agentStreams, tag, over: .tcp, now: after)
                 case let tag where tag >= Daemon.nodeConnectionTags:
-                    guard let node, let streams, let slot = streams.slot(ofTag: tag) else { break }
-                    streams.readable(slot, now: after) { bytes, from in
-                        hep?.exchanged(bytes, from: from, to: config.listen, over: .tcp)
-                        node.receive(bytes, from: from, over: .tcp, now: after)
-                    }
-                    flushNode()
+                    nodeConnection(streams, tag, over: .tcp, now: after)
                 default:
                     break
                 }
@@ -281,8 +305,7 @@ final class Daemon {
                 node.tick(now: after)
                 flushNode()
             }
-            streams?.sweep(now: after)
-            agentStreams?.sweep(now: after)
+            for table in [streams, agentStreams, tlsStreams, agentTLSStreams] { table?.sweep(now: after) }
             if let agent {
                 if stopBy == Int64.max { agent.tick(now: after) } else { agent.relay.tick(now: after) }
                 flushAgent()
@@ -331,18 +354,38 @@ final class Daemon {
         return 0
     }
 
+    /// What connection `tag` of the node's `table` has, to the node.
+    func nodeConnection(_ table: StreamConnections?, _ tag: UInt64, over transport: Transport, now: Int64) {
+        guard let node, let table, let slot = table.slot(ofTag: tag) else { return }
+        table.readable(slot, now: now) { bytes, from in
+            hep?.exchanged(bytes, from: from, to: config.listen, over: transport)
+            node.receive(bytes, from: from, over: transport, now: now)
+        }
+        flushNode()
+    }
+
+    /// What connection `tag` of the agent's `table` has, to the agent.
+    func agentConnection(_ table: StreamConnections?, _ tag: UInt64, over transport: Transport, now: Int64) {
+        guard let agent, let table, let steering = config.steering, let slot = table.slot(ofTag: tag) else { return }
+        table.readable(slot, now: now) { bytes, from in
+            hep?.exchanged(bytes, from: from, to: steering.listen, over: transport)
+            agent.receive(bytes, from: from, over: transport, now: now)
+        }
+        flushAgent()
+    }
+
     /// Sends what the node wrote (a copy of each to HEP first).
     func flushNode() {
         guard let node else { return }
         // Connections are opened only to members; an answer to a client whose connection
         // has gone is counted, not sent on a new one.
-        sending.send(node.outbox, nodeSocket, from: config.listen, hep: hep, streams: streams,
+        sending.send(node.outbox, nodeSocket, from: config.listen, hep: hep, streams: streams, secure: tlsStreams,
                      opening: { node.sequence.index(of: $0) != nil }, now: gw_monotonic_ns())
     }
 
     func flushAgent() {
         guard let agent, let steering = config.steering else { return }
-        sending.send(agent.outbox, agentSocket, from: steering.listen, hep: hep, streams: agentStreams)
+        sending.send(agent.outbox, agentSocket, from: steering.listen, hep: hep, streams: agentStreams, secure: agentTLSStreams)
     }
 
     // MARK: Hooks

@@ -30,6 +30,7 @@ extension Daemon {
             line.append(config.members.count)
             line.append(" listening on ")
             line.append(config.listen)
+            appendTransports(streams, tlsStreams)
             line.append(", identity ")
             config.identity.withUnsafeBytes { line.append(bytes: $0) }
             line.append(config.drain ? ", draining" : "")
@@ -50,6 +51,7 @@ extension Daemon {
             line.append(steering.endpoints.count)
             line.append(" endpoints, listening on ")
             line.append(steering.listen)
+            appendTransports(agentStreams, agentTLSStreams)
             line.append(", entry points")
             for entry in steering.entryPoints {
                 line.append(" ")
@@ -58,6 +60,18 @@ extension Daemon {
             line.append(steering.settings().open ? ", open to unconfigured phones" : "")
             NodeDaemon.log(line)
         }
+    }
+
+    /// ` (UDP, TCP, TLS on port N with OpenSSL x.y)`: what a listen address takes.
+    func appendTransports(_ tcp: StreamConnections?, _ tls: StreamConnections?) {
+        line.append(tcp == nil ? " (UDP" : " (UDP, TCP")
+        if let tls {
+            line.append(", TLS on port ")
+            line.append(Int(tls.local.port))
+            line.append(" with ")
+            line.append(cString: TLSContext.library)
+        }
+        line.append(")")
     }
 
     func logStop() {

@@ -64,7 +64,7 @@ final class HEPExporter {
     func exchanged(_ bytes: UnsafeRawBufferPointer, from source: Endpoint, to destination: Endpoint,
                    over transport: Transport = .udp) {
         export(bytes, from: source, to: destination, at: PacketTime(nanoseconds: gw_realtime_ns()),
-               transport: transport == .tcp ? HEPv3.tcp : HEPv3.udp)
+               transport: transport == .udp ? HEPv3.udp : HEPv3.tcp)
     }
 
     private func export(_ bytes: UnsafeRawBufferPointer, from source: Endpoint, to destination: Endpoint, at time: PacketTime,

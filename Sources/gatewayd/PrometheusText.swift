@@ -8,6 +8,15 @@ import LoadMeter
 /// collector (`prometheus_file = /var/lib/node_exporter/textfile/gatewayd.prom`). Written
 /// on the status file's schedule, atomically, so the collector never reads half a file.
 enum PrometheusText {
+    /// A TCP or TLS listener: its open connections, and each of its counters by name.
+    static func render(_ streams: StreamConnections, _ gauge: StaticString, _ gaugeHelp: StaticString,
+                       _ total: StaticString, _ totalHelp: StaticString, into out: inout TextBuffer) {
+        out.family(gauge, "gauge", gaugeHelp)
+        out.sample(gauge, streams.open)
+        out.family(total, "counter", totalHelp)
+        streams.counters.forEach(tls: streams.tls != nil) { name, value in out.labelled(total, "counter", name, Double(value)) }
+    }
+
     static func render(_ config: NodeConfig, _ daemon: Daemon, started: Int64, now: Int64, stopped: Bool) -> TextBuffer {
         var out = TextBuffer(capacity: 4096)
         out.family("gatewayd_up", "gauge", "1 while the daemon runs; 0 in the last file it writes when it stops.")
@@ -19,18 +28,20 @@ enum PrometheusText {
         }
         if let agent = daemon.agent { renderSteering(agent, into: &out) }
         if let streams = daemon.streams {
-            out.family("gatewayd_tcp_connections", "gauge", "TCP connections to the node open now.")
-            out.sample("gatewayd_tcp_connections", streams.open)
-            out.family("gatewayd_tcp_total", "counter", "Every counter of the status file's tcp object, by name.")
-            streams.counters.forEach { name, value in out.labelled("gatewayd_tcp_total", "counter", name, Double(value)) }
+            render(streams, "gatewayd_tcp_connections", "TCP connections to the node open now.",
+                   "gatewayd_tcp_total", "Every counter of the status file's tcp object, by name.", into: &out)
         }
         if let streams = daemon.agentStreams {
-            out.family("gatewayd_steering_tcp_connections", "gauge", "TCP connections to the steering agent open now.")
-            out.sample("gatewayd_steering_tcp_connections", streams.open)
-            out.family("gatewayd_steering_tcp_total", "counter", "Every counter of the status file's steering_tcp object, by name.")
-            streams.counters.forEach { name, value in
-                out.labelled("gatewayd_steering_tcp_total", "counter", name, Double(value))
-            }
+            render(streams, "gatewayd_steering_tcp_connections", "TCP connections to the steering agent open now.",
+                   "gatewayd_steering_tcp_total", "Every counter of the status file's steering_tcp object, by name.", into: &out)
+        }
+        if let streams = daemon.tlsStreams {
+            render(streams, "gatewayd_tls_connections", "TLS connections to the node open now.",
+                   "gatewayd_tls_total", "Every counter of the status file's tls object, by name.", into: &out)
+        }
+        if let streams = daemon.agentTLSStreams {
+            render(streams, "gatewayd_steering_tls_connections", "TLS connections to the steering agent open now.",
+                   "gatewayd_steering_tls_total", "Every counter of the status file's steering_tls object, by name.", into: &out)
         }
         if let hep = daemon.hep {
             out.family("gatewayd_hep_messages_total", "counter",

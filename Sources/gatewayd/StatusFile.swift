@@ -74,6 +74,8 @@ struct StatusFile {
         }
         if let streams = daemon.streams { StatusFile.render(streams, as: "tcp", into: &out) }
         if let streams = daemon.agentStreams { StatusFile.render(streams, as: "steering_tcp", into: &out) }
+        if let streams = daemon.tlsStreams { StatusFile.render(streams, as: "tls", into: &out) }
+        if let streams = daemon.agentTLSStreams { StatusFile.render(streams, as: "steering_tls", into: &out) }
         out.append("  \"endpoints\": [")
         if let agent = daemon.agent {
             renderEndpoints(agent, hooks: daemon.hooks, now: now, into: &out)
@@ -233,13 +235,13 @@ struct StatusFile {
         out.append("}\n")
     }
 
-    /// `  "NAME": {"open": N, "accepted": N, ...},` for a TCP listener and its connections.
+    /// `  "NAME": {"open": N, "accepted": N, ...},` for a TCP or TLS listener and its connections.
     static func render(_ streams: StreamConnections, as name: StaticString, into out: inout TextBuffer) {
         out.append("  \"")
         out.append(name)
         out.append("\": {\"open\": ")
         out.append(streams.open)
-        streams.counters.forEach { name, value in
+        streams.counters.forEach(tls: streams.tls != nil) { name, value in
             out.append(", \"")
             out.append(name)
             out.append("\": ")

@@ -1,5 +1,6 @@
 import Basics
 import CSystem
+import CTLS
 import SIP
 
 /// The node's TCP side (RFC 3261 §18): a listening socket and the connections it accepted,
@@ -14,6 +15,10 @@ import SIP
 /// has no connection to): made without blocking, what is sent meanwhile waits in the
 /// connection's output buffer; kept open (no idle timeout), reused for every request to that
 /// member, and their answers come back on them.
+///
+/// With a `TLSContext` the connections carry SIP over TLS (StreamTLS.swift): what is read is
+/// ciphertext that the connection's TLS session turns into the bytes framed here, and what
+/// is written goes through the session first.
 final class StreamConnections {
     struct Counters {
         var accepted = 0
@@ -34,9 +39,17 @@ final class StreamConnections {
         /// Connections this side opened (to members), and those that could not be made.
         var opened = 0
         var openFailed = 0
+        /// TLS: handshakes completed, and connections closed because theirs failed (refused
+        /// certificate, not TLS at all) or did not finish within the message deadline.
+        var handshakes = 0
+        var closedHandshake = 0
+        /// TLS: connections closed on a record that did not decrypt or an alert after the
+        /// handshake.
+        var closedTLSError = 0
 
-        /// Each counter with its name in the status file, in one place for JSON and Prometheus.
-        func forEach(_ body: (StaticString, Int) -> Void) {
+        /// Each counter with its name in the status file, in one place for JSON and Prometheus;
+        /// the handshake counters only for a TLS listener.
+        func forEach(tls: Bool, _ body: (StaticString, Int) -> Void) {
             body("accepted", accepted)
             body("refused_limit", refusedLimit)
             body("refused_per_source", refusedPerSource)
@@ -51,6 +64,11 @@ final class StreamConnections {
             body("messages", messages)
             body("opened", opened)
             body("open_failed", openFailed)
+            if tls {
+                body("handshakes", handshakes)
+                body("closed_handshake", closedHandshake)
+                body("closed_tls_error", closedTLSError)
+            }
         }
     }
 
@@ -87,6 +105,12 @@ final class StreamConnections {
     let outputUsed: FixedArray<Bool>
     let outputs: FixedArray<UInt8>
     let peerAddress = FixedArray<UInt8>(zeroedCount: 16)
+    /// TLS: the context sessions are made from, each connection's session and whether its
+    /// handshake is done, and room for ciphertext on its way between a socket and a session.
+    let tls: TLSContext?
+    let sessions: FixedArray<OpaquePointer?>
+    let established: FixedArray<Bool>
+    let ciphertext: FixedArray<UInt8>
     /// A descriptor held back for taking (and closing) a connection when there are no more.
     var spare = gw_spare_descriptor()
     var answer = TextBuffer(capacity: 2048)
@@ -100,13 +124,14 @@ final class StreamConnections {
 
     /// Listening on `listen` (TCP, the same port as UDP), watched by `loop`; nil, reported,
     /// when the port cannot be had.
-    init?(listen: Endpoint, limits: StreamLimits, loop: Int32, tag: UInt64, connectionTags: UInt64, descriptorLimit: Int) {
+    init?(listen: Endpoint, limits: StreamLimits, loop: Int32, tag: UInt64, connectionTags: UInt64, descriptorLimit: Int,
+          tls: TLSContext? = nil) {
         var address = [UInt8](repeating: 0, count: 16)
         NodeDaemon.store(listen.address, into: &address)
         let socket = gw_tcp_listen(address, listen.port, StreamConnections.backlog)
         guard socket >= 0, gw_epoll_add(loop, socket, tag) == 0 else {
             var message = TextBuffer()
-            message.append("cannot listen on TCP ")
+            message.append(tls == nil ? "cannot listen on TCP " : "cannot listen on TLS ")
             message.append(listen)
             message.append(": ")
             message.append(cString: strerror(socket < 0 ? -socket : gw_errno()))
@@ -135,6 +160,10 @@ final class StreamConnections {
         waitingOutput = FixedArray(zeroedCount: count)
         outputUsed = FixedArray(zeroedCount: count)
         outputs = FixedArray(zeroedCount: count * StreamLimits.bufferBytes)
+        self.tls = tls
+        sessions = FixedArray(repeating: nil, count: tls == nil ? 1 : count)
+        established = FixedArray(repeating: false, count: tls == nil ? 1 : count)
+        ciphertext = FixedArray(zeroedCount: tls == nil ? 1 : StreamConnections.ciphertextBytes)
     }
 
     /// The connection an epoll tag names, or nil when the tag is not this table's.
@@ -171,18 +200,24 @@ final class StreamConnections {
                 continue
             }
             let slot = index.claim(hash: peer.hash).slot
-            guard gw_epoll_add(loop, descriptor, tagBase + UInt64(slot)) == 0 else {
+            guard gw_epoll_add(loop, descriptor, tagBase + UInt64(slot)) == 0,
+                  start(slot, descriptor, peer, outgoing: false, now: now) else {
                 index.release(slot)
                 counters.refusedLimit += 1
                 gw_close(descriptor)
                 continue
             }
-            start(slot, descriptor, peer, outgoing: false, now: now)
             counters.accepted += 1
         }
     }
 
-    func start(_ slot: Int, _ descriptor: Int32, _ peer: Endpoint, outgoing opened: Bool, now: Int64) {
+    /// Sets up `slot` for a connection; false when its TLS session cannot be had (memory).
+    func start(_ slot: Int, _ descriptor: Int32, _ peer: Endpoint, outgoing opened: Bool, now: Int64) -> Bool {
+        if let tls {
+            guard let session = gw_tls_new(tls.context, opened ? 0 : 1) else { return false }
+            sessions[slot] = session
+            established[slot] = false
+        }
         descriptors[slot] = descriptor
         peers[slot] = peer
         held[slot] = 0
@@ -193,7 +228,10 @@ final class StreamConnections {
         outgoing[slot] = opened
         connecting[slot] = false
         waitingOutput[slot] = 0
+        // The handshake has the message deadline to finish (half a handshake is closed).
+        if tls != nil { messageBegan[slot] = now }
         if nextSweep == Int64.max { nextSweep = now + StreamConnections.sweepInterval }
+        return true
     }
 
     func connections(from address: IPAddress) -> Int {
@@ -210,6 +248,10 @@ final class StreamConnections {
     func close(_ slot: Int) {
         gw_close(descriptors[slot])
         descriptors[slot] = -1
+        if tls != nil {
+            gw_tls_free(sessions[slot])
+            sessions[slot] = nil
+        }
         if Int(mostHeld[slot]) > 4096 {
             buffers.releasePages(slot * StreamLimits.bufferBytes, StreamLimits.bufferBytes)
         }
@@ -229,11 +271,15 @@ final class StreamConnections {
     func readable(_ slot: Int, now: Int64, _ deliver: (UnsafeRawBufferPointer, Endpoint) -> Void) {
         guard slot >= 0 && slot < index.capacity && index.isInUse(slot) else { return }
         if connecting[slot] {
-            finishOpening(slot)
+            finishOpening(slot, now: now)
             return
         }
         // Writable again, maybe: what waits goes first.
         guard flushOutput(slot) else { return }
+        if tls != nil {
+            readTLS(slot, now: now, deliver)
+            return
+        }
         let base = slot * StreamLimits.bufferBytes
         let waiting = Int(held[slot])
         let read = gw_read(descriptors[slot], buffers.pointer(at: base + waiting), StreamLimits.bufferBytes - waiting)
@@ -243,10 +289,18 @@ final class StreamConnections {
             close(slot)
             return
         }
-        let total = waiting + read
+        lastActivity[slot] = now
+        frame(slot, total: waiting + read, now: now, deliver)
+    }
+
+    /// Hands each whole message among the `total` bytes connection `slot` holds to `deliver`
+    /// and keeps the rest; false when the connection was closed (what it sent cannot be
+    /// framed or is too large, or a keep-alive's answer failed).
+    @discardableResult
+    func frame(_ slot: Int, total: Int, now: Int64, _ deliver: (UnsafeRawBufferPointer, Endpoint) -> Void) -> Bool {
+        let base = slot * StreamLimits.bufferBytes
         held[slot] = Int32(total)
         mostHeld[slot] = max(mostHeld[slot], Int32(total))
-        lastActivity[slot] = now
         var start = 0
         frames: while true {
             let bytes = buffers.bytes(base + start, total - start)
@@ -263,7 +317,7 @@ final class StreamConnections {
                 counters.keepalives += 1
                 start += length
                 let pong: StaticString = "\r\n"
-                guard write(UnsafeRawBufferPointer(start: pong.utf8Start, count: 2), on: slot) else { return }
+                guard write(UnsafeRawBufferPointer(start: pong.utf8Start, count: 2), on: slot) else { return false }
             case .skip(let length):
                 start += length
             case .needMore:
@@ -273,12 +327,12 @@ final class StreamConnections {
             case .unframeable:
                 counters.closedUnframeable += 1
                 answerUnframeable(bytes, on: slot)
-                close(slot)
-                return
+                if index.isInUse(slot) { close(slot) }
+                return false
             case .tooLarge:
                 counters.closedTooLarge += 1
                 close(slot)
-                return
+                return false
             }
         }
         if start > 0 {
@@ -289,6 +343,7 @@ final class StreamConnections {
             }
             held[slot] = Int32(remaining)
         }
+        return true
     }
 
     /// A request without Content-Length on a stream gets 400 before the connection closes
@@ -298,7 +353,7 @@ final class StreamConnections {
               let headers = SIPScanner.headerSection(bytes, startLine: line) else { return }
         ResponseWriter.begin(400, for: headers, bytes, toTag: nil, into: &answer)
         ResponseWriter.end(into: &answer)
-        answer.bytes.withUnsafeBytes { _ = gw_tcp_send(descriptors[slot], $0.baseAddress, $0.count) }
+        answer.bytes.withUnsafeBytes { _ = write($0, on: slot) }
     }
 
     // MARK: Writing
@@ -333,7 +388,11 @@ final class StreamConnections {
         nextSweep = now + StreamConnections.sweepInterval
         for slot in 0..<index.capacity where index.isInUse(slot) {
             if messageBegan[slot] != 0 && now - messageBegan[slot] > limits.messageNanoseconds {
-                counters.closedStalled += 1
+                if tls != nil && !established[slot] {
+                    counters.closedHandshake += 1
+                } else {
+                    counters.closedStalled += 1
+                }
                 close(slot)
             } else if !outgoing[slot] && now - lastActivity[slot] > limits.idleNanoseconds {
                 counters.closedIdle += 1

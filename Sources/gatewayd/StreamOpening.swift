@@ -23,20 +23,24 @@ extension StreamConnections {
         }
         let slot = index.claim(hash: peer.hash).slot
         let tag = tagBase + UInt64(slot)
-        guard gw_epoll_add(loop, descriptor, tag) == 0, pending == 0 || gw_epoll_watch(loop, descriptor, tag, 1) == 0 else {
+        guard gw_epoll_add(loop, descriptor, tag) == 0, pending == 0 || gw_epoll_watch(loop, descriptor, tag, 1) == 0,
+              start(slot, descriptor, peer, outgoing: true, now: now) else {
             index.release(slot)
             counters.openFailed += 1
             gw_close(descriptor)
             return nil
         }
-        start(slot, descriptor, peer, outgoing: true, now: now)
         connecting[slot] = pending != 0
         counters.opened += 1
+        if pending == 0 && tls != nil {
+            startHandshake(slot, now: now)
+            guard index.isInUse(slot) else { return nil }
+        }
         return slot
     }
 
     /// The connection being made at `slot` is writable: made (what waited goes) or failed.
-    func finishOpening(_ slot: Int) {
+    func finishOpening(_ slot: Int, now: Int64) {
         connecting[slot] = false
         guard gw_socket_error(descriptors[slot]) == 0,
               gw_epoll_watch(loop, descriptors[slot], tagBase + UInt64(slot), 0) == 0 else {
@@ -44,6 +48,10 @@ extension StreamConnections {
             close(slot)
             return
         }
-        flushOutput(slot)
+        if tls != nil {
+            startHandshake(slot, now: now)
+        } else {
+            flushOutput(slot)
+        }
     }
 }

@@ -6,9 +6,15 @@ import CSystem
 /// or answers to a phone that reads slowly. A peer that lets more than that pile up loses its
 /// connection (counted in `send_failed`).
 extension StreamConnections {
-    /// Sends `bytes` on `slot` now, or after what already waits; false (counted, and the
-    /// connection closed) when it fails or the output buffer cannot hold what is left.
+    /// Sends `bytes` on `slot` now, or after what already waits (over TLS, through the
+    /// connection's session); false (counted, and the connection closed) when it fails or the
+    /// output buffer cannot hold what is left.
     func write(_ bytes: UnsafeRawBufferPointer, on slot: Int) -> Bool {
+        tls == nil ? writeToSocket(bytes, on: slot) : writeTLS(bytes, on: slot)
+    }
+
+    /// `write` of bytes as they go on the wire.
+    func writeToSocket(_ bytes: UnsafeRawBufferPointer, on slot: Int) -> Bool {
         var done = 0
         if waitingOutput[slot] == 0 {
             let sent = gw_tcp_send(descriptors[slot], bytes.baseAddress, bytes.count)
@@ -37,7 +43,8 @@ extension StreamConnections {
     @discardableResult
     func flushOutput(_ slot: Int) -> Bool {
         let waiting = Int(waitingOutput[slot])
-        guard waiting > 0 else { return true }
+        // Over TLS before the handshake is done, what waits is plaintext (StreamTLS.swift).
+        guard waiting > 0, tls == nil || established[slot] else { return true }
         let base = slot * StreamLimits.bufferBytes
         let sent = gw_tcp_send(descriptors[slot], outputs.pointer(at: base), waiting)
         guard sent >= 0 || wouldBlock(sent) else { return fail(slot) }

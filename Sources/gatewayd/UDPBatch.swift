@@ -36,10 +36,10 @@ final class UDPBatch {
     }
 
     /// Sends what `outbox` holds, a batch per system call, and empties it; answers to
-    /// requests that came over TCP go to their connection in `streams`. A datagram the kernel
+    /// requests that came over TCP go to their connection in `streams`, over TLS in `secure`. A datagram the kernel
     /// refuses (or a connection that is gone) is counted in the outbox and the rest still go.
     func send(_ outbox: Outbox, _ socket: Int32, from local: Endpoint? = nil, hep: HEPExporter? = nil,
-              streams: StreamConnections? = nil, opening isMember: (Endpoint) -> Bool = { _ in false }, now: Int64 = 0) {
+              streams: StreamConnections? = nil, secure: StreamConnections? = nil, opening isMember: (Endpoint) -> Bool = { _ in false }, now: Int64 = 0) {
         var next = 0
         while next < outbox.count {
             var count = 0
@@ -47,8 +47,9 @@ final class UDPBatch {
                 let datagram = outbox.datagram(next)
                 next += 1
                 if let hep, let local { hep.exchanged(outbox.bytes(datagram), from: local, to: datagram.destination, over: datagram.transport) }
-                if datagram.transport == .tcp {
-                    if streams?.send(outbox.bytes(datagram), to: datagram.destination, opening: isMember(datagram.destination),
+                if datagram.transport != .udp {
+                    let table = datagram.transport == .tls ? secure : streams
+                    if table?.send(outbox.bytes(datagram), to: datagram.destination, opening: isMember(datagram.destination),
                                      now: now) != true {
                         outbox.noteSendFailed()
                     }

@@ -175,7 +175,7 @@ struct HeadlessTests {
             return found
         }
         // <29>: daemon.notice; <28>: daemon.warning.
-        let start = index("node #1 of 1 listening on 127.0.0.1:5300, identity sip:127.0.0.1:5300;transport=udp", priority: 29)
+        let start = index("node #1 of 1 listening on 127.0.0.1:5300 (UDP, TCP), identity sip:127.0.0.1:5300;transport=udp", priority: 29)
         let reloaded = index("reloaded \(config.path): threshold 0.50", priority: 29)
         let refused = index("reload failed, running configuration kept: \(config.path):5: threshold", priority: 28)
         let stopping = index("stopping: new requests get 503", priority: 29)

@@ -6,7 +6,7 @@ enum ConfigKey: Int, CaseIterable {
     // [node]
     case listen, identity, threshold, hysteresis, drain, recurse, retryAfter, contactExpires
     case forwardTimeout, reservationSeconds, rateLimit, rateBurst, transactions
-    case tcp, tcpConnections, tcpConnectionsPerSource, tcpIdleTimeout, tcpMessageTimeout
+    case tcp, tcpConnections, tcpConnectionsPerSource, tcpIdleTimeout, tcpMessageTimeout, tlsPort
     case statusFile, statusInterval, prometheusFile, user, logFacility
     // [capacity]
     case calls, streams, rtpRate, sipRate, poorQuality, poorQualityMOS
@@ -20,9 +20,11 @@ enum ConfigKey: Int, CaseIterable {
     case probeInterval, failuresToDown, successesToUp, skipBusy
     // [hep]
     case hepCollector, hepCaptureID, hepAuthKey
+    // [tls]
+    case tlsCertificate, tlsKey, tlsCA, tlsVerify
     // [steering]
     case entryPoints, agentListen, hook, hookTimeout, refreshInterval, entryTimeout, retry
-    case agentProbeInterval, failuresToLost, open, mode, path
+    case agentProbeInterval, failuresToLost, open, mode, path, agentTLSPort
     // [endpoint NAME]
     case endpointKind, endpointIdentity
 
@@ -83,6 +85,9 @@ enum ConfigKey: Int, CaseIterable {
         case .tcpMessageTimeout:
             return ConfigKeySpec(.node, "tcp_message_timeout_ms", .integer(10...600_000), default: "5000", .restart,
                                  "Milliseconds a message begun on a TCP connection may take to arrive whole; a connection that stalls mid-message (slowloris) is closed.", daemonWide: true)
+        case .tlsPort:
+            return ConfigKeySpec(.node, "tls_port", .integer(0...65_535), default: "0", .restart,
+                                 "SIP over TLS (sips:, RFC 3261 §26.2): the node listens for TLS connections on this port at its listen address (5061 is the usual one), with the certificate of [tls]; answers go back on the connection the request came on. 0: no TLS.")
         case .statusFile:
             return ConfigKeySpec(.node, "status_file", .path, default: "/run/gatewayd/status.json", .live,
                                  "The status file (JSON, replaced atomically), an absolute path.", daemonWide: true)
@@ -166,6 +171,22 @@ enum ConfigKey: Int, CaseIterable {
             return ConfigKeySpec(.hep, "auth_key", .text, unset: "none", .restart,
                                  "Sent as the HEP authentication key chunk, for collectors that check one.", daemonWide: true,
                                  example: "secret")
+        case .tlsCertificate:
+            return ConfigKeySpec(.tls, "certificate", .path, unset: "none", .restart,
+                                 "This gatewayd's certificate (PEM, the chain after it), for TLS listeners; needed by tls_port.",
+                                 daemonWide: true, example: "/etc/gatewayd/tls/node.pem")
+        case .tlsKey:
+            return ConfigKeySpec(.tls, "key", .path, unset: "none", .restart,
+                                 "The certificate's private key (PEM, unencrypted); readable before privileges are dropped.",
+                                 daemonWide: true, example: "/etc/gatewayd/tls/node.key")
+        case .tlsCA:
+            return ConfigKeySpec(.tls, "ca", .path, unset: "none", .restart,
+                                 "The certificates trusted to sign peers' certificates (PEM); needed unless verify = none.",
+                                 daemonWide: true, example: "/etc/gatewayd/tls/ca.pem")
+        case .tlsVerify:
+            return ConfigKeySpec(.tls, "verify", .choice(["none", "peer", "require"]), default: "none", .restart,
+                                 "none: a TLS listener asks for no client certificate (phones seldom have one). peer: it asks for one and a client whose certificate does not verify against ca is refused, one without is taken. require: a client without a verified certificate is refused.",
+                                 daemonWide: true)
         case .entryPoints:
             return ConfigKeySpec(.steering, "entry_points", .endpointList(maximum: 16), unset: "required", .restart,
                                  "The group's entry points in order, primary first, then fallbacks, separated by commas or spaces.",
@@ -204,6 +225,9 @@ enum ConfigKey: Int, CaseIterable {
         case .path:
             return ConfigKeySpec(.steering, "path", .flag, default: "no", .restart,
                                  "With mode = recurse, yes: add Path to REGISTERs (RFC 3327) and Record-Route to INVITEs, so the proxy sends incoming calls and in-dialog requests through the agent. For phones the proxy cannot reach directly (the registrar must store Path).")
+        case .agentTLSPort:
+            return ConfigKeySpec(.steering, "tls_port", .integer(0...65_535), default: "0", .restart,
+                                 "The agent listens for phones' TLS connections on this port at its listen address, with the certificate of [tls]. 0: no TLS.")
         case .endpointKind:
             return ConfigKeySpec(.endpoint, "kind", .choice(["analog", "sip", "h323"]), unset: "required", .restart,
                                  "analog (an FXS line behind the gateway's SIP user agent), sip (a phone that uses the agent as outbound proxy) or h323 (an endpoint behind the gateway's H.323 side).",
@@ -225,7 +249,7 @@ enum ConfigKey: Int, CaseIterable {
 
 /// The sections of gatewayd.conf, in the order the reference lists them.
 enum ConfigSection: Int, CaseIterable {
-    case node, capacity, meter, capture, sequence, health, hep, steering, endpoint
+    case node, capacity, meter, capture, sequence, health, hep, tls, steering, endpoint
 
     /// As written between brackets; `[endpoint NAME]` is matched by its first word.
     var name: StaticString {
@@ -237,6 +261,7 @@ enum ConfigSection: Int, CaseIterable {
         case .sequence: return "sequence"
         case .health: return "health"
         case .hep: return "hep"
+        case .tls: return "tls"
         case .steering: return "steering"
         case .endpoint: return "endpoint"
         }
@@ -252,6 +277,8 @@ enum ConfigSection: Int, CaseIterable {
         case .sequence: return "The predefined sequence, a ring: a request that enters at member k goes to k+1, ... k-1."
         case .health: return "OPTIONS probes between members."
         case .hep: return "Copies of the SIP gatewayd sees, for Homer (HEPv3 over UDP). Without collector nothing is sent."
+        case .tls:
+            return "The certificate and trust of gatewayd's TLS listeners ([node] tls_port, [steering] tls_port), over OpenSSL 3. Files are read at start, before privileges are dropped."
         case .steering:
             return "Steering the gateway's own endpoints (DESIGN section 5). With a [steering] section gatewayd also runs the steering agent; a file with only [steering], [endpoint NAME] and the daemon keys of [node] (status_file, status_interval, prometheus_file, user, log_facility) runs the agent alone, without a node."
         case .endpoint: return "One section per endpoint; NAME is one word (it is ENDPOINT in the hook's environment)."

@@ -53,6 +53,7 @@ struct NodeConfig {
         } else {
             steering = nil
         }
+        try NodeConfig.checkTLS(file, listen: listen, agentListen: steering?.listen)
         if case .text(let configured)? = file[.identity] {
             identity = configured
         } else {
@@ -133,12 +134,13 @@ struct NodeConfig {
     var threshold: Double { file[.threshold].decimal }
     var transactions: Int { file[.transactions].integer }
     /// The node's TCP listener and its limits; nil with `tcp = no`.
-    var streamLimits: StreamLimits? {
-        guard file[.tcp].flag else { return nil }
-        return StreamLimits(connections: file[.tcpConnections].integer,
-                                        perSource: file[.tcpConnectionsPerSource].integer,
-                                        idleNanoseconds: Int64(file[.tcpIdleTimeout].integer) * 1_000_000_000,
-                                        messageNanoseconds: Int64(file[.tcpMessageTimeout].integer) * 1_000_000)
+    var streamLimits: StreamLimits? { file[.tcp].flag ? connectionLimits : nil }
+    /// What a TCP or TLS listener allows (the tcp_* keys, for TLS too).
+    var connectionLimits: StreamLimits {
+        StreamLimits(connections: file[.tcpConnections].integer,
+                     perSource: file[.tcpConnectionsPerSource].integer,
+                     idleNanoseconds: Int64(file[.tcpIdleTimeout].integer) * 1_000_000_000,
+                     messageNanoseconds: Int64(file[.tcpMessageTimeout].integer) * 1_000_000)
     }
     var statusFile: [UInt8] { file[.statusFile].text }
     var statusInterval: Int { file[.statusInterval].integer }
