@@ -79,13 +79,16 @@ gw_tls_context *gw_tls_context_new(const char *certificate, const char *key, con
     // grows with the number of clients seen.
     SSL_CTX_set_session_cache_mode(ssl, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_options(ssl, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION);
+    SSL_CTX_set_num_tickets(ssl, 0);
     if (certificate != NULL) {
         if (SSL_CTX_use_certificate_chain_file(ssl, certificate) != 1) {
             describe("not a readable PEM certificate chain", certificate, error, error_size);
             goto fail;
         }
         if (key == NULL || SSL_CTX_use_PrivateKey_file(ssl, key, SSL_FILETYPE_PEM) != 1) {
-            describe("not a readable PEM private key", key ? key : "(no key)", error, error_size);
+            int mismatch = ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
+            describe(mismatch ? "the key is not the certificate's" : "not a readable PEM private key", key ? key : "(no key)",
+                     error, error_size);
             goto fail;
         }
         if (SSL_CTX_check_private_key(ssl) != 1) {
@@ -221,7 +224,7 @@ int gw_tls_peer_names(gw_tls *session, const char *host, const uint8_t *ip, size
 }
 
 void gw_tls_error(gw_tls *session, char *text, size_t size) {
-    if (session->verify != X509_V_OK && session->verify != 0) {
+    if (session->verify != X509_V_OK) {
         snprintf(text, size, "certificate: %s", X509_verify_cert_error_string(session->verify));
     } else if (session->error != 0) {
         ERR_error_string_n(session->error, text, size);

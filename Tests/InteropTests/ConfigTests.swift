@@ -95,6 +95,12 @@ struct ConfigTests {
          "identity: expected a line name, SIP address of record or H.323 alias without spaces"),
         ("a continued entry point listed twice", "[steering]\nentry_points = 127.0.0.1:5060,\n  127.0.0.1:5060\n", 3,
          "entry_points: this address is listed twice"),
+        ("tls_port without a certificate", "[node]\ntls_port = 5061\n", 2, "tls_port: needs certificate and key in [tls]"),
+        ("tls_port on the listen port", "[node]\nlisten = 127.0.0.1:5060\ntls_port = 5060\n", 3,
+         "tls_port: must differ from listen's port, where TCP is"),
+        ("tls verify without a CA", "[node]\ntls_port = 5061\n[tls]\ncertificate = /x.pem\nkey = /x.key\nverify = peer\n", 6,
+         "[tls] verify: needs ca, the certificates peers are checked against"),
+        ("tls certificate relative", "[tls]\ncertificate = node.pem\n", 2, "certificate: expected an absolute path"),
         ("steering listen twice", "[steering]\nentry_points = 127.0.0.1:5060\nlisten = 127.0.0.1:5071\nlisten = 127.0.0.1:5072\n", 4,
          "listen: set twice in this section, first at line 3"),
     ]

@@ -1,0 +1,185 @@
+import Foundation
+import Testing
+
+/// SIP over TLS with the real binary (RFC 3261 §26.2): a client's INVITE gets its redirect on
+/// its own connection, client certificates are asked for and checked when the config says so,
+/// and what a TLS server must survive (garbage, half a handshake, an untrusting client) is
+/// closed and counted while the node keeps answering. Certificates are made for each run by
+/// scripts/tls-certs; the client is Python's ssl module (Tests/Scripts/tls_client.py).
+@Suite(.serialized)
+struct TLSTransportTests {
+    static let tools = ["/usr/bin/python3", "/usr/bin/openssl"].allSatisfy { FileManager.default.isExecutableFile(atPath: $0) }
+    static let script = Interop.root.appendingPathComponent("Tests/Scripts/tls_client.py")
+
+    /// A CA and certificates for `names` (NAME=SAN,...), in a directory of their own.
+    final class Certificates {
+        let directory: URL
+
+        init(_ label: String, _ names: [String]) throws {
+            directory = FileManager.default.temporaryDirectory.appendingPathComponent("gatewayd-certs-\(getpid())-\(label)")
+            try? FileManager.default.removeItem(at: directory)
+            let made = try Interop.run(Interop.root.appendingPathComponent("scripts/tls-certs").path, [directory.path] + names)
+            try #require(made.status == 0, "tls-certs: \(made.error)")
+        }
+
+        func path(_ file: String) -> String { directory.appendingPathComponent(file).path }
+
+        deinit { try? FileManager.default.removeItem(at: directory) }
+    }
+
+    /// A one-member node on 127.0.0.1:`port` with TLS on `port` + 1, certificate `n1`.
+    final class TLSNode {
+        let directory: URL
+        let process: Process
+        let port: Int
+        var tlsPort: Int { port + 1 }
+
+        init(port: Int, certificates: Certificates, tls: String = "", extra: String = "") throws {
+            self.port = port
+            directory = FileManager.default.temporaryDirectory.appendingPathComponent("gatewayd-tls-\(getpid())-\(port)")
+            try? FileManager.default.removeItem(at: directory)
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let config = directory.appendingPathComponent("n.conf")
+            try """
+                [node]
+                listen = 127.0.0.1:\(port)
+                tls_port = \(port + 1)
+                rate_limit = 0
+                status_file = \(directory.path)/status.json
+                status_interval = 1
+                \(extra)
+                [tls]
+                certificate = \(certificates.path("n1.pem"))
+                key = \(certificates.path("n1.key"))
+                \(tls)
+
+                """.write(to: config, atomically: true, encoding: .utf8)
+            let port = port
+            process = try Interop.startNode(config, log: directory.appendingPathComponent("n.log")) {
+                Interop.isBoundUDP("127.0.0.1", port)
+            }
+        }
+
+        /// A counter of the status file's tls object (-1 while there is none).
+        func tls(_ name: String) -> Int {
+            (Interop.status(directory.appendingPathComponent("status.json"))?["tls"] as? [String: Any])?[name] as? Int ?? -1
+        }
+
+        var log: String { (try? String(contentsOf: directory.appendingPathComponent("n.log"), encoding: .utf8)) ?? "" }
+
+        deinit {
+            process.terminate()
+            process.waitUntilExit()
+            try? FileManager.default.removeItem(at: directory)
+        }
+    }
+
+    struct Outcome: Decodable {
+        var handshake: String
+        var responses: [String]
+        var closed: Bool
+        var finals: [String] { responses.filter { !$0.hasPrefix("SIP/2.0 1") } }
+    }
+
+    /// One connection of the Python client to `port` with `arguments`; what it saw.
+    static func connect(_ port: Int, _ arguments: [String], messages: [String] = [], expect: Int = 0,
+                        timeout: Double = 5) throws -> Outcome {
+        var files: [String] = []
+        defer { files.forEach { try? FileManager.default.removeItem(atPath: $0) } }
+        for (index, message) in messages.enumerated() {
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("gatewayd-tls-msg-\(getpid())-\(port)-\(index)").path
+            try message.write(toFile: file, atomically: true, encoding: .utf8)
+            files.append(file)
+        }
+        let result = try Interop.run("/usr/bin/python3", [script.path, "127.0.0.1", "\(port)", "--expect", "\(expect)",
+                                                          "--timeout", "\(timeout)"]
+                                     + arguments + files.flatMap { ["--message", $0] })
+        try #require(result.status == 0, "tls_client.py: \(result.error)")
+        return try JSONDecoder().decode(Outcome.self, from: Data(result.output.utf8))
+    }
+
+    static func invite(_ id: String, port: Int) -> String {
+        "INVITE sip:alice@127.0.0.1:\(port) SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:9;branch=z9hG4bK\(id);rport\r\n"
+            + "Max-Forwards: 70\r\nFrom: <sip:c@h>;tag=1\r\nTo: <sip:alice@h>\r\nCall-ID: \(id)\r\nCSeq: 1 INVITE\r\n"
+            + "Contact: <sip:c@127.0.0.1:9;transport=tls>\r\nContent-Length: 0\r\n\r\n"
+    }
+
+    @Test(.enabled(if: tools || RealPhones.inCI, "python3 or openssl is not installed"))
+    func invitesOverTLSGetTheirRedirectsOnTheirOwnConnection() throws {
+        let certificates = try Certificates("redirect", ["n1=127.0.0.1,node1.test"])
+        let node = try TLSNode(port: 5240, certificates: certificates)
+        // Two INVITEs on one connection, the server's certificate checked by name and CA.
+        let seen = try Self.connect(node.tlsPort, ["--ca", certificates.path("ca.pem"), "--server-name", "node1.test"],
+                                    messages: [Self.invite("tls-1", port: node.tlsPort), Self.invite("tls-2", port: node.tlsPort)],
+                                    expect: 2)
+        #expect(seen.handshake == "ok")
+        #expect(seen.finals == ["SIP/2.0 302 Moved Temporarily", "SIP/2.0 302 Moved Temporarily"], "\(seen)")
+        #expect(Interop.eventually(5) { node.tls("handshakes") == 1 && node.tls("messages") == 2 && node.tls("accepted") == 1 })
+        #expect(Interop.eventually(5) { node.tls("open") == 0 && node.tls("closed_by_peer") == 1 })
+        #expect(node.tls("closed_handshake") == 0 && node.tls("closed_tls_error") == 0 && node.tls("send_failed") == 0)
+        #expect(node.log.contains("listening on 127.0.0.1:5240 (UDP, TCP, TLS on port 5241 with OpenSSL 3"), "\(node.log)")
+    }
+
+    @Test(.enabled(if: tools || RealPhones.inCI, "python3 or openssl is not installed"))
+    func withVerifyRequireOnlyClientsWithACertificateFromTheCAAreTaken() throws {
+        let certificates = try Certificates("require", ["n1=127.0.0.1", "phone=phone.test"])
+        let stranger = try Certificates("stranger", ["phone=phone.test"])
+        let node = try TLSNode(port: 5242, certificates: certificates,
+                               tls: "ca = \(certificates.path("ca.pem"))\nverify = require")
+        let ca = ["--ca", certificates.path("ca.pem")]
+        let request = [Self.invite("req-1", port: node.tlsPort)]
+        // No certificate, then one signed by another CA: the handshake fails on the server's
+        // side (with TLS 1.3 the client learns it at its first read).
+        let without = try Self.connect(node.tlsPort, ca, messages: request, expect: 1)
+        #expect(without.finals.isEmpty && (without.closed || without.handshake != "ok"), "\(without)")
+        let foreign = try Self.connect(node.tlsPort, ca + ["--cert", stranger.path("phone.pem"), "--key", stranger.path("phone.key")],
+                                       messages: request, expect: 1)
+        #expect(foreign.finals.isEmpty && (foreign.closed || foreign.handshake != "ok"), "\(foreign)")
+        #expect(Interop.eventually(5) { node.tls("closed_handshake") == 2 }, "\(node.tls("closed_handshake"))")
+        let member = try Self.connect(node.tlsPort, ca + ["--cert", certificates.path("phone.pem"), "--key", certificates.path("phone.key")],
+                                      messages: request, expect: 1)
+        #expect(member.finals == ["SIP/2.0 302 Moved Temporarily"], "\(member)")
+        #expect(Interop.eventually(5) { node.tls("handshakes") == 1 && node.tls("messages") == 1 })
+    }
+
+    @Test(.enabled(if: tools || RealPhones.inCI, "python3 or openssl is not installed"))
+    func garbageAndHalfAHandshakeAreClosedAndCountedAndTheNodeKeepsAnswering() throws {
+        let certificates = try Certificates("bad", ["n1=127.0.0.1"])
+        let node = try TLSNode(port: 5244, certificates: certificates, extra: "tcp_message_timeout_ms = 300")
+        // SIP in the clear on the TLS port: not a handshake.
+        let clear = try Self.connect(node.tlsPort, ["--garbage"], messages: [Self.invite("clear-1", port: node.tlsPort)], timeout: 5)
+        #expect(clear.closed && clear.responses.isEmpty, "\(clear)")
+        // The first 60 bytes of a ClientHello, then nothing: closed at the message deadline.
+        let started = Date()
+        let half = try Self.connect(node.tlsPort, ["--half", "60"], timeout: 10)
+        #expect(half.closed, "\(half)")
+        #expect(Date().timeIntervalSince(started) < 8, "closed after \(Date().timeIntervalSince(started)) s")
+        // A client that does not trust the node's certificate gives up; the node counts it.
+        let other = try Certificates("bad-other", ["x=127.0.0.1"])
+        let untrusting = try Self.connect(node.tlsPort, ["--ca", other.path("ca.pem")], messages: [Self.invite("u-1", port: node.tlsPort)])
+        #expect(untrusting.handshake.hasPrefix("failed"), "\(untrusting)")
+        #expect(Interop.eventually(5) { node.tls("closed_handshake") == 3 && node.tls("open") == 0 }, "\(node.tls("closed_handshake"))")
+        // Still answering, over TLS and over UDP.
+        let good = try Self.connect(node.tlsPort, ["--ca", certificates.path("ca.pem")],
+                                    messages: [Self.invite("good-1", port: node.tlsPort)], expect: 1)
+        #expect(good.finals == ["SIP/2.0 302 Moved Temporarily"], "\(good)")
+        #expect(try Interop.ask(UInt16(node.port), clientPort: 5245, callID: "udp-after-tls") == "SIP/2.0 302 Moved Temporarily")
+    }
+
+    @Test(.enabled(if: tools || RealPhones.inCI, "python3 or openssl is not installed"))
+    func aCertificateThatCannotBeReadStopsTheStartNamingTheFile() throws {
+        let certificates = try Certificates("unreadable", ["n1=127.0.0.1"])
+        let directory = certificates.directory
+        let config = directory.appendingPathComponent("bad.conf")
+        // The key of another certificate, then a certificate file that is no certificate.
+        _ = try Interop.run(Interop.root.appendingPathComponent("scripts/tls-certs").path, [directory.path, "n2=127.0.0.2"])
+        for (certificate, key, says) in [(certificates.path("n1.pem"), certificates.path("n2.key"), "n2.key: the key is not the certificate's"),
+                                         (certificates.path("n1.key"), certificates.path("n1.key"), "n1.key: not a readable PEM certificate chain")] {
+            try "[node]\nlisten = 127.0.0.1:5246\ntls_port = 5247\n[tls]\ncertificate = \(certificate)\nkey = \(key)\n"
+                .write(to: config, atomically: true, encoding: .utf8)
+            let result = try Interop.run(Interop.binary.path, ["-c", config.path])
+            #expect(result.status != 0)
+            #expect(result.error.contains("[tls]: ") && result.error.contains(says), "\(result.error)")
+        }
+    }
+}
