@@ -235,6 +235,40 @@ if command -v sipp >/dev/null 2>&1; then
     done
 fi
 
+# With TLS (make firmware TLS=1): the aarch64 binary's own size against the same target
+# (OpenSSL is a shared object beside it), and under qemu it answers an INVITE over TLS with
+# a 302, the client checking its certificate (made by scripts/tls-certs).
+tls_binary=.build-firmware/aarch64-tls/gatewayd
+if [ -x "$tls_binary" ]; then
+    size=$(stat -c %s "$tls_binary")
+    kib=$(awk -v s="$size" 'BEGIN { printf "%.1f", s / 1024 }')
+    verdict=$([ "$size" -le $((TARGET_KIB * 1024)) ] && echo "within" || echo "OVER")
+    echo "== aarch64 with TLS: $size bytes ($kib KiB) stripped, $verdict the $TARGET_KIB KiB target; without TLS ${sizes[aarch64]:-?} bytes"
+    [ "$verdict" = within ] || fail "aarch64 with TLS is over $TARGET_KIB KiB"
+    if command -v python3 >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1; then
+        sh scripts/tls-certs "$tmp/tls" n1=127.0.0.1 >/dev/null
+        port=$((5660 + 2 * (RANDOM % 40)))
+        printf '[node]\nlisten = 127.0.0.1:%s\ntls_port = %s\n[tls]\ncertificate = %s\nkey = %s\n' \
+            "$port" $((port + 1)) "$tmp/tls/n1.pem" "$tmp/tls/n1.key" > "$tmp/node-tls.conf"
+        qemu-aarch64-static -L .build-firmware/sysroot/aarch64 "$tls_binary" -c "$tmp/node-tls.conf" 2>"$tmp/node-tls.log" &
+        node=$!
+        printf 'INVITE sip:a@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:9;branch=z9hG4bKfw1\r\nMax-Forwards: 70\r\nFrom: <sip:c@h>;tag=1\r\nTo: <sip:a@h>\r\nCall-ID: fw-tls\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n' > "$tmp/invite-tls"
+        answer=""
+        for _ in $(seq 1 50); do
+            answer=$(python3 Tests/Scripts/tls_client.py 127.0.0.1 $((port + 1)) --ca "$tmp/tls/ca.pem" \
+                     --message "$tmp/invite-tls" --expect 1 --timeout 5 2>/dev/null || true)
+            case "$answer" in *"SIP/2.0 302"*) break ;; esac
+            sleep 0.2
+        done
+        case "$answer" in
+            *"SIP/2.0 302"*) echo "   aarch64 node with TLS answered an INVITE over TLS with a 302" ;;
+            *) fail "aarch64 node with TLS did not answer over TLS: $answer (log: $(tr '\n' ' ' < "$tmp/node-tls.log"))" ;;
+        esac
+        kill "$node" 2>/dev/null || true
+        wait "$node" 2>/dev/null || true
+    fi
+fi
+
 # The idle RSS of the native Embedded node with a live capture on lo, not counting the
 # capture ring (the socket mapping libpcap makes), against the 4 MiB target.
 if [ -x .build-firmware/x86_64/gatewayd ]; then

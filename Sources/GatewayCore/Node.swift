@@ -98,6 +98,9 @@ public final class Node<Entropy: EntropySource> {
 
     var selfAddress: Endpoint { sequence.members[sequence.selfIndex].address }
 
+    /// Whether `endpoint` is where this node listens, on UDP and TCP or on TLS.
+    func isSelf(_ endpoint: Endpoint) -> Bool { endpoint == selfAddress || endpoint == settings.tlsAddress }
+
     /// The earliest time `tick` has something to do.
     public var nextDeadline: Int64 {
         min(deadlines.earliest ?? Int64.max, sequence.members.count > 1 ? nextProbeAt : Int64.max)

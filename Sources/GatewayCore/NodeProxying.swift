@@ -12,7 +12,7 @@ extension Node {
     /// agent's own Path or Record-Route points. Nil: a request to connect, or unroutable.
     func directHop(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, insertedRoute: Bool) -> (address: Endpoint, strict: Bool)? {
         guard let hop = NextHop(message, buffer), let address = hop.address,
-              address != selfAddress, sequence.index(of: address) == nil else { return nil }
+              !isSelf(address), sequence.index(of: address) == nil else { return nil }
         if proxies.contains(address) { return (address, hop.strict) }
         let inDialog = !message.toTag.isEmpty || message.method == .ack
         return settings.routeAnywhere && (inDialog || insertedRoute) ? (address, hop.strict) : nil
@@ -77,7 +77,7 @@ extension Node {
     /// and true is returned, so the 302 is not passed back.
     func redirected(_ slot: Int, _ response: SIPMessage, _ buffer: UnsafeRawBufferPointer, now: Int64) -> Bool {
         guard let contact = Contact.first(response, buffer), let address = contact.uri.endpoint(in: buffer),
-              address != selfAddress, sequence.index(of: address) == nil else { return false }
+              !isSelf(address), sequence.index(of: address) == nil else { return false }
         proxies.learn(address)
         let request = servers.request(slot)
         guard settings.recurse, !servers.fromMembers[slot], let line = SIPScanner.startLine(request),

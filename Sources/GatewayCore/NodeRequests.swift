@@ -29,7 +29,7 @@ extension Node {
                 return .absorbed
             }
         }
-        let outcome = ProxyPreparation.prepare(message, buffer, source: source, isSelf: { $0 == selfAddress }, into: &prepared)
+        let outcome = ProxyPreparation.prepare(message, buffer, source: source, isSelf: isSelf, into: &prepared)
         guard outcome.rewritten else { return route(message, buffer, from: source, over: transport, insertedRoute: outcome.insertedRoute, now: now) }
         return prepared.bytes.withUnsafeBytes { bytes in
             guard let line = SIPScanner.startLine(bytes),

@@ -1,3 +1,4 @@
+import Basics
 import SIP
 
 /// What a node is told at start (the daemon fills it from the config file).
@@ -50,6 +51,9 @@ public struct NodeSettings: Sendable {
     /// The daemon has TCP: a request that came over TCP, or is larger than
     /// `Node.largeRequest`, goes on to the next member over TCP (RFC 3261 §18.1.1).
     public var membersOverTCP = false
+    /// Where this node also listens, for SIP over TLS: a Route or Request-URI naming it
+    /// names this node (a phone with the TLS port as its outbound proxy).
+    public var tlsAddress: Endpoint?
 
     public init(identity: [UInt8]) { self.identity = identity }
 }

@@ -86,4 +86,29 @@ struct TCPForwardingTests {
         receive(forwarded, at: stranger, from: endpoint(9, 45_678), over: .tcp)
         #expect(sent(stranger).first?.text.hasPrefix("SIP/2.0 403") == true)
     }
+
+    /// Over TLS (RFC 3261 §26.2) answers go back on the client's TLS connection, the request
+    /// goes on to the member over TCP (members over TLS are not built), and a Route naming the
+    /// node's TLS address names the node: it is taken off, never followed.
+    @Test func aRequestOverTLSIsAnsweredOverTLSAndARouteToTheTLSPortIsThisNode() {
+        var settings = NodeSettings(identity: Array("sip:127.0.0.1:5060;transport=udp".utf8))
+        settings.drain = true
+        settings.membersOverTCP = true
+        settings.rateLimitPerSecond = 0
+        settings.tlsAddress = endpoint(1, 5061)
+        let first = Node(settings: settings, sequence: group(3, me: 0), entropy: SeededEntropy(state: 1))
+        let routed = request(vias: ["SIP/2.0/TLS 127.0.0.100:5070;branch=z9hG4bKtls1"])
+            .replacingOccurrences(of: "Max-Forwards", with: "Route: <sip:127.0.0.1:5061;transport=tls;lr>\r\nMax-Forwards")
+        receive(routed, at: first, from: client, over: .tls)
+        let out = sent(first)
+        #expect(out.count == 2, "\(out.map(\.text))")
+        #expect(out[0].text.hasPrefix("SIP/2.0 100") && out[0].to == client && out[0].over == .tls)
+        #expect(out[1].text.hasPrefix("INVITE ") && out[1].to == endpoint(2) && out[1].over == .tcp)
+        #expect(!out[1].text.contains("\r\nRoute:"), "\(out[1].text)")
+        // Without the TLS address known, the Route is somebody else's and stays.
+        settings.tlsAddress = nil
+        let unaware = Node(settings: settings, sequence: group(3, me: 0), entropy: SeededEntropy(state: 1))
+        receive(routed, at: unaware, from: client, over: .tls)
+        #expect(sent(unaware).contains { $0.text.hasPrefix("INVITE ") && $0.text.contains("\r\nRoute: <sip:127.0.0.1:5061") })
+    }
 }

@@ -24,6 +24,8 @@ public struct SteeringEndpoint: Sendable {
 public struct SteeringSettings: Sendable {
     /// Where local SIP phones send (their outbound proxy), and the agent's own address.
     public var listen: Endpoint
+    /// Where phones also reach the agent over TLS, when it listens so.
+    public var tlsListen: Endpoint?
     /// The group's entry points: primary first, then fallbacks.
     public var entryPoints: [Endpoint]
     /// How long an entry point may stay silent before the next one is asked.
@@ -117,6 +119,7 @@ public final class SteeringAgent<Entropy: EntropySource> {
         node.recurse = settings.recurse
         node.stayInPath = settings.recurse && settings.path
         node.routeAnywhere = true
+        node.tlsAddress = settings.tlsListen
         let members = [Member(address: settings.listen, identity: [])]
             + settings.entryPoints.map { Member(address: $0, identity: []) }
         relay = Node(settings: node, sequence: GroupSequence(members: members, selfIndex: 0), entropy: relayEntropy)

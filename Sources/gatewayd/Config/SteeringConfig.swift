@@ -69,6 +69,7 @@ struct SteeringConfig {
         settings.open = file[.open].flag
         settings.recurse = file[.mode].integer == 0  // recurse, redirect
         settings.path = file[.path].flag
+        if tlsPort != 0 { settings.tlsListen = Endpoint(address: listen.address, port: UInt16(tlsPort)) }
         settings.timers.refresh = Int64(file[.refreshInterval].integer) * 1_000_000_000
         settings.timers.retry = Int64(retrySeconds) * 1_000_000_000
         settings.timers.probeInterval = Int64(file[.agentProbeInterval].integer) * 1_000_000
