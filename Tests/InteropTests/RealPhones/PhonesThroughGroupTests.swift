@@ -68,10 +68,21 @@ extension RealPhonesKamailioTests {
         static let agent = "127.0.0.1:5470"
         static let users = ["alice", "bob", "carol", "dave", "sam"]
 
-        static func nodeConfig(_ member: Int, drain: Bool, recurse: Bool = false) -> String {
+        /// TLS ports: the primary's and the agent's, each next to its UDP and TCP port.
+        static let primaryTLS = "127.0.0.1:5451"
+        static let agentTLS = "127.0.0.1:5471"
+
+        /// `[tls]` with the certificate `tls-certs` made in `certificates` for `name`.
+        static func tlsSection(_ certificates: String?, _ name: String) -> String {
+            guard let certificates else { return "" }
+            return "[tls]\ncertificate = \(certificates)/\(name).pem\nkey = \(certificates)/\(name).key\n"
+        }
+
+        static func nodeConfig(_ member: Int, drain: Bool, recurse: Bool = false, certificates: String? = nil) -> String {
             """
             [node]
             listen = 127.0.0.\(member):5450
+            \(certificates != nil && member == 1 ? "tls_port = 5451" : "")
             identity = sip:127.0.0.\(member):5460;transport=udp
             drain = \(drain ? "yes" : "no")
             recurse = \(recurse ? "yes" : "no")
@@ -81,13 +92,14 @@ extension RealPhonesKamailioTests {
             n2 = 127.0.0.2:5450 sip:127.0.0.2:5460;transport=udp
             [health]
             probe_interval_ms = 200
-
+            \(member == 1 ? tlsSection(certificates, "n1") : "")
             """
         }
 
-        static func agentConfig(path: Bool = false) -> String {
+        static func agentConfig(path: Bool = false, certificates: String? = nil) -> String {
             var text = "[node]\n[steering]\nentry_points = 127.0.0.1:5450, 127.0.0.2:5450\nlisten = \(agent)\n"
             text += "path = \(path ? "yes" : "no")\n"
+            if certificates != nil { text += "tls_port = 5471\n" + tlsSection(certificates, "agent") }
             for user in users { text += "[endpoint \(user)]\nkind = sip\nidentity = sip:\(user)@127.0.0.1\n" }
             return text
         }
@@ -102,15 +114,24 @@ extension RealPhonesKamailioTests {
             var n2: GatewaydProcess!
             var agent: GatewaydProcess?
 
+            /// `tls`: the primary and the agent also listen for TLS, with certificates made for this lab.
             init(_ name: String, n1Drains: Bool = true, n2Drains: Bool = false, recurse: Bool = false, agent: Bool = true,
-                 path: Bool = false) throws {
+                 path: Bool = false, tls: Bool = false) throws {
                 lab = try PhoneLab(name)
+                var certificates: String?
+                if tls {
+                    let directory = try lab.subdirectory("certificates")
+                    let made = try Interop.run(Interop.root.appendingPathComponent("scripts/tls-certs").path,
+                                               [directory, "n1=127.0.0.1", "agent=127.0.0.1"])
+                    try #require(made.status == 0, "tls-certs: \(made.error)")
+                    certificates = directory
+                }
                 k1 = try KamailioRegistrar(lab, name: "k1", address: "127.0.0.1", port: 5460, alias: ThroughTheGroup.primary)
                 k2 = try KamailioRegistrar(lab, name: "k2", address: "127.0.0.2", port: 5460, alias: ThroughTheGroup.primary)
                 capture = try LoopbackCapture(lab)
-                n1 = try GatewaydProcess(lab, name: "n1", config: nodeConfig(1, drain: n1Drains, recurse: recurse))
+                n1 = try GatewaydProcess(lab, name: "n1", config: nodeConfig(1, drain: n1Drains, recurse: recurse, certificates: certificates))
                 n2 = try GatewaydProcess(lab, name: "n2", config: nodeConfig(2, drain: n2Drains, recurse: recurse))
-                if agent { self.agent = try GatewaydProcess(lab, name: "agent", config: agentConfig(path: path)) }
+                if agent { self.agent = try GatewaydProcess(lab, name: "agent", config: agentConfig(path: path, certificates: certificates)) }
             }
 
             var logs: String { "n1: \(n1.logText)\nn2: \(n2.logText)\nagent: \(agent?.logText ?? "-")" }
@@ -133,6 +154,8 @@ extension RealPhonesKamailioTests {
             let alice = try RealPhonesKamailioTests.alice(bench.lab), bob = try RealPhonesKamailioTests.bob(bench.lab)
             var aliceAccount = account("alice", throughAgent: throughAgent)
             aliceAccount.transport = aliceTransport
+            // Over TLS the phone's requests go to the TLS port, as its outbound proxy.
+            if aliceTransport == "tls" { aliceAccount.outboundProxy = throughAgent ? agentTLS : primaryTLS }
             try alice.register(aliceAccount)
             try bob.register(account("bob", throughAgent: throughAgent))
             try #require(alice.waitForRegistration(within: 15) && bob.waitForRegistration(within: 15),
@@ -346,6 +369,35 @@ extension RealPhonesKamailioTests {
             // alice's REGISTER and INVITE (and ACK, BYE's route aside) came over her connection.
             #expect((tcp?["accepted"] as? Int ?? 0) >= 1 && (tcp?["messages"] as? Int ?? 0) >= 2, "\(String(describing: tcp))")
             #expect(tcp?["send_failed"] as? Int == 0 && tcp?["closed_unframeable"] as? Int == 0, "\(String(describing: tcp))")
+        }
+
+        /// alice over TLS (RFC 3261 §26.2) with the primary's TLS port as her outbound proxy:
+        /// her REGISTER and INVITE come over a TLS connection, the primary takes its own Route
+        /// off, recurses over UDP, and the answers go back on her connection; bob is on UDP.
+        @Test(RealPhones.needs(.kamailio, .kamcmd, .baresip, .tshark))
+        func baresipOverTLSStraightAtARecursingPrimary() throws {
+            try RealPhones.require(.kamailio, .kamcmd, .baresip, .tshark)
+            let bench = try Bench("primary-baresip-tls", recurse: true, agent: false, tls: true)
+            let (alice, bob) = try Self.registeredBaresips(bench, throughAgent: false, aliceTransport: "tls")
+            try Self.expectRegistered("alice", at: bench.k2, not: bench.k1, alice)
+            try Self.call(bench, from: alice, to: bob, user: "bob", through: bench.k2, maximumInvites: 5)
+            let tls = bench.n1.status()?["tls"] as? [String: Any]
+            #expect((tls?["handshakes"] as? Int ?? 0) >= 1 && (tls?["messages"] as? Int ?? 0) >= 2, "\(String(describing: tls))")
+            #expect(tls?["send_failed"] as? Int == 0 && tls?["closed_handshake"] as? Int == 0, "\(String(describing: tls))")
+        }
+
+        /// The same through the agent: alice's TLS connection ends at the agent, which asks the
+        /// group over UDP and relays to the proxy assigned.
+        @Test(RealPhones.needs(.kamailio, .kamcmd, .baresip, .tshark))
+        func baresipOverTLSThroughTheAgent() throws {
+            try RealPhones.require(.kamailio, .kamcmd, .baresip, .tshark)
+            let bench = try Bench("agent-baresip-tls", tls: true)
+            let (alice, bob) = try Self.registeredBaresips(bench, throughAgent: true, aliceTransport: "tls")
+            try Self.expectRegistered("alice", at: bench.k2, not: bench.k1, alice)
+            try Self.call(bench, from: alice, to: bob, user: "bob", through: bench.k2, maximumInvites: 6)
+            let tls = bench.agent?.status()?["steering_tls"] as? [String: Any]
+            #expect((tls?["handshakes"] as? Int ?? 0) >= 1 && (tls?["messages"] as? Int ?? 0) >= 2, "\(String(describing: tls))")
+            #expect(tls?["send_failed"] as? Int == 0 && tls?["closed_handshake"] as? Int == 0, "\(String(describing: tls))")
         }
     }
 }
