@@ -253,6 +253,9 @@ final class LinphonePhone: CallingPhone {
     let rtpPorts: ClosedRange<Int>
     let directory: String
     var proxyMode: ProxyMode = .route
+    /// Over TLS: the CA its server's certificate is checked against (the chain only:
+    /// liblinphone's mbedTLS does not match IP subjectAltNames, so not the name).
+    var rootCA: String?
     let pipeName: String
     var socketPath: String { "/tmp/" + pipeName }
     var config: String { directory + "/linphonerc" }
@@ -293,14 +296,19 @@ final class LinphonePhone: CallingPhone {
             case .server: server = proxy
             }
         }
+        // The account's transport; over TLS (on the next port) UDP stays too, as in
+        // liblinphone's defaults: in-dialog requests follow a Record-Route over UDP.
+        let transport = account.transport ?? "udp"
+        let port = transport == "tls" ? sipPort + 1 : sipPort
         var text = """
         [sip]
-        sip_port=\(sipPort)
-        sip_tcp_port=0
-        sip_tls_port=0
+        sip_port=\(transport == "tcp" ? 0 : sipPort)
+        sip_tcp_port=\(transport == "tcp" ? sipPort : 0)
+        sip_tls_port=\(transport == "tls" ? port : 0)
         bind_address=\(address)
         guess_hostname=0
-        contact=<sip:\(account.user)@\(address):\(sipPort)>
+        contact=<sip:\(account.user)@\(address):\(port)\(transport == "udp" ? "" : ";transport=" + transport)>
+        \(rootCA.map { "root_ca=\($0)\nverify_server_certs=1\nverify_server_cn=0" } ?? "")
         register_only_when_network_is_up=0
         default_proxy=0
         [rtp]
@@ -319,14 +327,14 @@ final class LinphonePhone: CallingPhone {
         [storage]
         uri=\(directory)/linphone.db
         [proxy_0]
-        reg_proxy=<sip:\(server);transport=udp>
+        reg_proxy=<sip:\(server);transport=\(transport)>
         reg_identity=\(account.aor)
         reg_expires=\(account.expires)
         reg_sendregister=1
         publish=0
 
         """
-        if let route { text += "reg_route=<sip:\(route);transport=udp;lr>\n" }
+        if let route { text += "reg_route=<sip:\(route);transport=\(transport);lr>\n" }
         return text
     }
 

@@ -113,6 +113,8 @@ extension RealPhonesKamailioTests {
             var n1: GatewaydProcess!
             var n2: GatewaydProcess!
             var agent: GatewaydProcess?
+            /// The directory of the CA and certificates, with `tls`.
+            var certificates: String?
 
             /// `tls`: the primary and the agent also listen for TLS, with certificates made for this lab.
             init(_ name: String, n1Drains: Bool = true, n2Drains: Bool = false, recurse: Bool = false, agent: Bool = true,
@@ -126,6 +128,7 @@ extension RealPhonesKamailioTests {
                     try #require(made.status == 0, "tls-certs: \(made.error)")
                     certificates = directory
                 }
+                self.certificates = certificates
                 k1 = try KamailioRegistrar(lab, name: "k1", address: "127.0.0.1", port: 5460, alias: ThroughTheGroup.primary)
                 k2 = try KamailioRegistrar(lab, name: "k2", address: "127.0.0.2", port: 5460, alias: ThroughTheGroup.primary)
                 capture = try LoopbackCapture(lab)
@@ -395,6 +398,34 @@ extension RealPhonesKamailioTests {
             let (alice, bob) = try Self.registeredBaresips(bench, throughAgent: true, aliceTransport: "tls")
             try Self.expectRegistered("alice", at: bench.k2, not: bench.k1, alice)
             try Self.call(bench, from: alice, to: bob, user: "bob", through: bench.k2, maximumInvites: 6)
+            let tls = bench.agent?.status()?["steering_tls"] as? [String: Any]
+            #expect((tls?["handshakes"] as? Int ?? 0) >= 1 && (tls?["messages"] as? Int ?? 0) >= 2, "\(String(describing: tls))")
+            #expect(tls?["send_failed"] as? Int == 0 && tls?["closed_handshake"] as? Int == 0, "\(String(describing: tls))")
+        }
+
+        /// liblinphone over TLS with the agent's TLS port as its server (it checks the agent's
+        /// certificate against the lab's CA): its REGISTER and INVITE go over TLS through the
+        /// agent, and it calls baresip, on UDP behind the agent. Its binding is the address
+        /// of its TLS connection (it takes the Via's received/rport as its contact); its ACK
+        /// and BYE follow Kamailio's Record-Route over UDP, as liblinphone does.
+        @Test(RealPhones.needs(.kamailio, .kamcmd, .baresip, .linphone, .tshark))
+        func linphoneOverTLSThroughTheAgent() throws {
+            try RealPhones.require(.kamailio, .kamcmd, .baresip, .linphone, .tshark)
+            let bench = try Bench("agent-linphone-tls", tls: true)
+            let carol = try RealPhonesKamailioTests.carol(bench.lab), alice = try RealPhonesKamailioTests.alice(bench.lab)
+            carol.proxyMode = .server
+            carol.rootCA = bench.certificates.map { $0 + "/ca.pem" }
+            var account = Self.account("carol", throughAgent: true)
+            account.transport = "tls"
+            account.outboundProxy = Self.agentTLS
+            try carol.register(account)
+            try alice.register(Self.account("alice", throughAgent: true))
+            try #require(carol.waitForRegistration(within: 15) && alice.waitForRegistration(within: 15),
+                         "\(carol.logText)\n\(alice.logText)\n\(bench.logs)")
+            let binding = bench.k2.waitForBinding(of: "carol", within: 10)
+            #expect(binding?.contact.hasSuffix(";transport=tls") == true, "\(String(describing: binding))")
+            #expect(bench.k1.bindings(of: "carol").isEmpty, "\(bench.k1.bindings())")
+            try Self.call(bench, from: carol, to: alice, user: "alice", through: bench.k2, maximumInvites: 6)
             let tls = bench.agent?.status()?["steering_tls"] as? [String: Any]
             #expect((tls?["handshakes"] as? Int ?? 0) >= 1 && (tls?["messages"] as? Int ?? 0) >= 2, "\(String(describing: tls))")
             #expect(tls?["send_failed"] as? Int == 0 && tls?["closed_handshake"] as? Int == 0, "\(String(describing: tls))")

@@ -14,6 +14,13 @@ GATEWAYD_SITE_METHOD = local
 GATEWAYD_LICENSE = PROPRIETARY
 # inih: the configuration file parser (Sources/CInih) of the daemon mode.
 GATEWAYD_DEPENDENCIES = libpcap inih
+# SIP over TLS: OpenSSL 3 (Sources/CTLS), linked only when chosen.
+ifeq ($(BR2_PACKAGE_GATEWAYD_TLS),y)
+GATEWAYD_DEPENDENCIES += openssl
+GATEWAYD_TLS = 1
+else
+GATEWAYD_TLS = 0
+endif
 # Host build trees of the Swift package are large and of no use here.
 GATEWAYD_OVERRIDE_SRCDIR_RSYNC_EXCLUSIONS = \
 	--exclude .build --exclude '.build-*' --exclude '.build_*' \
@@ -46,6 +53,7 @@ define GATEWAYD_BUILD_CMDS
 	GATEWAYD_SYSROOT="$(STAGING_DIR)" \
 	GATEWAYD_CFLAGS="$(TARGET_CFLAGS)" \
 	GATEWAYD_LDFLAGS="$(TARGET_LDFLAGS)" \
+	GATEWAYD_TLS=$(GATEWAYD_TLS) \
 	GATEWAYD_OUT="$(@D)/.build-firmware/buildroot" \
 		bash $(@D)/scripts/firmware.sh $(GATEWAYD_ARCH)
 endef
