@@ -78,6 +78,8 @@ enum NodeDaemon {
             config = NodeConfig.defaults()
         }
         if checkOnly {
+            // The certificate files too: one that cannot be used is named, as at start.
+            if let files = config.tls, TLSContext(files) == nil { return 2 }
             var text = TextBuffer()
             text.append("configuration ok: ")
             if config.runsNode {
