@@ -2,13 +2,14 @@
 # Benchmark of one gatewayd node answering requests to connect over TCP (INVITE → 302 → ACK,
 # SIPp -t t1: one connection for all calls, as from an SBC), against Kamailio doing the same
 # with sl_send_reply and a TCP listener, in the same run; then the node's RSS with 1,000 TCP
-# connections open.
+# connections open, and with 1,000 TLS connections open (handshakes done).
 #
 #   bash scripts/bench-tcp.sh            (installs sip-tester and kamailio if missing)
 #
 # Prints the CPU time each server takes per call (all its processes, from /proc, over
 # SECONDS s at RATE calls/s) and the ratio (target <= 0.5), and the node's RSS fresh and with
-# 1,000 connections open (from 20 loopback addresses, 50 each). Loopback only.
+# 1,000 connections open (from 20 loopback addresses, 50 each), and what a TLS connection adds
+# (1,000 of them, EC P-256 certificate from scripts/tls-certs, TLS 1.3). Loopback only.
 # Environment: RATE (default 2000), SECONDS_PER_RUN (default 5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,7 +49,8 @@ cpu_per_call() {
 
 rss_of() { awk '/^VmRSS/ {print $2}' /proc/"$1"/status; }
 
-printf '[node]\nlisten = 127.0.0.1:5380\nrate_limit = 0\ntransactions = 16384\ntcp_connections = 2000\ntcp_connections_per_source = 100\nstatus_file = %s/status.json\nstatus_interval = 1\n[capacity]\ncalls = 1000000\nsip_rate = 0\n[sequence]\nn1 = 127.0.0.1:5380\n' "$WORK" > "$WORK/n.conf"
+sh scripts/tls-certs "$WORK/tls" n1=127.0.0.1 >/dev/null
+printf '[node]\nlisten = 127.0.0.1:5380\ntls_port = 5381\nrate_limit = 0\ntransactions = 16384\ntcp_connections = 2000\ntcp_connections_per_source = 100\nstatus_file = %s/status.json\nstatus_interval = 1\n[capacity]\ncalls = 1000000\nsip_rate = 0\n[sequence]\nn1 = 127.0.0.1:5380\n[tls]\ncertificate = %s/tls/n1.pem\nkey = %s/tls/n1.key\n' "$WORK" "$WORK" "$WORK" > "$WORK/n.conf"
 echo "== gatewayd over TCP"
 "$GATEWAYD" -c "$WORK/n.conf" 2>"$WORK/n.log" & PIDS+=($!)
 sleep 0.5
@@ -80,9 +82,32 @@ print(rss, json.load(open(sys.argv[2]))["tcp"]["open"])
 PY
 )
 
+echo "== gatewayd with 1,000 TLS connections open"
+before_tls_rss=$(rss_of "${PIDS[0]}")
+read -r tls_rss tls_count < <(python3 - "${PIDS[0]}" "$WORK/status.json" "$WORK/tls/ca.pem" <<'PY'
+import json, socket, ssl, sys, time
+context = ssl.create_default_context(cafile=sys.argv[3])
+connections = []
+for source in range(20):
+    for _ in range(50):
+        s = socket.socket()
+        s.setsockopt(socket.IPPROTO_IP, 24, 1)  # IP_BIND_ADDRESS_NO_PORT
+        s.bind(("127.0.9.%d" % (source + 10), 0))
+        s.connect(("127.0.0.1", 5381))
+        t = context.wrap_socket(s, server_hostname="127.0.0.1")
+        t.send(b"\r\n\r\n")
+        connections.append(t)
+time.sleep(2.5)
+rss = open("/proc/%s/status" % sys.argv[1]).read().split("VmRSS:")[1].split()[0]
+print(rss, json.load(open(sys.argv[2]))["tls"]["open"])
+PY
+)
+
 echo
 printf 'CPU/call   gatewayd %s us (%s calls), kamailio %s us (%s calls, all its processes), at %s calls/s over one connection\n' \
     "$node_cpu" "$node_calls" "$kam_cpu" "$kam_calls" "$RATE"
 python3 -c "print('CPU ratio  %.2f x kamailio per call over TCP (target <= 0.5)' % ($node_cpu / max($kam_cpu, 0.001)))"
 printf 'RSS        %s KiB fresh, %s KiB with %s TCP connections open (%s KiB a connection)\n' "$fresh_rss" "$open_rss" \
     "$open_count" "$(python3 -c "print(round(($open_rss - $fresh_rss) / 1000, 2))")"
+printf 'RSS        %s KiB before, %s KiB with %s TLS connections open (%s KiB a connection)\n' "$before_tls_rss" "$tls_rss" \
+    "$tls_count" "$(python3 -c "print(round(($tls_rss - $before_tls_rss) / 1000, 2))")"

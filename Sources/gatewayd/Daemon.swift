@@ -92,17 +92,13 @@ final class Daemon {
                         entropy: KernelEntropy())
             guard let socket = Daemon.bind(config.listen, watchedBy: loop, as: Daemon.nodeSocketTag) else { return nil }
             nodeSocket = socket
-            if let limits = config.streamLimits {
-                guard let listener = StreamConnections(listen: config.listen, limits: limits, loop: loop,
-                                                       tag: Daemon.streamListenerTag, connectionTags: Daemon.nodeConnectionTags,
-                                                       descriptorLimit: Int(gw_raise_descriptor_limit())) else { return nil }
+            if config.streamLimits != nil {
+                guard let listener = listen(config.listen, Daemon.streamListenerTag, Daemon.nodeConnectionTags) else { return nil }
                 streams = listener
             }
             if let tls, config.tlsPort != 0 {
-                guard let listener = StreamConnections(listen: Endpoint(address: config.listen.address, port: UInt16(config.tlsPort)),
-                                                       limits: config.connectionLimits, loop: loop, tag: Daemon.tlsListenerTag,
-                                                       connectionTags: Daemon.nodeTLSConnectionTags,
-                                                       descriptorLimit: Int(gw_raise_descriptor_limit()), tls: tls) else { return nil }
+                guard let listener = listen(Endpoint(address: config.listen.address, port: UInt16(config.tlsPort)),
+                                            Daemon.tlsListenerTag, Daemon.nodeTLSConnectionTags, tls: tls) else { return nil }
                 tlsStreams = listener
             }
             meter = Meter(configuration: config.meterConfiguration())
@@ -130,17 +126,13 @@ final class Daemon {
                                   entropy: KernelEntropy(), now: now)
             guard let socket = Daemon.bind(steering.listen, watchedBy: loop, as: Daemon.agentSocketTag) else { return nil }
             agentSocket = socket
-            if let limits = config.streamLimits {
-                guard let listener = StreamConnections(listen: steering.listen, limits: limits, loop: loop,
-                                                       tag: Daemon.agentStreamListenerTag, connectionTags: Daemon.agentConnectionTags,
-                                                       descriptorLimit: Int(gw_raise_descriptor_limit())) else { return nil }
+            if config.streamLimits != nil {
+                guard let listener = listen(steering.listen, Daemon.agentStreamListenerTag, Daemon.agentConnectionTags) else { return nil }
                 agentStreams = listener
             }
             if let tls, steering.tlsPort != 0 {
-                guard let listener = StreamConnections(listen: Endpoint(address: steering.listen.address, port: UInt16(steering.tlsPort)),
-                                                       limits: config.connectionLimits, loop: loop, tag: Daemon.agentTLSListenerTag,
-                                                       connectionTags: Daemon.agentTLSConnectionTags,
-                                                       descriptorLimit: Int(gw_raise_descriptor_limit()), tls: tls) else { return nil }
+                guard let listener = listen(Endpoint(address: steering.listen.address, port: UInt16(steering.tlsPort)),
+                                            Daemon.agentTLSListenerTag, Daemon.agentTLSConnectionTags, tls: tls) else { return nil }
                 agentTLSStreams = listener
             }
             if !steering.hook.isEmpty {
@@ -156,6 +148,14 @@ final class Daemon {
         if let user = config.user {
             guard NodeDaemon.dropPrivileges(user, status: status) else { return nil }
         }
+    }
+
+    /// A TCP listener (TLS with `tls`) on `listen` and its table of connections, watched by the
+    /// loop with `tag` and their own tags from `connectionTags`; nil, reported, when the port
+    /// cannot be had.
+    func listen(_ listen: Endpoint, _ tag: UInt64, _ connectionTags: UInt64, tls: TLSContext? = nil) -> StreamConnections? {
+        StreamConnections(listen: listen, limits: config.connectionLimits, loop: loop, tag: tag, connectionTags: connectionTags,
+                          descriptorLimit: Int(gw_raise_descriptor_limit()), tls: tls)
     }
 
     /// A UDP socket bound to `listen` and watched by the loop; nil, reported, when it cannot be.

@@ -280,17 +280,24 @@ final class StreamConnections {
             readTLS(slot, now: now, deliver)
             return
         }
-        let base = slot * StreamLimits.bufferBytes
         let waiting = Int(held[slot])
-        let read = gw_read(descriptors[slot], buffers.pointer(at: base + waiting), StreamLimits.bufferBytes - waiting)
-        if wouldBlock(read) { return }
+        guard let read = receive(slot, into: buffers.pointer(at: slot * StreamLimits.bufferBytes + waiting),
+                                 StreamLimits.bufferBytes - waiting, now: now) else { return }
+        frame(slot, total: waiting + read, now: now, deliver)
+    }
+
+    /// Reads what the socket of `slot` has into `buffer` (once); nil when nothing came: it
+    /// would block, or the peer closed (counted, and closed here too).
+    func receive(_ slot: Int, into buffer: UnsafeMutablePointer<UInt8>, _ capacity: Int, now: Int64) -> Int? {
+        let read = gw_read(descriptors[slot], buffer, capacity)
+        if wouldBlock(read) { return nil }
         guard read > 0 else {
             counters.closedByPeer += 1
             close(slot)
-            return
+            return nil
         }
         lastActivity[slot] = now
-        frame(slot, total: waiting + read, now: now, deliver)
+        return read
     }
 
     /// Hands each whole message among the `total` bytes connection `slot` holds to `deliver`

@@ -18,15 +18,8 @@ extension StreamConnections {
     /// Reads the ciphertext connection `slot` has (once: the loop comes back while more
     /// waits), moves its handshake on, and frames the plaintext that comes out.
     func readTLS(_ slot: Int, now: Int64, _ deliver: (UnsafeRawBufferPointer, Endpoint) -> Void) {
-        guard let session = sessions[slot] else { return }
-        let read = gw_read(descriptors[slot], ciphertext.pointer(at: 0), StreamConnections.ciphertextBytes)
-        if wouldBlock(read) { return }
-        guard read > 0 else {
-            counters.closedByPeer += 1
-            close(slot)
-            return
-        }
-        lastActivity[slot] = now
+        guard let session = sessions[slot],
+              let read = receive(slot, into: ciphertext.pointer(at: 0), StreamConnections.ciphertextBytes, now: now) else { return }
         guard gw_tls_feed(session, ciphertext.pointer(at: 0), read) == 0 else { return closeOnError(slot) }
         if !established[slot] {
             let step = gw_tls_handshake(session)

@@ -39,7 +39,12 @@ struct TCPTransportTests {
         var status: [String: Any]? { Interop.status(directory.appendingPathComponent("status.json")) }
 
         /// A counter of the status file's tcp object (-1 while there is none).
-        func tcp(_ name: String) -> Int { (status?["tcp"] as? [String: Any])?[name] as? Int ?? -1 }
+        func tcp(_ name: String) -> Int { counter(of: "tcp", name) }
+
+        /// A counter of the status file's object `object` (tcp, tls, ...); -1 while there is none.
+        func counter(of object: String, _ name: String) -> Int { (status?[object] as? [String: Any])?[name] as? Int ?? -1 }
+
+        var log: String { (try? String(contentsOf: directory.appendingPathComponent("n.log"), encoding: .utf8)) ?? "" }
 
         func counter(_ name: String) -> Int { (status?["counters"] as? [String: Any])?[name] as? Int ?? -1 }
 

@@ -27,51 +27,17 @@ struct TLSTransportTests {
         deinit { try? FileManager.default.removeItem(at: directory) }
     }
 
-    /// A one-member node on 127.0.0.1:`port` with TLS on `port` + 1, certificate `n1`.
-    final class TLSNode {
-        let directory: URL
-        let process: Process
-        let port: Int
-        var tlsPort: Int { port + 1 }
-
-        init(port: Int, certificates: Certificates, tls: String = "", extra: String = "") throws {
-            self.port = port
-            directory = FileManager.default.temporaryDirectory.appendingPathComponent("gatewayd-tls-\(getpid())-\(port)")
-            try? FileManager.default.removeItem(at: directory)
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            let config = directory.appendingPathComponent("n.conf")
-            try """
-                [node]
-                listen = 127.0.0.1:\(port)
-                tls_port = \(port + 1)
-                rate_limit = 0
-                status_file = \(directory.path)/status.json
-                status_interval = 1
-                \(extra)
-                [tls]
-                certificate = \(certificates.path("n1.pem"))
-                key = \(certificates.path("n1.key"))
-                \(tls)
-
-                """.write(to: config, atomically: true, encoding: .utf8)
-            let port = port
-            process = try Interop.startNode(config, log: directory.appendingPathComponent("n.log")) {
-                Interop.isBoundUDP("127.0.0.1", port)
-            }
-        }
-
-        /// A counter of the status file's tls object (-1 while there is none).
-        func tls(_ name: String) -> Int {
-            (Interop.status(directory.appendingPathComponent("status.json"))?["tls"] as? [String: Any])?[name] as? Int ?? -1
-        }
-
-        var log: String { (try? String(contentsOf: directory.appendingPathComponent("n.log"), encoding: .utf8)) ?? "" }
-
-        deinit {
-            process.terminate()
-            process.waitUntilExit()
-            try? FileManager.default.removeItem(at: directory)
-        }
+    /// A one-member node on 127.0.0.1:`port` with TLS on `port` + 1, certificate `n1`;
+    /// `tls`: more lines for [tls].
+    static func node(port: Int, certificates: Certificates, tls: String = "", extra: String = "") throws -> TCPTransportTests.OneNode {
+        try TCPTransportTests.OneNode(port: port, extra: """
+            tls_port = \(port + 1)
+            \(extra)
+            [tls]
+            certificate = \(certificates.path("n1.pem"))
+            key = \(certificates.path("n1.key"))
+            \(tls)
+            """)
     }
 
     struct Outcome: Decodable {
@@ -107,7 +73,7 @@ struct TLSTransportTests {
     @Test(.enabled(if: tools || RealPhones.inCI, "python3 or openssl is not installed"))
     func invitesOverTLSGetTheirRedirectsOnTheirOwnConnection() throws {
         let certificates = try Certificates("redirect", ["n1=127.0.0.1,node1.test"])
-        let node = try TLSNode(port: 5240, certificates: certificates)
+        let node = try Self.node(port: 5240, certificates: certificates)
         // Two INVITEs on one connection, the server's certificate checked by name and CA.
         let seen = try Self.connect(node.tlsPort, ["--ca", certificates.path("ca.pem"), "--server-name", "node1.test"],
                                     messages: [Self.invite("tls-1", port: node.tlsPort), Self.invite("tls-2", port: node.tlsPort)],
@@ -124,7 +90,7 @@ struct TLSTransportTests {
     func withVerifyRequireOnlyClientsWithACertificateFromTheCAAreTaken() throws {
         let certificates = try Certificates("require", ["n1=127.0.0.1", "phone=phone.test"])
         let stranger = try Certificates("stranger", ["phone=phone.test"])
-        let node = try TLSNode(port: 5242, certificates: certificates,
+        let node = try Self.node(port: 5242, certificates: certificates,
                                tls: "ca = \(certificates.path("ca.pem"))\nverify = require")
         let ca = ["--ca", certificates.path("ca.pem")]
         let request = [Self.invite("req-1", port: node.tlsPort)]
@@ -145,7 +111,7 @@ struct TLSTransportTests {
     @Test(.enabled(if: tools || RealPhones.inCI, "python3 or openssl is not installed"))
     func garbageAndHalfAHandshakeAreClosedAndCountedAndTheNodeKeepsAnswering() throws {
         let certificates = try Certificates("bad", ["n1=127.0.0.1"])
-        let node = try TLSNode(port: 5244, certificates: certificates, extra: "tcp_message_timeout_ms = 300")
+        let node = try Self.node(port: 5244, certificates: certificates, extra: "tcp_message_timeout_ms = 300")
         // SIP in the clear on the TLS port: not a handshake.
         let clear = try Self.connect(node.tlsPort, ["--garbage"], messages: [Self.invite("clear-1", port: node.tlsPort)], timeout: 5)
         #expect(clear.closed && clear.responses.isEmpty, "\(clear)")
@@ -185,4 +151,12 @@ struct TLSTransportTests {
             }
         }
     }
+}
+
+extension TCPTransportTests.OneNode {
+    /// A counter of the status file's tls object (-1 while there is none).
+    func tls(_ name: String) -> Int { counter(of: "tls", name) }
+
+    /// Where `TLSTransportTests.node` listens for TLS.
+    var tlsPort: Int { port + 1 }
 }
