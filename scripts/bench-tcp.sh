@@ -62,46 +62,38 @@ start_kamailio tcp 5390
 read -r kam_cpu kam_calls < <(cpu_per_call 127.0.0.1:5390 "${KAMAILIO_PIDS[@]}")
 stop_kamailio
 
-echo "== gatewayd with 1,000 TCP connections open"
-read -r open_rss open_count < <(python3 - "${PIDS[0]}" "$WORK/status.json" <<'PY'
-import json, socket, sys, time
+# Opens 1,000 connections to port $2 (tcp or tls as $1; TLS checked against the CA $3), each
+# with a keep-alive as a registered phone would send, and prints the node's RSS and the
+# connections its status file counts.
+hold_connections() {
+    python3 - "${PIDS[0]}" "$WORK/status.json" "$@" <<'PY'
+import json, socket, ssl, sys, time
+pid, status, kind, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+context = ssl.create_default_context(cafile=sys.argv[5]) if kind == "tls" else None
 connections = []
 for source in range(20):
     for _ in range(50):
         s = socket.socket()
         s.setsockopt(socket.IPPROTO_IP, 24, 1)  # IP_BIND_ADDRESS_NO_PORT
         s.bind(("127.0.9.%d" % (source + 10), 0))
-        s.connect(("127.0.0.1", 5380))
+        s.connect(("127.0.0.1", port))
+        if context:
+            s = context.wrap_socket(s, server_hostname="127.0.0.1")
         connections.append(s)
-# Each says something, as a registered phone's keep-alive would.
 for s in connections:
     s.send(b"\r\n\r\n")
 time.sleep(2.5)  # the status file is written every second
-rss = open("/proc/%s/status" % sys.argv[1]).read().split("VmRSS:")[1].split()[0]
-print(rss, json.load(open(sys.argv[2]))["tcp"]["open"])
+rss = open("/proc/%s/status" % pid).read().split("VmRSS:")[1].split()[0]
+print(rss, json.load(open(status))[kind]["open"])
 PY
-)
+}
+
+echo "== gatewayd with 1,000 TCP connections open"
+read -r open_rss open_count < <(hold_connections tcp 5380)
 
 echo "== gatewayd with 1,000 TLS connections open"
 before_tls_rss=$(rss_of "${PIDS[0]}")
-read -r tls_rss tls_count < <(python3 - "${PIDS[0]}" "$WORK/status.json" "$WORK/tls/ca.pem" <<'PY'
-import json, socket, ssl, sys, time
-context = ssl.create_default_context(cafile=sys.argv[3])
-connections = []
-for source in range(20):
-    for _ in range(50):
-        s = socket.socket()
-        s.setsockopt(socket.IPPROTO_IP, 24, 1)  # IP_BIND_ADDRESS_NO_PORT
-        s.bind(("127.0.9.%d" % (source + 10), 0))
-        s.connect(("127.0.0.1", 5381))
-        t = context.wrap_socket(s, server_hostname="127.0.0.1")
-        t.send(b"\r\n\r\n")
-        connections.append(t)
-time.sleep(2.5)
-rss = open("/proc/%s/status" % sys.argv[1]).read().split("VmRSS:")[1].split()[0]
-print(rss, json.load(open(sys.argv[2]))["tls"]["open"])
-PY
-)
+read -r tls_rss tls_count < <(hold_connections tls 5381 "$WORK/tls/ca.pem")
 
 echo
 printf 'CPU/call   gatewayd %s us (%s calls), kamailio %s us (%s calls, all its processes), at %s calls/s over one connection\n' \
