@@ -121,10 +121,11 @@ public final class Node<Entropy: EntropySource> {
         case dropped
     }
 
-    /// A datagram arrived from `source`.
+    /// A datagram arrived from `source`; `authenticated`: over a TLS connection whose peer
+    /// certificate names the address it comes from.
     @discardableResult
     public func receive(_ bytes: UnsafeRawBufferPointer, from source: Endpoint, over transport: Transport = .udp,
-                        now: Int64) -> Received {
+                        authenticated: Bool = false, now: Int64) -> Received {
         clock = now
         guard let line = SIPScanner.startLine(bytes) else {
             counters.malformed += 1
@@ -144,16 +145,18 @@ public final class Node<Entropy: EntropySource> {
             }
             return .dropped
         }
-        return receive(message, bytes, from: source, over: transport, now: now)
+        return receive(message, bytes, from: source, over: transport, authenticated: authenticated, now: now)
     }
 
     /// A datagram its receiver has already scanned (the steering agent reads phones'
     /// requests before handing them on): the same as `receive(_:from:now:)` without a second scan.
     @discardableResult
     public func receive(_ message: SIPMessage, _ bytes: UnsafeRawBufferPointer, from source: Endpoint,
-                        over transport: Transport = .udp, now: Int64) -> Received {
+                        over transport: Transport = .udp, authenticated: Bool = false, now: Int64) -> Received {
         clock = now
-        if message.isRequest { return request(message, bytes, from: source, over: transport, now: now) }
+        if message.isRequest {
+            return request(message, bytes, from: source, over: transport, authenticated: authenticated, now: now)
+        }
         response(message, bytes, from: source, now: now)
         return .response
     }

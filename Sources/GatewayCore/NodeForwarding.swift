@@ -24,10 +24,15 @@ extension Node {
         writeBranch(into: clients.branches, at: client * ClientTransactions.branchLength)
         let branch = clients.branch(client)
         clients.index.rekey(client, hash: KeyHash.bytes(branch))
-        // To a member over TCP when the request came over TCP or TLS or is large (§18.1.1);
-        // to proxies and everything else over UDP.
-        let transport: Transport = member >= 0 && settings.membersOverTCP
+        // To a member over TLS when the group runs it; else over TCP when the request came
+        // over TCP or TLS or is large (§18.1.1); to proxies and everything else over UDP.
+        var transport: Transport = member >= 0 && settings.membersOverTCP
             && (servers.transports[slot].isReliable || request.count > Node.largeRequest) ? .tcp : .udp
+        var destination = destination
+        if member >= 0 && settings.membersOverTLS, let tls = settings.tlsAddress {
+            transport = .tls
+            destination = Endpoint(address: destination.address, port: tls.port)
+        }
         RequestForwarder.write(message, request, via: selfAddress, over: transport, branch: branch, requestURI: requestURI,
                                stayInPath: stayInPath, strictNextHop: strictNextHop,
                                offerOverloadControl: member >= 0 && settings.skipBusyMembers,

@@ -8,7 +8,7 @@ extension Node {
     /// request is first prepared (RFC 3581 `received`/`rport`, §16.4 own Route removed) and
     /// everything after reads the prepared copy.
     func request(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, from source: Endpoint, over transport: Transport,
-                 now: Int64) -> Received {
+                 authenticated: Bool, now: Int64) -> Received {
         let branch = message.topViaBranch.slice(of: buffer)
         if message.method == .ack {
             // The ACK for a non-2xx final answer ends here, hop by hop (RFC 3261 §17.2.1);
@@ -30,21 +30,25 @@ extension Node {
             }
         }
         let outcome = ProxyPreparation.prepare(message, buffer, source: source, isSelf: isSelf, into: &prepared)
-        guard outcome.rewritten else { return route(message, buffer, from: source, over: transport, insertedRoute: outcome.insertedRoute, now: now) }
+        guard outcome.rewritten else {
+            return route(message, buffer, from: source, over: transport, authenticated: authenticated,
+                         insertedRoute: outcome.insertedRoute, now: now)
+        }
         return prepared.bytes.withUnsafeBytes { bytes in
             guard let line = SIPScanner.startLine(bytes),
                   let amended = try? SIPScanner.scan(bytes, startLine: line, framing: .datagram) else {
                 counters.malformed += 1
                 return .dropped
             }
-            return route(amended, bytes, from: source, over: transport, insertedRoute: outcome.insertedRoute, now: now)
+            return route(amended, bytes, from: source, over: transport, authenticated: authenticated,
+                         insertedRoute: outcome.insertedRoute, now: now)
         }
     }
 
     /// A new request, prepared: sent on statelessly (ACK), proxied to where it already
     /// points, refused, or decided on as a request to connect (DESIGN §3).
     func route(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, from source: Endpoint, over transport: Transport,
-               insertedRoute: Bool, now: Int64) -> Received {
+               authenticated: Bool, insertedRoute: Bool, now: Int64) -> Received {
         let method = message.method
         if method == .ack {
             guard let hop = directHop(message, buffer, insertedRoute: insertedRoute) else {
@@ -56,7 +60,7 @@ extension Node {
         }
         counters.requestsReceived += 1
         let branch = message.topViaBranch.slice(of: buffer)
-        let sender = self.sender(message, buffer, from: source, over: transport)
+        let sender = self.sender(message, buffer, from: source, over: transport, authenticated: authenticated)
         let fromMember = sequence.index(of: sender) != nil
         let limited = !fromMember && settings.rateLimitPerSecond > 0 && !limiter.allow(source.address, now: now)
         if limited || refusingNew {
@@ -133,9 +137,14 @@ extension Node {
     /// Who sent a request, as far as the group is concerned: its source, except over TCP (or TLS),
     /// where a member's connection comes from a port of its own choosing: there a top Via
     /// whose sent-by is a member at the connection's address names that member (no more
-    /// trust than a UDP source address gets).
+    /// trust than a UDP source address gets). With TLS between members, only an
+    /// authenticated TLS connection speaks for a member; anything else is a stranger's (the
+    /// source with port 0, which no member has).
     func sender(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, from source: Endpoint,
-                over transport: Transport) -> Endpoint {
+                over transport: Transport, authenticated: Bool) -> Endpoint {
+        if settings.membersOverTLS && !(transport == .tls && authenticated) {
+            return Endpoint(address: source.address, port: 0)
+        }
         guard transport.isReliable, sequence.index(of: source) == nil else { return source }
         var vias = ViaValues(buffer, message)
         guard let top = vias.next(), let sentBy = ViaValues.sentBy(buffer, top),

@@ -54,6 +54,12 @@ public struct NodeSettings: Sendable {
     /// Where this node also listens, for SIP over TLS: a Route or Request-URI naming it
     /// names this node (a phone with the TLS port as its outbound proxy).
     public var tlsAddress: Endpoint?
+    /// The group runs TLS between members: requests go on to members over TLS, at their
+    /// address with this node's TLS port, and a request is taken as a member's only when it
+    /// came over a TLS connection whose certificate names the address it comes from (the
+    /// daemon says so: `authenticated`); from anywhere else it is a stranger's, whatever its
+    /// source address or Via say.
+    public var membersOverTLS = false
 
     public init(identity: [UInt8]) { self.identity = identity }
 }

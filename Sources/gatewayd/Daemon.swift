@@ -357,9 +357,9 @@ final class Daemon {
     /// What connection `tag` of the node's `table` has, to the node.
     func nodeConnection(_ table: StreamConnections?, _ tag: UInt64, over transport: Transport, now: Int64) {
         guard let node, let table, let slot = table.slot(ofTag: tag) else { return }
-        table.readable(slot, now: now) { bytes, from in
+        table.readable(slot, now: now) { bytes, from, authenticated in
             hep?.exchanged(bytes, from: from, to: config.listen, over: transport)
-            node.receive(bytes, from: from, over: transport, now: now)
+            node.receive(bytes, from: from, over: transport, authenticated: authenticated, now: now)
         }
         flushNode()
     }
@@ -367,7 +367,7 @@ final class Daemon {
     /// What connection `tag` of the agent's `table` has, to the agent.
     func agentConnection(_ table: StreamConnections?, _ tag: UInt64, over transport: Transport, now: Int64) {
         guard let agent, let table, let steering = config.steering, let slot = table.slot(ofTag: tag) else { return }
-        table.readable(slot, now: now) { bytes, from in
+        table.readable(slot, now: now) { bytes, from, _ in
             hep?.exchanged(bytes, from: from, to: steering.listen, over: transport)
             agent.receive(bytes, from: from, over: transport, now: now)
         }
@@ -377,10 +377,16 @@ final class Daemon {
     /// Sends what the node wrote (a copy of each to HEP first).
     func flushNode() {
         guard let node else { return }
-        // Connections are opened only to members; an answer to a client whose connection
-        // has gone is counted, not sent on a new one.
+        // Connections are opened only to members (over TLS at their address and the group's
+        // TLS port); an answer to a client whose connection has gone is counted, not sent on
+        // a new one.
+        let tlsPort = UInt16(config.tlsPort)
         sending.send(node.outbox, nodeSocket, from: config.listen, hep: hep, streams: streams, secure: tlsStreams,
-                     opening: { node.sequence.index(of: $0) != nil }, now: gw_monotonic_ns())
+                     opening: { destination in
+                         node.sequence.index(of: destination) != nil
+                             || (tlsPort != 0 && destination.port == tlsPort
+                                 && node.sequence.members.contains { $0.address.address == destination.address })
+                     }, now: gw_monotonic_ns())
     }
 
     func flushAgent() {

@@ -46,6 +46,9 @@ final class StreamConnections {
         /// TLS: connections closed on a record that did not decrypt or an alert after the
         /// handshake.
         var closedTLSError = 0
+        /// TLS: connections this side opened (to members) whose certificate does not name the
+        /// address they were opened to.
+        var closedCertificate = 0
 
         /// Each counter with its name in the status file, in one place for JSON and Prometheus;
         /// the handshake counters only for a TLS listener.
@@ -68,6 +71,7 @@ final class StreamConnections {
                 body("handshakes", handshakes)
                 body("closed_handshake", closedHandshake)
                 body("closed_tls_error", closedTLSError)
+                body("closed_certificate", closedCertificate)
             }
         }
     }
@@ -110,6 +114,8 @@ final class StreamConnections {
     let tls: TLSContext?
     let sessions: FixedArray<OpaquePointer?>
     let established: FixedArray<Bool>
+    /// TLS: the peer's certificate verified and names the address the connection comes from.
+    let authenticated: FixedArray<Bool>
     let ciphertext: FixedArray<UInt8>
     /// A descriptor held back for taking (and closing) a connection when there are no more.
     var spare = gw_spare_descriptor()
@@ -163,6 +169,7 @@ final class StreamConnections {
         self.tls = tls
         sessions = FixedArray(repeating: nil, count: tls == nil ? 1 : count)
         established = FixedArray(repeating: false, count: tls == nil ? 1 : count)
+        authenticated = FixedArray(repeating: false, count: tls == nil ? 1 : count)
         ciphertext = FixedArray(zeroedCount: tls == nil ? 1 : StreamConnections.ciphertextBytes)
     }
 
@@ -217,6 +224,7 @@ final class StreamConnections {
             guard let session = gw_tls_new(tls.context, opened ? 0 : 1) else { return false }
             sessions[slot] = session
             established[slot] = false
+            authenticated[slot] = false
         }
         descriptors[slot] = descriptor
         peers[slot] = peer
@@ -268,7 +276,9 @@ final class StreamConnections {
     /// Reads what connection `slot` has (once: the loop comes back while more waits) and
     /// hands each whole message to `deliver`; answers keep-alives; closes the connection
     /// when the peer did, or when what it sent cannot be framed or is too large.
-    func readable(_ slot: Int, now: Int64, _ deliver: (UnsafeRawBufferPointer, Endpoint) -> Void) {
+    /// `deliver` is also told whether the connection is authenticated (TLS: the peer's
+    /// certificate names the address it comes from).
+    func readable(_ slot: Int, now: Int64, _ deliver: (UnsafeRawBufferPointer, Endpoint, Bool) -> Void) {
         guard slot >= 0 && slot < index.capacity && index.isInUse(slot) else { return }
         if connecting[slot] {
             finishOpening(slot, now: now)
@@ -304,7 +314,7 @@ final class StreamConnections {
     /// and keeps the rest; false when the connection was closed (what it sent cannot be
     /// framed or is too large, or a keep-alive's answer failed).
     @discardableResult
-    func frame(_ slot: Int, total: Int, now: Int64, _ deliver: (UnsafeRawBufferPointer, Endpoint) -> Void) -> Bool {
+    func frame(_ slot: Int, total: Int, now: Int64, _ deliver: (UnsafeRawBufferPointer, Endpoint, Bool) -> Void) -> Bool {
         let base = slot * StreamLimits.bufferBytes
         held[slot] = Int32(total)
         mostHeld[slot] = max(mostHeld[slot], Int32(total))
@@ -317,7 +327,7 @@ final class StreamConnections {
                 counters.messages += 1
                 scans[slot] = StreamScan()
                 messageBegan[slot] = 0
-                deliver(UnsafeRawBufferPointer(rebasing: bytes[0..<length]), peers[slot])
+                deliver(UnsafeRawBufferPointer(rebasing: bytes[0..<length]), peers[slot], tls != nil && authenticated[slot])
                 start += length
             case .ping(let length):
                 // RFC 5626 §4.4.1: a double CRLF is answered with one.

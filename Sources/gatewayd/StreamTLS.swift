@@ -17,7 +17,7 @@ extension StreamConnections {
 
     /// Reads the ciphertext connection `slot` has (once: the loop comes back while more
     /// waits), moves its handshake on, and frames the plaintext that comes out.
-    func readTLS(_ slot: Int, now: Int64, _ deliver: (UnsafeRawBufferPointer, Endpoint) -> Void) {
+    func readTLS(_ slot: Int, now: Int64, _ deliver: (UnsafeRawBufferPointer, Endpoint, Bool) -> Void) {
         guard let session = sessions[slot],
               let read = receive(slot, into: ciphertext.pointer(at: 0), StreamConnections.ciphertextBytes, now: now) else { return }
         guard gw_tls_feed(session, ciphertext.pointer(at: 0), read) == 0 else { return closeOnError(slot) }
@@ -30,6 +30,14 @@ extension StreamConnections {
             established[slot] = true
             messageBegan[slot] = 0
             counters.handshakes += 1
+            authenticated[slot] = certificateNames(session, peers[slot].address)
+            // A connection this side opened goes to a member: its certificate must name the
+            // address it was opened to, or nothing is sent on it.
+            guard !outgoing[slot] || authenticated[slot] else {
+                counters.closedCertificate += 1
+                close(slot)
+                return
+            }
             guard sendWaitingPlaintext(slot) else { return }
         }
         let base = slot * StreamLimits.bufferBytes
@@ -83,6 +91,15 @@ extension StreamConnections {
             }
         }
         return true
+    }
+
+    /// Whether the session's peer certificate verified and names `address` (an IP
+    /// subjectAltName).
+    func certificateNames(_ session: OpaquePointer, _ address: IPAddress) -> Bool {
+        NodeDaemon.store(address, into: UnsafeMutableRawBufferPointer(start: peerAddress.pointer(at: 0), count: 16))
+        // IPv4 as its four bytes, not the mapped sixteen.
+        let start = address.isIPv4 ? 12 : 0
+        return gw_tls_peer_names(session, nil, peerAddress.pointer(at: start), 16 - start) == 1
     }
 
     /// Once the handshake is done: what was written meanwhile goes through the session.

@@ -111,4 +111,44 @@ struct TCPForwardingTests {
         receive(routed, at: unaware, from: client, over: .tls)
         #expect(sent(unaware).contains { $0.text.hasPrefix("INVITE ") && $0.text.contains("\r\nRoute: <sip:127.0.0.1:5061") })
     }
+
+    /// With TLS between members: requests go on to the next member over TLS at its address
+    /// and the group's TLS port, and only an authenticated TLS connection speaks for a member;
+    /// the same forward over UDP from the member's own address is a stranger's.
+    @Test func withTLSBetweenMembersOnlyAnAuthenticatedConnectionSpeaksForAMember() {
+        func tlsNode(_ me: Int, drain: Bool) -> Node<SeededEntropy> {
+            var settings = NodeSettings(identity: Array("sip:127.0.0.\(me + 1):5060;transport=udp".utf8))
+            settings.drain = drain
+            settings.membersOverTCP = true
+            settings.membersOverTLS = true
+            settings.rateLimitPerSecond = 0
+            settings.tlsAddress = endpoint(UInt32(me + 1), 5061)
+            return Node(settings: settings, sequence: group(3, me: me), entropy: SeededEntropy(state: UInt64(me + 1)))
+        }
+        let first = tlsNode(0, drain: true)
+        receive(request(vias: ["SIP/2.0/UDP 127.0.0.100:5070;branch=z9hG4bKtlsm1"]), at: first, from: client, over: .udp)
+        let out = sent(first)
+        let forward = out.first { $0.text.hasPrefix("INVITE ") }
+        #expect(forward?.to == endpoint(2, 5061) && forward?.over == .tls, "\(out.map { ($0.to, $0.over) })")
+        #expect(forward?.text.contains("\r\nVia: SIP/2.0/TLS 127.0.0.1:5060;branch=z9hG4bK") == true)
+        let forwarded = forward?.text ?? ""
+        // Member 2 accepts what comes over an authenticated connection from member 1's address.
+        let second = tlsNode(1, drain: false)
+        _ = Array(forwarded.utf8).withUnsafeBytes {
+            second.receive($0, from: endpoint(1, 45_000), over: .tls, authenticated: true, now: 1_000_000_000)
+        }
+        let accepted = sent(second)
+        #expect(accepted.count == 1 && accepted[0].text.hasPrefix("SIP/2.0 302") && accepted[0].to == endpoint(1, 45_000)
+                && accepted[0].over == .tls, "\(accepted.map(\.text))")
+        // The same over UDP from member 1's own address, or over TLS unauthenticated: refused.
+        for (transport, authenticated) in [(Transport.udp, false), (.tls, false), (.tcp, false)] {
+            let forged = tlsNode(1, drain: false)
+            let source = transport == .udp ? endpoint(1) : endpoint(1, 45_001)
+            _ = Array(forwarded.utf8).withUnsafeBytes {
+                forged.receive($0, from: source, over: transport, authenticated: authenticated, now: 1_000_000_000)
+            }
+            #expect(sent(forged).first?.text.hasPrefix("SIP/2.0 403") == true, "\(transport)")
+        }
+    }
 }
+

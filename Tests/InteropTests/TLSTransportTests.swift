@@ -151,6 +151,127 @@ struct TLSTransportTests {
             }
         }
     }
+
+    // MARK: TLS between members
+
+    /// `[node]` and `[tls]` lines for member n of a group running TLS between members: its
+    /// status file in `directory`, the certificate named `certificate(n)`.
+    static func memberTLS(_ certificates: Certificates, tlsPort: Int, directory: URL,
+                          certificate: @escaping (Int) -> String = { "n\($0)" }) -> (Int) -> String {
+        { node in
+            """
+            [node]
+            tls_port = \(tlsPort)
+            status_file = \(directory.path)/n\(node).status
+            status_interval = 1
+            [tls]
+            certificate = \(certificates.path(certificate(node) + ".pem"))
+            key = \(certificates.path(certificate(node) + ".key"))
+            ca = \(certificates.path("ca.pem"))
+            verify = peer
+            members = yes
+
+            """
+        }
+    }
+
+    static func tls(_ directory: URL, _ node: Int) -> [String: Any] {
+        Interop.status(directory.appendingPathComponent("n\(node).status"))?["tls"] as? [String: Any] ?? [:]
+    }
+
+    static func scratch(_ label: String) throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gatewayd-tls-\(label)-\(getpid())")
+        try? FileManager.default.removeItem(at: directory)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return directory
+    }
+
+    @Test(.enabled(if: (tools && TCPTransportTests.sippInstalled) || RealPhones.inCI, "python3, openssl or sipp is not installed"))
+    func aChainRunningTLSBetweenMembersForwardsOverAuthenticatedConnections() throws {
+        // #1 and #2 drain: SIPp's INVITE over UDP to #1 goes on over TLS to #2 and #3, each
+        // checking the next one's certificate, and #3's 302 comes back along the connections.
+        let certificates = try Certificates("chain", ["n1=127.0.0.1", "n2=127.0.0.2", "n3=127.0.0.3"])
+        let statuses = try Self.scratch("chain")
+        defer { try? FileManager.default.removeItem(at: statuses) }
+        let group = try GroupTests.Group(3, port: 5250, draining: [1, 2],
+                                         extra: Self.memberTLS(certificates, tlsPort: 5251, directory: statuses))
+        let run = try group.sipp("redirect_uac.xml", calls: 10, clientPort: 5252)
+        #expect(run.status == 0)
+        #expect(run.log.filter { $0 == "contact sip:service@127.0.0.3:5250" }.count == 10, "\(run.log)")
+        // One connection each way along the chain, made once and reused for every call.
+        #expect(Interop.eventually(5) {
+            Self.tls(statuses, 1)["opened"] as? Int == 1 && Self.tls(statuses, 1)["handshakes"] as? Int == 1
+                && Self.tls(statuses, 2)["accepted"] as? Int == 1 && Self.tls(statuses, 2)["opened"] as? Int == 1
+                && Self.tls(statuses, 3)["accepted"] as? Int == 1 && Self.tls(statuses, 3)["opened"] as? Int == 0
+        }, "\((1...3).map { Self.tls(statuses, $0) })")
+        #expect((1...3).allSatisfy { Self.tls(statuses, $0)["closed_certificate"] as? Int == 0 })
+        #expect(group.stop() == [0, 0, 0])
+        #expect(group.counters(1)?.forwarded == 10 && group.counters(2)?.forwarded == 10 && group.counters(3)?.answeredHere == 10)
+    }
+
+    @Test(.enabled(if: (tools && TCPTransportTests.sippInstalled) || RealPhones.inCI, "python3, openssl or sipp is not installed"))
+    func aMemberWhoseCertificateNamesAnotherAddressIsNotForwardedTo() throws {
+        // #2's certificate, from the same CA, names 127.0.0.9: #1 closes its connection after
+        // the handshake, sends nothing on it, and skips #2 once the forward times out.
+        let certificates = try Certificates("wrong", ["n1=127.0.0.1", "n3=127.0.0.3", "n2=127.0.0.9"])
+        let statuses = try Self.scratch("wrong")
+        defer { try? FileManager.default.removeItem(at: statuses) }
+        let group = try GroupTests.Group(3, port: 5254, draining: [1],
+                                         extra: Self.memberTLS(certificates, tlsPort: 5255, directory: statuses))
+        let run = try group.sipp("redirect_uac.xml", calls: 3, rate: 1, clientPort: 5256)
+        #expect(run.status == 0)
+        #expect(run.log.filter { $0 == "contact sip:service@127.0.0.3:5254" }.count == 3, "\(run.log)")
+        #expect(Interop.eventually(5) { (Self.tls(statuses, 1)["closed_certificate"] as? Int ?? 0) >= 1 },
+                "\((1...3).map { Self.tls(statuses, $0) })")
+        #expect(group.stop() == [0, 0, 0])
+        #expect(group.counters(2)?.answeredHere == 0 && group.counters(3)?.answeredHere == 3)
+    }
+
+    @Test(.enabled(if: tools || RealPhones.inCI, "python3 or openssl is not installed"))
+    func aForwardOverUDPFromAMembersAddressIsAStrangersWhenTheGroupRunsTLS() throws {
+        // Node #2 of three, the others not running; a forward with #1's Via sent from #1's
+        // own address and port over UDP: refused with TLS between members, taken without.
+        let certificates = try Certificates("forged", ["n2=127.0.0.2"])
+        let directory = try Self.scratch("forged")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for (members, expected) in [("yes", "SIP/2.0 403"), ("no", "SIP/2.0 302")] {
+            let config = directory.appendingPathComponent("n2-\(members).conf")
+            try """
+                [node]
+                listen = 127.0.0.2:5258
+                tls_port = 5259
+                rate_limit = 0
+                [sequence]
+                n1 = 127.0.0.1:5258
+                n2 = 127.0.0.2:5258
+                n3 = 127.0.0.3:5258
+                [tls]
+                certificate = \(certificates.path("n2.pem"))
+                key = \(certificates.path("n2.key"))
+                ca = \(certificates.path("ca.pem"))
+                verify = peer
+                members = \(members)
+
+                """.write(to: config, atomically: true, encoding: .utf8)
+            let node = try Interop.startNode(config) { Interop.isBoundUDP("127.0.0.2", 5258) }
+            defer {
+                node.terminate()
+                node.waitUntilExit()
+            }
+            let member = try UDPSocket(bind: "127.0.0.1", port: 5258)
+            let forged = "INVITE sip:alice@127.0.0.1:5258 SIP/2.0\r\n"
+                + "Via: SIP/2.0/UDP 127.0.0.1:5258;branch=z9hG4bKforged-\(members)\r\n"
+                + "Via: SIP/2.0/UDP 127.0.0.100:5070;branch=z9hG4bKclient-\(members)\r\n"
+                + "Max-Forwards: 69\r\nFrom: <sip:c@h>;tag=1\r\nTo: <sip:alice@h>\r\nCall-ID: forged-\(members)\r\n"
+                + "CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+            try member.send(forged, to: "127.0.0.2", port: 5258)
+            var final: String?
+            while final == nil, let answer = member.receive(timeoutMilliseconds: 2000) {
+                if !answer.hasPrefix("SIP/2.0 100") { final = answer }
+            }
+            #expect(final?.hasPrefix(expected) == true, "members = \(members): \(String(describing: final))")
+        }
+    }
 }
 
 extension TCPTransportTests.OneNode {

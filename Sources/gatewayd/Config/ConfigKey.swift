@@ -21,7 +21,7 @@ enum ConfigKey: Int, CaseIterable {
     // [hep]
     case hepCollector, hepCaptureID, hepAuthKey
     // [tls]
-    case tlsCertificate, tlsKey, tlsCA, tlsVerify
+    case tlsCertificate, tlsKey, tlsCA, tlsVerify, tlsMembers
     // [steering]
     case entryPoints, agentListen, hook, hookTimeout, refreshInterval, entryTimeout, retry
     case agentProbeInterval, failuresToLost, open, mode, path, agentTLSPort
@@ -187,6 +187,9 @@ enum ConfigKey: Int, CaseIterable {
             return ConfigKeySpec(.tls, "verify", .choice(["none", "peer", "require"]), default: "none", .restart,
                                  "none: a TLS listener asks for no client certificate (phones seldom have one). peer: it asks for one and a client whose certificate does not verify against ca is refused, one without is taken. require: a client without a verified certificate is refused.",
                                  daemonWide: true)
+        case .tlsMembers:
+            return ConfigKeySpec(.tls, "members", .flag, default: "no", .restart,
+                                 "yes: the group runs TLS between members. Requests go on to members over TLS, at each member's address with this node's tls_port (the same on every member), and a member's certificate must name the address it is reached at; a request is taken as a member's only over a TLS connection whose client certificate names the address it comes from, so a forward over UDP or TCP from a member's address is a stranger's (403). Needs tls_port, ca, and verify = peer or require.")
         case .entryPoints:
             return ConfigKeySpec(.steering, "entry_points", .endpointList(maximum: 16), unset: "required", .restart,
                                  "The group's entry points in order, primary first, then fallbacks, separated by commas or spaces.",

@@ -203,6 +203,7 @@ struct NodeConfig {
     func nodeSettings() -> NodeSettings {
         var settings = NodeSettings(identity: identity)
         if tlsPort != 0 { settings.tlsAddress = Endpoint(address: listen.address, port: UInt16(tlsPort)) }
+        settings.membersOverTLS = tlsPort != 0 && file[.tlsMembers].flag
         settings.threshold = threshold
         settings.hysteresis = file[.hysteresis].decimal
         settings.drain = drain

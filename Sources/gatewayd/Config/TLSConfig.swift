@@ -34,6 +34,9 @@ extension NodeConfig {
         if let agentListen, agentPort != 0 && file[.tcp].flag && agentPort == Int(agentListen.port) {
             throw ConfigProblem(line: file.line(.agentTLSPort), "[steering] tls_port: must differ from listen's port, where TCP is")
         }
+        if file[.tlsMembers].flag && (nodePort == 0 || file[.tlsVerify].integer == 0) {
+            throw ConfigProblem(line: file.line(.tlsMembers), "[tls] members: needs tls_port in [node], and verify = peer or require")
+        }
         guard nodePort != 0 || agentPort != 0 else { return }
         let portLine = nodePort != 0 ? file.line(.tlsPort) : file.line(.agentTLSPort)
         if file[.tlsCertificate] == nil || file[.tlsKey] == nil {
