@@ -296,14 +296,14 @@ final class LinphonePhone: CallingPhone {
             case .server: server = proxy
             }
         }
-        // The account's transport; over TLS (on the next port) UDP stays too, as in
+        // The account's transport, TCP or TLS on the next port; UDP stays too, as in
         // liblinphone's defaults: in-dialog requests follow a Record-Route over UDP.
         let transport = account.transport ?? "udp"
-        let port = transport == "tls" ? sipPort + 1 : sipPort
+        let port = transport == "udp" ? sipPort : sipPort + 1
         var text = """
         [sip]
-        sip_port=\(transport == "tcp" ? 0 : sipPort)
-        sip_tcp_port=\(transport == "tcp" ? sipPort : 0)
+        sip_port=\(sipPort)
+        sip_tcp_port=\(transport == "tcp" ? port : 0)
         sip_tls_port=\(transport == "tls" ? port : 0)
         bind_address=\(address)
         guess_hostname=0

@@ -403,32 +403,47 @@ extension RealPhonesKamailioTests {
             #expect(tls?["send_failed"] as? Int == 0 && tls?["closed_handshake"] as? Int == 0, "\(String(describing: tls))")
         }
 
-        /// liblinphone over TLS with the agent's TLS port as its server (it checks the agent's
-        /// certificate against the lab's CA): its REGISTER and INVITE go over TLS through the
-        /// agent, and it calls baresip, on UDP behind the agent. Its binding is the address
-        /// of its TLS connection (it takes the Via's received/rport as its contact); its ACK
-        /// and BYE follow Kamailio's Record-Route over UDP, as liblinphone does.
-        @Test(RealPhones.needs(.kamailio, .kamcmd, .baresip, .linphone, .tshark))
-        func linphoneOverTLSThroughTheAgent() throws {
+        /// liblinphone with the agent (a) or the recursing primary (b) as its server, over TCP
+        /// or TLS (checking the server's certificate against the lab's CA): its REGISTER and
+        /// INVITE go over a connection, and it calls baresip, on UDP. Its binding is the address
+        /// of its connection (it takes the Via's received/rport as its contact); its ACK and BYE
+        /// follow Kamailio's Record-Route over UDP, as liblinphone does.
+        func linphoneOverAConnection(_ transport: String, throughAgent: Bool) throws {
             try RealPhones.require(.kamailio, .kamcmd, .baresip, .linphone, .tshark)
-            let bench = try Bench("agent-linphone-tls", tls: true)
+            let bench = try Bench("linphone-\(transport)-\(throughAgent ? "agent" : "primary")", recurse: !throughAgent,
+                                  agent: throughAgent, tls: transport == "tls")
             let carol = try RealPhonesKamailioTests.carol(bench.lab), alice = try RealPhonesKamailioTests.alice(bench.lab)
             carol.proxyMode = .server
             carol.rootCA = bench.certificates.map { $0 + "/ca.pem" }
-            var account = Self.account("carol", throughAgent: true)
-            account.transport = "tls"
-            account.outboundProxy = Self.agentTLS
+            var account = Self.account("carol", throughAgent: throughAgent)
+            account.transport = transport
+            account.outboundProxy = transport == "tls" ? (throughAgent ? Self.agentTLS : Self.primaryTLS) : (throughAgent ? Self.agent : Self.primary)
             try carol.register(account)
-            try alice.register(Self.account("alice", throughAgent: true))
+            try alice.register(Self.account("alice", throughAgent: throughAgent))
             try #require(carol.waitForRegistration(within: 15) && alice.waitForRegistration(within: 15),
                          "\(carol.logText)\n\(alice.logText)\n\(bench.logs)")
             let binding = bench.k2.waitForBinding(of: "carol", within: 10)
-            #expect(binding?.contact.hasSuffix(";transport=tls") == true, "\(String(describing: binding))")
+            #expect(binding?.contact.hasSuffix(";transport=\(transport)") == true, "\(String(describing: binding))")
             #expect(bench.k1.bindings(of: "carol").isEmpty, "\(bench.k1.bindings())")
             try Self.call(bench, from: carol, to: alice, user: "alice", through: bench.k2, maximumInvites: 6)
-            let tls = bench.agent?.status()?["steering_tls"] as? [String: Any]
-            #expect((tls?["handshakes"] as? Int ?? 0) >= 1 && (tls?["messages"] as? Int ?? 0) >= 2, "\(String(describing: tls))")
-            #expect(tls?["send_failed"] as? Int == 0 && tls?["closed_handshake"] as? Int == 0, "\(String(describing: tls))")
+            let process = throughAgent ? bench.agent : bench.n1
+            let object = (throughAgent ? "steering_" : "") + transport
+            let counters = process?.status()?[object] as? [String: Any]
+            #expect((counters?["accepted"] as? Int ?? 0) >= 1 && (counters?["messages"] as? Int ?? 0) >= 2, "\(String(describing: counters))")
+            #expect(counters?["send_failed"] as? Int == 0 && counters?["closed_unframeable"] as? Int == 0, "\(String(describing: counters))")
+            if transport == "tls" { #expect((counters?["handshakes"] as? Int ?? 0) >= 1, "\(String(describing: counters))") }
         }
+
+        @Test(RealPhones.needs(.kamailio, .kamcmd, .baresip, .linphone, .tshark))
+        func linphoneOverTCPThroughTheAgent() throws { try linphoneOverAConnection("tcp", throughAgent: true) }
+
+        @Test(RealPhones.needs(.kamailio, .kamcmd, .baresip, .linphone, .tshark))
+        func linphoneOverTLSThroughTheAgent() throws { try linphoneOverAConnection("tls", throughAgent: true) }
+
+        @Test(RealPhones.needs(.kamailio, .kamcmd, .baresip, .linphone, .tshark))
+        func linphoneOverTCPStraightAtARecursingPrimary() throws { try linphoneOverAConnection("tcp", throughAgent: false) }
+
+        @Test(RealPhones.needs(.kamailio, .kamcmd, .baresip, .linphone, .tshark))
+        func linphoneOverTLSStraightAtARecursingPrimary() throws { try linphoneOverAConnection("tls", throughAgent: false) }
     }
 }
