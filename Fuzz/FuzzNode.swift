@@ -7,7 +7,9 @@
 // an agent in front of the group. What each outbox holds is delivered on, as the network
 // would, so answers and forwarded requests come back around. State lives across inputs.
 // A datagram whose byte 0 has bits 2 and 3 set comes over TCP (members then forward over
-// TCP too, and a member's TCP request comes from a connection's port, not its own).
+// TCP too, and a member's TCP request comes from a connection's port, not its own), or over
+// TLS when bit 0 is set too (authenticated when bit 1 is): the third node runs TLS between
+// members, so it forwards over TLS to the TLS port and takes only authenticated members.
 import Basics
 import SIP
 import GatewayCore
@@ -24,6 +26,8 @@ func makeNode(_ index: Int) -> Node<SeededEntropy> {
     settings.recurse = index == 0
     settings.drain = index == 0
     settings.membersOverTCP = true
+    settings.tlsAddress = address(UInt32(index + 1), 5061)
+    settings.membersOverTLS = index == 2
     return Node(settings: settings, sequence: GroupSequence(members: members, selfIndex: index), entropy: SeededEntropy(state: 0x1234_5678))
 }
 nonisolated(unsafe) var nodes = (0..<3).map(makeNode)
@@ -46,16 +50,21 @@ func take(_ box: Outbox) -> [([UInt8], Endpoint, Transport)] {
     }
 }
 
-/// Member `index` as the source of what it sends over `transport`: over TCP, from its
-/// connection's own port.
+/// Member `index` as the source of what it sends over `transport`: over TCP or TLS, from
+/// its connection's own port.
 func source(of index: Int, over transport: Transport) -> Endpoint {
-    transport == .tcp ? address(UInt32(index + 1), UInt16(40_000 + index)) : members[index].address
+    transport.isReliable ? address(UInt32(index + 1), UInt16(40_000 + index)) : members[index].address
 }
 
-/// The member a datagram to `destination` over `transport` reaches: over TCP, answers go
-/// to the connection's port of the member that sent the request.
+/// The member a datagram to `destination` over `transport` reaches: over TCP or TLS, answers
+/// go to the connection's port of the member that sent the request; over TLS, requests to
+/// its TLS port.
 func member(at destination: Endpoint, over transport: Transport) -> Int? {
-    members.indices.first { members[$0].address == destination || (transport == .tcp && source(of: $0, over: .tcp) == destination) }
+    members.indices.first {
+        members[$0].address == destination
+            || (transport.isReliable && source(of: $0, over: transport) == destination)
+            || (transport == .tls && address(UInt32($0 + 1), 5061) == destination)
+    }
 }
 
 /// Delivers what the nodes and the agent want sent among them (a bounded number of rounds:
@@ -67,8 +76,10 @@ func deliver() {
             for (bytes, destination, transport) in take(node.outbox) {
                 if let target = member(at: destination, over: transport) {
                     moved = true
+                    // Members' TLS connections are authenticated: their certificates name them.
                     bytes.withUnsafeBytes {
-                        _ = nodes[target].receive($0, from: source(of: index, over: transport), over: transport, now: now)
+                        _ = nodes[target].receive($0, from: source(of: index, over: transport), over: transport,
+                                                  authenticated: transport == .tls, now: now)
                     }
                 } else if destination == agent.settings.listen {
                     moved = true
@@ -98,13 +109,14 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
                 // Exactly sized heap copies: a read past the end is an ASan report.
                 let datagram = Array(UnsafeRawBufferPointer(rebasing: input[(start + 1)..<i]))
                 if selector & 0x10 != 0 { now += Int64(selector & 0x0F) * 700_000_000 }
-                let transport: Transport = selector & 0x0C == 0x0C ? .tcp : .udp
+                let transport: Transport = selector & 0x0C != 0x0C ? .udp : selector & 0x01 != 0 ? .tls : .tcp
+                let authenticated = transport == .tls && selector & 0x02 != 0
                 datagram.withUnsafeBytes { bytes in
                     if selector & 0x20 != 0 {
                         agent.receive(bytes, from: sources[Int(selector & 0x3) % sources.count], over: transport, now: now)
                     } else {
                         _ = nodes[Int(selector >> 6) % 3].receive(bytes, from: sources[Int(selector & 0x3)], over: transport,
-                                                                   now: now)
+                                                                   authenticated: authenticated, now: now)
                     }
                 }
                 deliver()
