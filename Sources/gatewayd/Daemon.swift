@@ -45,6 +45,8 @@ final class Daemon {
     /// The agent's TCP listener and the phones' connections (`[node] tcp`).
     var agentStreams: StreamConnections?
     var agentTLSStreams: StreamConnections?
+    /// Every TCP and TLS listener there is, made once: the loop looks at each every turn.
+    var listeners: [StreamConnections] = []
     /// Datagrams in and out of the node's and the agent's sockets, a system call a batch. A
     /// batch read is delivered, then what it produced is sent, before the loop turns: a
     /// sender faster than the node cannot hold the loop in its socket, and the answers to a
@@ -145,6 +147,7 @@ final class Daemon {
             else { return nil }
             hep = exporter
         }
+        listeners = [streams, agentStreams, tlsStreams, agentTLSStreams].compactMap { $0 }
         if let user = config.user {
             guard NodeDaemon.dropPrivileges(user, status: status) else { return nil }
         }
@@ -217,9 +220,7 @@ final class Daemon {
             if let capture { wake = min(wake, capture.nextAttempt, capture.nextPoll) }
             if let agent { wake = min(wake, agent.nextDeadline) }
             if let hooks { wake = min(wake, hooks.nextDeadline) }
-            for table in [streams, agentStreams, tlsStreams, agentTLSStreams] {
-                if let table { wake = min(wake, table.nextDeadline) }
-            }
+            for table in listeners { wake = min(wake, table.nextDeadline) }
             let timeout = wake <= now ? 0 : Int32(min((wake - now + 999_999) / 1_000_000, 1000))
             let ready = tags.withUnsafeMutableBufferPointer { gw_epoll_wait(loop, $0.baseAddress, 16, timeout) }
             let after = gw_monotonic_ns()
@@ -305,7 +306,7 @@ final class Daemon {
                 node.tick(now: after)
                 flushNode()
             }
-            for table in [streams, agentStreams, tlsStreams, agentTLSStreams] { table?.sweep(now: after) }
+            for table in listeners { table.sweep(now: after) }
             if let agent {
                 if stopBy == Int64.max { agent.tick(now: after) } else { agent.relay.tick(now: after) }
                 flushAgent()
