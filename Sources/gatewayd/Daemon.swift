@@ -47,6 +47,9 @@ final class Daemon {
     var agentTLSStreams: StreamConnections?
     /// Every TCP and TLS listener there is, made once: the loop looks at each every turn.
     var listeners: [StreamConnections] = []
+    /// The limit on open descriptors, raised to the hard limit once, when the first listener
+    /// is made: the listeners share what it leaves them.
+    lazy var descriptorLimit = Int(gw_raise_descriptor_limit())
     /// Datagrams in and out of the node's and the agent's sockets, a system call a batch. A
     /// batch read is delivered, then what it produced is sent, before the loop turns: a
     /// sender faster than the node cannot hold the loop in its socket, and the answers to a
@@ -158,7 +161,7 @@ final class Daemon {
     /// cannot be had.
     func listen(_ listen: Endpoint, _ tag: UInt64, _ connectionTags: UInt64, tls: TLSContext? = nil) -> StreamConnections? {
         StreamConnections(listen: listen, limits: config.connectionLimits, loop: loop, tag: tag, connectionTags: connectionTags,
-                          descriptorLimit: Int(gw_raise_descriptor_limit()), tls: tls)
+                          descriptorLimit: descriptorLimit, tls: tls)
     }
 
     /// A UDP socket bound to `listen` and watched by the loop; nil, reported, when it cannot be.
