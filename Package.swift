@@ -26,12 +26,14 @@ let moduleSettings: [SwiftSetting] = (embedded
 let executableSettings = moduleSettings + [.unsafeFlags(["-parse-as-library"])]
 // Module maps' `link` lines are not applied in Embedded mode, so libraries are named again here.
 let pcapLink: [LinkerSetting] = [.linkedLibrary("pcap"), .linkedLibrary("m")]
-let executableLink: [LinkerSetting] = pcapLink + [.linkedLibrary("inih"), .linkedLibrary("ssl"), .linkedLibrary("crypto")]
+// OpenSSL is not linked: Sources/CTLS loads it when a TLS port is configured.
+let executableLink: [LinkerSetting] = pcapLink + [.linkedLibrary("inih")]
 
 var targets: [Target] = [
     .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
     .target(name: "CSystem"),
-    // SIP over TLS: OpenSSL 3 behind a few functions with memory BIOs (no sockets of its own).
+    // SIP over TLS: OpenSSL 3 behind a few functions with memory BIOs (no sockets of its own),
+    // loaded with dlopen when the first TLS context is made.
     .target(name: "CTLS"),
     .systemLibrary(name: "CInih", pkgConfig: "inih", providers: [.apt(["libinih-dev"])]),
     // Modules by what they depend on (the README's design table draws the graph). Basics:

@@ -21,8 +21,9 @@
 #   GATEWAYD_CC               target C compiler, compiles the C shims and links
 #   GATEWAYD_STRIP            target strip
 #   GATEWAYD_SYSROOT          target sysroot: libc and libpcap headers and libraries
-#   GATEWAYD_TLS              1: with SIP over TLS, linked to the target's OpenSSL 3 (libssl,
-#                             libcrypto as shared objects); 0 (default): without, no OpenSSL
+#   GATEWAYD_TLS              1: with SIP over TLS, built against the target's OpenSSL 3 and
+#                             loading libssl.so.3 when a TLS port is configured; 0 (default):
+#                             without, no OpenSSL
 #                             needed, and a config with tls_port is refused at start
 #   GATEWAYD_OUT              output directory (default .build-firmware/<arch>, <arch>-tls with TLS)
 #   GATEWAYD_SWIFTFLAGS, GATEWAYD_CFLAGS, GATEWAYD_LDFLAGS   extra flags (word-split)
@@ -75,6 +76,10 @@ link_names() {
         | sed -n 's/^[[:space:]]*link[[:space:]]*"\([^"]*\)".*/\1/p' | LC_ALL=C sort -u
 }
 
+# Libraries a C module loads at run time instead of linking (Sources/CTLS: OpenSSL's libssl,
+# for TLS=1 builds): the sysroot holds their headers, and their shared objects for qemu.
+LOADED_LIBS="ssl"
+
 # deb_packages LIB: the Debian development package and run-time package of library LIB.
 deb_packages() {
     case "$1" in
@@ -113,7 +118,7 @@ runtime_closure() {
 make_sysroot() {
     local arch=$1 debarch=$2 dest=$3
     local work pkgs dev=(libc6-dev linux-libc-dev) run=(libc6) lib pair names
-    for lib in $(link_names); do
+    for lib in $(link_names) $LOADED_LIBS; do
         names=$(deb_packages "$lib")  # exits here on an unknown library
         read -ra pair <<< "$names"
         [ ${#pair[@]} -eq 2 ] || continue
@@ -147,7 +152,7 @@ install_deps() {
     # A mirror caught mid-sync fails one index now and then; what is needed is usually there.
     apt-get update -q || echo "firmware.sh: apt-get update reported errors; going on" >&2
     local hostdev=() lib pair names
-    for lib in $(link_names); do
+    for lib in $(link_names) $LOADED_LIBS; do
         names=$(deb_packages "$lib")  # exits here on an unknown library
         read -ra pair <<< "$names"
         [ ${#pair[@]} -eq 2 ] && hostdev+=("${pair[0]}")
@@ -209,7 +214,6 @@ build_arch() {
     else
         for lib in $(link_names) m; do
             [[ " ${libs[*]} " == *" -l$lib "* ]] && continue
-            if [ "$tls" = 0 ] && { [ "$lib" = ssl ] || [ "$lib" = crypto ]; }; then continue; fi
             # libinih is a few kilobytes: linked in statically, the gateway needs one shared
             # library less (and keeps its pages out of the daemon's resident set).
             if [ "$lib" = inih ] && [ -n "$(find "$sysroot/lib" "$sysroot/usr/lib" -maxdepth 2 -name libinih.a -print -quit 2>/dev/null)" ]; then

@@ -48,6 +48,11 @@ struct TCPTransportTests {
 
         func counter(_ name: String) -> Int { (status?["counters"] as? [String: Any])?[name] as? Int ?? -1 }
 
+        /// Whether the daemon has OpenSSL's libssl mapped.
+        var mapsOpenSSL: Bool {
+            ((try? String(contentsOfFile: "/proc/\(process.processIdentifier)/maps", encoding: .utf8)) ?? "").contains("libssl.so.3")
+        }
+
         deinit {
             process.terminate()
             process.waitUntilExit()

@@ -84,6 +84,14 @@ struct TLSTransportTests {
         #expect(Interop.eventually(5) { node.tls("open") == 0 && node.tls("closed_by_peer") == 1 })
         #expect(node.tls("closed_handshake") == 0 && node.tls("closed_tls_error") == 0 && node.tls("send_failed") == 0)
         #expect(node.log.contains("listening on 127.0.0.1:5240 (UDP, TCP, TLS on port 5241 with OpenSSL 3"), "\(node.log)")
+        #expect(node.mapsOpenSSL)
+    }
+
+    /// OpenSSL is loaded for a TLS port only: a node without one does not carry its pages.
+    @Test func aNodeWithoutATLSPortDoesNotLoadOpenSSL() throws {
+        let node = try TCPTransportTests.OneNode(port: 5248)
+        #expect(Interop.eventually(5) { (try? Interop.ask(5248, clientPort: 5249, callID: "no-tls")) == "SIP/2.0 302 Moved Temporarily" })
+        #expect(!node.mapsOpenSSL)
     }
 
     @Test(.enabled(if: tools || RealPhones.inCI, "python3 or openssl is not installed"))

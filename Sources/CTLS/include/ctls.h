@@ -6,6 +6,10 @@
 // daemon's sockets stay in its one event loop and its one syscall shim (CSystem), and a
 // handshake never blocks.
 //
+// OpenSSL (libssl.so.3, with its libcrypto) is loaded when the first context is made, not
+// linked: a daemon without a TLS port maps none of it. A machine without it gets a context
+// error that says so.
+//
 // Built with GATEWAYD_NO_TLS defined (a firmware image without TLS), nothing links OpenSSL:
 // gw_tls_available() is 0 and a context cannot be made (its error says why).
 #include <stddef.h>

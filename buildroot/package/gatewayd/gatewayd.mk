@@ -14,7 +14,8 @@ GATEWAYD_SITE_METHOD = local
 GATEWAYD_LICENSE = PROPRIETARY
 # inih: the configuration file parser (Sources/CInih) of the daemon mode.
 GATEWAYD_DEPENDENCIES = libpcap inih
-# SIP over TLS: OpenSSL 3 (Sources/CTLS), linked only when chosen.
+# SIP over TLS: OpenSSL 3 (Sources/CTLS), built against and loaded at run time
+# (libssl.so.3) only when chosen.
 ifeq ($(BR2_PACKAGE_GATEWAYD_TLS),y)
 GATEWAYD_DEPENDENCIES += openssl
 GATEWAYD_TLS = 1
