@@ -11,6 +11,9 @@ public struct StreamScan: Equatable, Sendable {
     public var contentLength = 0
     /// Where the body starts once the headers have ended, or 0 while they go on.
     public var bodyStart = 0
+    /// Whether a Content-Length header has been read (a server's framing needs one; the
+    /// meter's takes none as 0).
+    public var declaresLength = false
 
     public init() {}
 }

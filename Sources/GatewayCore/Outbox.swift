@@ -46,6 +46,13 @@ public final class Outbox {
 
     public func bytes(_ datagram: Datagram) -> UnsafeRawBufferPointer { storage.bytes(datagram.offset, datagram.length) }
 
+    /// The bytes of datagrams `first` through `last` (their indices), which lie side by side
+    /// in the storage as they were written.
+    public func bytes(_ first: Int, through last: Int) -> UnsafeRawBufferPointer {
+        let start = datagrams[first].offset
+        return storage.bytes(start, datagrams[last].offset + datagrams[last].length - start)
+    }
+
     /// Where `datagram` starts in the storage `withStorage` hands out (a batch send names each
     /// datagram by its offset there).
     public func offset(_ datagram: Datagram) -> Int { datagram.offset }

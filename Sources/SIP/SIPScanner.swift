@@ -185,6 +185,7 @@ public enum SIPScanner {
                         guard let value = ASCII.decimal(buffer, ASCII.trim(buffer, ByteRange(colon + 1, contentEnd)),
                                                         limit: 1 << 24) else { return .unframeable }
                         contentLength = value
+                        scan.declaresLength = true
                     }
                 }
                 lineStart = i + 1

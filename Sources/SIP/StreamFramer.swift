@@ -50,22 +50,7 @@ public enum StreamFramer {
             guard length <= limit else { return .tooLarge }
             // The meter's framing takes a missing Content-Length as 0; a server must not.
             // A message that is framed but otherwise malformed is the receiver's to answer.
-            return declaresContentLength(buffer, headersEnd: scan.bodyStart) ? .message(length) : .unframeable
+            return scan.declaresLength ? .message(length) : .unframeable
         }
-    }
-
-    /// Whether a header line before `headersEnd` is Content-Length (or `l`).
-    static func declaresContentLength(_ buffer: UnsafeRawBufferPointer, headersEnd: Int) -> Bool {
-        var lineStart = 0
-        while lineStart < headersEnd {
-            let lineEnd = ASCII.lineEnd(buffer, from: lineStart, to: headersEnd)
-            let contentEnd = ASCII.contentEnd(buffer, lineStart: lineStart, lineEnd: lineEnd)
-            if let colon = ASCII.find(ASCII.colon, in: buffer, ByteRange(lineStart, contentEnd)) {
-                let name = ASCII.trim(buffer, ByteRange(lineStart, colon))
-                if ASCII.equals(buffer, name, "content-length") || ASCII.equals(buffer, name, "l") { return true }
-            }
-            lineStart = lineEnd + 1
-        }
-        return false
     }
 }

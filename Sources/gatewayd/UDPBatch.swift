@@ -48,10 +48,19 @@ final class UDPBatch {
                 next += 1
                 if let hep, let local { hep.exchanged(outbox.bytes(datagram), from: local, to: datagram.destination, over: datagram.transport) }
                 if datagram.transport != .udp {
+                    // What goes to one connection in a row (the answers to the requests of
+                    // one read) goes in one write: one system call, and one segment where
+                    // it fits.
+                    let first = next - 1
+                    while next < outbox.count, case let following = outbox.datagram(next),
+                          following.transport == datagram.transport, following.destination == datagram.destination {
+                        if let hep, let local { hep.exchanged(outbox.bytes(following), from: local, to: following.destination, over: following.transport) }
+                        next += 1
+                    }
                     let table = datagram.transport == .tls ? secure : streams
-                    if table?.send(outbox.bytes(datagram), to: datagram.destination, opening: isMember(datagram.destination),
-                                     now: now) != true {
-                        outbox.noteSendFailed()
+                    if table?.send(outbox.bytes(first, through: next - 1), to: datagram.destination,
+                                   opening: isMember(datagram.destination), now: now) != true {
+                        for _ in first..<next { outbox.noteSendFailed() }
                     }
                     continue
                 }

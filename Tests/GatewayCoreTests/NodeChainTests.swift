@@ -209,6 +209,18 @@ struct NodeChainTests {
         #expect(network.nodes[0].outbox.dropped == 45)
     }
 
+    /// Datagrams written one after another can be sent as one run (answers to one TCP
+    /// connection go in one write): their bytes lie side by side.
+    @Test func datagramsWrittenInARowCanBeTakenAsOneRun() {
+        let outbox = Outbox(bytes: 64, datagrams: 4)
+        let to = Endpoint(address: IPAddress(ipv4: 0x7F00_0001), port: 5060)
+        for text in ["one.", "two..", "three"] {
+            Array(text.utf8).withUnsafeBytes { outbox.send($0, to: to, over: .tcp) }
+        }
+        #expect(Array(outbox.bytes(0, through: 2)) == Array("one.two..three".utf8))
+        #expect(Array(outbox.bytes(1, through: 1)) == Array("two..".utf8))
+    }
+
     @Test func retransmissionsGetTheSameAnswerAndAreNotForwardedAgain() {
         let network = Network(3)
         network.setWorkload(0, calls: 100)
