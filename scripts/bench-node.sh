@@ -9,7 +9,9 @@
 # rate; then the ratio; the time each hop adds in a 3-node chain; the node's RSS fresh, idle
 # again once the rate search is over (its transactions ended, its pool trimmed) and with
 # 10,000 INVITE transactions open; the CPU time each server takes per call (all its
-# processes, from /proc, over 5 s at CPU_RATE calls/s) and the ratio. Loopback only.
+# processes, from /proc, over 5 s at CPU_RATE calls/s) and the ratio; and the floor: the same
+# measure of Benchmarks/Floor/responder.c, which makes the node's system calls and does
+# nothing else (the kernel's share of a call on this machine). Loopback only.
 # Environment: RATES, STEP_SECONDS, CPU_RATE (default 5000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -129,6 +131,13 @@ read -r kam_rate kam_p99 kam_at80 < <(search 127.0.0.1:5310)
 read -r kam_cpu kam_cpu_calls < <(cpu_per_call 127.0.0.1:5310 "${KAMAILIO_PIDS[@]}")
 stop_kamailio
 
+echo "== floor: a C responder with the node's system calls and no work of its own"
+cc -O2 -o "$WORK/responder" Benchmarks/Floor/responder.c
+"$WORK/responder" 127.0.0.1 5340 & PIDS+=($!)
+sleep 0.3
+read -r floor_cpu floor_cpu_calls < <(cpu_per_call 127.0.0.1:5340 "${PIDS[0]}")
+kill "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true; PIDS=()
+
 echo "== 3-node chain (#1 and #2 draining): time each hop adds"
 for n in 1 2 3; do
     "$GATEWAYD" -c "$(node_config "$n" 3 5320 "$([ "$n" -lt 3 ] && echo yes || echo no)")" 2>"$WORK/c$n.log" & PIDS+=($!)
@@ -178,6 +187,7 @@ python3 -c "print('ratio      %.2f x kamailio (target >= 1.0); p99 target < 2 ms
 printf 'CPU/call   gatewayd %s us (%s calls), kamailio %s us (%s calls, all its processes), at %s calls/s\n' \
     "$node_cpu" "$node_cpu_calls" "$kam_cpu" "$kam_cpu_calls" "$CPU_RATE"
 python3 -c "print('CPU ratio  %.2f x kamailio per call (target <= 0.3)' % ($node_cpu / max($kam_cpu, 0.001)))"
+python3 -c "print('CPU floor  %s us (%s calls): Benchmarks/Floor/responder.c, the same system calls and no work of its own, %.2f x kamailio; gatewayd adds %.2f us' % ('$floor_cpu', $floor_cpu_calls, $floor_cpu / max($kam_cpu, 0.001), $node_cpu - $floor_cpu))"
 printf 'chain hop  forward %s us at #1, %s us at #2; relay back %s us per hop (medians over %s calls, from a capture on lo); p99 of the whole chain %s ms\n' "$hop1_us" "$hop2_us" "$back_us" "$hop_calls" "$chain_p99"
 printf 'RSS        %s KiB fresh (%s anon); %s KiB with 10,000 transactions open (%s anon; target <= 16384)\n' \
     "$fresh_rss" "$fresh_anon" "$rss_open" "$open_anon"

@@ -19,7 +19,7 @@ public enum HopPath {
                               into out: inout TextBuffer) {
         // Vias are newest first: the members that forwarded it, the last one on top.
         var forwarders: [Int] = []
-        var vias = ViaValues(buffer, message)
+        var vias = ViaValues.vias(buffer, message)
         while let via = vias.next() {
             guard let sentBy = ViaValues.sentBy(buffer, via),
                   let address = IPAddress(text: sentBy.host.slice(of: buffer)),

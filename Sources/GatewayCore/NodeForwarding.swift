@@ -135,7 +135,7 @@ extension Node {
         if code >= 300 && code < 400 && clients.members[client] >= 0
             && redirected(slot, message, buffer, now: now) { return }
         // The Via after this node's own is where the answer goes: a report only if it asked.
-        var vias = ViaValues(buffer, message)
+        var vias = ViaValues.vias(buffer, message)
         _ = vias.next()
         let overload = vias.next().map { OverloadControl.isOffered($0, buffer) } == true ? overloadReport(now: now) : nil
         guard RequestForwarder.relay(message, buffer, ownBranch: branch, overload: overload, into: &out) else { return }

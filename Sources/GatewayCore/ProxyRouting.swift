@@ -121,7 +121,7 @@ public enum ProxyPreparation {
     static func routeAmendment(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer,
                                isSelf: (Endpoint) -> Bool) -> RouteAmendment {
         var amendment = RouteAmendment()
-        var values = HeaderValues(buffer, message, named: "route", compact: nil)
+        var values = HeaderValues.routes(buffer, message)
         var last = ByteRange.empty
         while let value = values.next() {
             if amendment.count == 0, let uri = SIPURI(nameAddress: value, in: buffer),
@@ -156,7 +156,7 @@ public struct NextHop: Sendable {
     public var strict: Bool
 
     public init?(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer) {
-        var routes = HeaderValues(buffer, message, named: "route", compact: nil)
+        var routes = HeaderValues.routes(buffer, message)
         if let top = routes.next() {
             guard let uri = SIPURI(nameAddress: top, in: buffer) else { return nil }
             self.uri = uri

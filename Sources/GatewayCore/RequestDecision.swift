@@ -67,7 +67,7 @@ public struct Chain: Sendable {
     public init?(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, sequence: GroupSequence) {
         let selfAddress = sequence.members[sequence.selfIndex].address
         entry = sequence.selfIndex
-        var vias = ViaValues(buffer, message)
+        var vias = ViaValues.vias(buffer, message)
         while let via = vias.next() {
             guard let sentBy = ViaValues.sentBy(buffer, via),
                   let address = IPAddress(text: sentBy.host.slice(of: buffer)) else { continue }

@@ -27,6 +27,13 @@ public struct HeaderLines {
         end = message.body.start
     }
 
+    /// The header lines within `lines` (whole lines, the last without its line end).
+    init(_ buffer: UnsafeRawBufferPointer, lines: ByteRange) {
+        self.buffer = buffer
+        position = lines.start
+        end = lines.end
+    }
+
     public mutating func next() -> Header? {
         while position < end {
             let start = position
@@ -70,6 +77,20 @@ public struct HeaderValues {
         self.long = long
         self.compact = compact
         headers = HeaderLines(buffer, message)
+    }
+
+    /// The Via values, walking only the lines the scanner saw them on.
+    public static func vias(_ buffer: UnsafeRawBufferPointer, _ message: SIPMessage) -> HeaderValues {
+        var values = HeaderValues(buffer, message)
+        if message.linesNoted { values.headers = HeaderLines(buffer, lines: message.viaLines) }
+        return values
+    }
+
+    /// The Route values, walking only the lines the scanner saw them on (none, mostly).
+    public static func routes(_ buffer: UnsafeRawBufferPointer, _ message: SIPMessage) -> HeaderValues {
+        var values = HeaderValues(buffer, message, named: "route", compact: nil)
+        if message.linesNoted { values.headers = HeaderLines(buffer, lines: message.routeLines) }
+        return values
     }
 
     /// The comma-separated values of one header value only.

@@ -31,7 +31,7 @@ public enum RequestForwarder {
                              stayInPath: StayInPath = .none, strictNextHop: Bool = false,
                              offerOverloadControl: Bool = false, into out: inout TextBuffer) {
         out.removeAll()
-        var routes = HeaderValues(buffer, message, named: "route", compact: nil)
+        var routes = HeaderValues.routes(buffer, message)
         let strictRouter = strictNextHop ? routes.next().flatMap { SIPURI(nameAddress: $0, in: buffer) } : nil
         if let strictRouter {
             let line = message.startLine

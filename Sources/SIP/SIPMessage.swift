@@ -39,6 +39,12 @@ public struct SIPMessage: Equatable, Sendable {
     public var body = ByteRange.empty
     /// Header lines scanned (folded continuations not counted separately).
     public var headerCount = 0
+    /// From the first Via (Route) header line to the end of the last one, or empty when
+    /// there is none: readers of Vias and Routes walk these lines only. Set by `scan` (with
+    /// `linesNoted`); a message made otherwise is walked whole.
+    public var viaLines = ByteRange.empty
+    public var routeLines = ByteRange.empty
+    public var linesNoted = false
     /// Bytes from the start line to the end of the body.
     public var length = 0
 

@@ -97,6 +97,7 @@ public enum SIPScanner {
             lineStart = lineEnd + 1
         }
         guard bodyStart >= 0 else { throw .unterminatedHeaders }
+        message.linesNoted = true
         guard !message.callID.isEmpty else { throw .missingCallID }
         guard message.hasCSeq else { throw .missingCSeq }
         guard !message.from.isEmpty else { throw .missingFrom }
@@ -213,7 +214,9 @@ public enum SIPScanner {
             case 0x69: message.callID = try takeSingle(value, message.callID, buffer)  // i
             case 0x66: try takeFrom(value, buffer, &message)  // f
             case 0x74: try takeTo(value, buffer, &message)  // t
-            case 0x76: takeVia(value, buffer, &message)  // v
+            case 0x76:  // v
+                takeVia(value, buffer, &message)
+                message.viaLines = spanning(message.viaLines, name.start, rawValue.end)
             case 0x6C: try takeContentLength(value, buffer, &message)  // l
             case 0x63: message.contentType = value  // c
             case 0x6D: if message.contact.isEmpty { message.contact = value }  // m
@@ -237,7 +240,11 @@ public enum SIPScanner {
             }
         case 0x66: if ASCII.equals(buffer, name, "from") { try takeFrom(value, buffer, &message) }
         case 0x74: if ASCII.equals(buffer, name, "to") { try takeTo(value, buffer, &message) }
-        case 0x76: if ASCII.equals(buffer, name, "via") { takeVia(value, buffer, &message) }
+        case 0x76:
+            if ASCII.equals(buffer, name, "via") {
+                takeVia(value, buffer, &message)
+                message.viaLines = spanning(message.viaLines, name.start, rawValue.end)
+            }
         case 0x6D:
             if ASCII.equals(buffer, name, "max-forwards") {
                 // 1*DIGIT; values above 255 are taken as 255 (RFC 3261 §20.22 expects 0-255).
@@ -247,11 +254,20 @@ public enum SIPScanner {
                 message.maxForwards = clamped
             }
         case 0x72:
-            if ASCII.equals(buffer, name, "retry-after") { message.retryAfter = leadingNumber(value, buffer) }
+            if ASCII.equals(buffer, name, "route") {
+                message.routeLines = spanning(message.routeLines, name.start, rawValue.end)
+            } else if ASCII.equals(buffer, name, "retry-after") {
+                message.retryAfter = leadingNumber(value, buffer)
+            }
         case 0x73:
             if ASCII.equals(buffer, name, "session-expires") { message.sessionExpires = leadingNumber(value, buffer) }
         default: break
         }
+    }
+
+    /// `lines` grown to end at `end` (a header line from `start`), or begun there.
+    private static func spanning(_ lines: ByteRange, _ start: Int, _ end: Int) -> ByteRange {
+        lines.isEmpty ? ByteRange(start, end) : ByteRange(lines.start, end)
     }
 
     /// The delta-seconds a value starts with, before any comment or parameter
