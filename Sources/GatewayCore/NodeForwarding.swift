@@ -12,9 +12,11 @@ extension Node {
     }
 
     /// Forwards the request of server transaction `slot` in a new client transaction, to a
-    /// member of the sequence or (`member` -1) to a proxy; retargeted to `requestURI` when given.
-    func forward(_ slot: Int, to destination: Endpoint, member: Int, requestURI: UnsafeRawBufferPointer? = nil,
-                 stayInPath: RequestForwarder.StayInPath = .none, strictNextHop: Bool = false, now: Int64) {
+    /// member of the sequence or (`member` -1) to a proxy over `proxyTransport` (what its URI
+    /// asks for); retargeted to `requestURI` when given.
+    func forward(_ slot: Int, to destination: Endpoint, member: Int, over proxyTransport: Transport = .udp,
+                 requestURI: UnsafeRawBufferPointer? = nil, stayInPath: RequestForwarder.StayInPath = .none,
+                 strictNextHop: Bool = false, now: Int64) {
         let request = servers.request(slot)
         guard let line = SIPScanner.startLine(request),
               let message = try? SIPScanner.scan(request, startLine: line, framing: .datagram) else { return }
@@ -25,8 +27,8 @@ extension Node {
         let branch = clients.branch(client)
         clients.index.rekey(client, hash: KeyHash.bytes(branch))
         // To a member over TLS when the group runs it; else over TCP when the request came
-        // over TCP or TLS or is large (§18.1.1); to proxies and everything else over UDP.
-        var transport: Transport = member >= 0 && settings.membersOverTCP
+        // over TCP or TLS or is large (§18.1.1), else UDP; to a proxy as its URI says.
+        var transport: Transport = member < 0 ? proxyTransport : settings.membersOverTCP
             && (servers.transports[slot].isReliable || request.count > Node.largeRequest) ? .tcp : .udp
         var destination = destination
         if member >= 0 && settings.membersOverTLS, let tls = settings.tlsAddress {
@@ -59,7 +61,7 @@ extension Node {
         clients.servers[client] = Int32(slot)
         clients.serverGenerations[client] = servers.generations[slot]
         servers.clients[slot] = Int32(client)
-        outbox.send(out, to: destination, over: transport)
+        outbox.send(out, to: destination, over: transport, opening: member >= 0 ? .kept : .whileUsed)
         schedule(client: client)
     }
 

@@ -10,26 +10,29 @@ extension Node {
     /// send it: one of the group's proxies (by its Route or Request-URI), or, for the
     /// steering agent, wherever an in-dialog request or one that came back along the
     /// agent's own Path or Record-Route points. Nil: a request to connect, or unroutable.
-    func directHop(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, insertedRoute: Bool) -> (address: Endpoint, strict: Bool)? {
+    func directHop(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer,
+                   insertedRoute: Bool) -> (address: Endpoint, strict: Bool, transport: Transport)? {
         guard let hop = NextHop(message, buffer), let address = hop.address,
               !isSelf(address), sequence.index(of: address) == nil else { return nil }
-        if proxies.contains(address) { return (address, hop.strict) }
         let inDialog = !message.toTag.isEmpty || message.method == .ack
-        return settings.routeAnywhere && (inDialog || insertedRoute) ? (address, hop.strict) : nil
+        guard proxies.contains(address) || settings.routeAnywhere && (inDialog || insertedRoute) else { return nil }
+        return (address, hop.strict, hop.uri.transport(in: buffer))
     }
 
     /// An ACK for a 2xx (or any request without a transaction here) sent on with this
     /// element's Via (§16.11: a fresh branch is as good as a computed one for an ACK).
-    func forwardStateless(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, to destination: Endpoint, strict: Bool) {
+    func forwardStateless(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, to destination: Endpoint, strict: Bool,
+                          over transport: Transport) {
         guard message.maxForwards != 0 else {
             counters.unroutable += 1
             return
         }
         writeBranch(into: random, at: 0)
         random.withBytes(0, ClientTransactions.branchLength) { branch in
-            RequestForwarder.write(message, buffer, via: selfAddress, branch: branch, strictNextHop: strict, into: &out)
+            RequestForwarder.write(message, buffer, via: selfAddress, over: transport, branch: branch, strictNextHop: strict,
+                                   into: &out)
         }
-        outbox.send(out, to: destination)
+        outbox.send(out, to: destination, over: transport, opening: .whileUsed)
         counters.forwardedStateless += 1
     }
 
@@ -65,8 +68,11 @@ extension Node {
         }
         if method == .invite { answer(slot, 100, message, buffer, now: now) }
         counters.proxied += 1
+        let transport = settings.identity.withUnsafeBytes { identity in
+            SIPURI(identity, ByteRange(0, identity.count))?.transport(in: identity) ?? .udp
+        }
         target.bytes.withUnsafeBytes { uri in
-            forward(slot, to: ownProxy, member: -1, requestURI: uri, stayInPath: pathInsertion(for: method), now: now)
+            forward(slot, to: ownProxy, member: -1, over: transport, requestURI: uri, stayInPath: pathInsertion(for: method), now: now)
         }
         if method == .invite { reserve(message, buffer, now: now) }
         return true
@@ -86,7 +92,8 @@ extension Node {
         let uri = ByteRange(contact.uri.scheme.start, contact.uri.parameters.end).slice(of: buffer)
         counters.recursed += 1
         counters.proxied += 1
-        forward(slot, to: address, member: -1, requestURI: uri, stayInPath: pathInsertion(for: line.method), now: now)
+        forward(slot, to: address, member: -1, over: contact.uri.transport(in: buffer), requestURI: uri,
+                stayInPath: pathInsertion(for: line.method), now: now)
         if recursions.count < 32 { recursions.append(servers.clients[slot]) }
         return true
     }
@@ -139,7 +146,8 @@ extension Node {
         hopRequest.append(UInt64(sent.cseqNumber))
         hopRequest.append(kind == .ack ? " ACK" : " CANCEL")
         hopRequest.append("\r\nContent-Length: 0\r\n\r\n")
-        outbox.send(hopRequest, to: clients.destinations[client], over: clients.transports[client])
+        outbox.send(hopRequest, to: clients.destinations[client], over: clients.transports[client],
+                    opening: clients.members[client] >= 0 ? .kept : .whileUsed)
     }
 
     /// A request from outside the group from a real address (not an endpoint's ask).

@@ -55,7 +55,7 @@ extension Node {
                 counters.unroutable += 1
                 return .dropped
             }
-            forwardStateless(message, buffer, to: hop.address, strict: hop.strict)
+            forwardStateless(message, buffer, to: hop.address, strict: hop.strict, over: hop.transport)
             return .forwardedStateless
         }
         counters.requestsReceived += 1
@@ -95,7 +95,7 @@ extension Node {
             // behind one agent passes it twice, §16.3): Max-Forwards bounds real loops.
             counters.proxied += 1
             if method == .invite { answer(slot, 100, message, buffer, now: now) }
-            forward(slot, to: hop.address, member: -1, strictNextHop: hop.strict, now: now)
+            forward(slot, to: hop.address, member: -1, over: hop.transport, strictNextHop: hop.strict, now: now)
             return .newRequest
         }
         if !message.toTag.isEmpty {

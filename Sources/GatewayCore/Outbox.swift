@@ -11,6 +11,21 @@ public final class Outbox {
         public var length: Int
         /// UDP, or the connection a request came on (the daemon finds it by `destination`).
         public var transport: Transport
+        /// Over TCP or TLS, whether a connection is opened for it when there is none.
+        public var opening = ConnectionOpening.none
+    }
+
+    /// What the daemon does when a datagram goes over TCP or TLS and there is no connection
+    /// to its destination.
+    public enum ConnectionOpening: UInt8, Sendable {
+        /// An answer: it goes on the connection its request came on, or to the client's Via
+        /// (RFC 3261 §18.2.2).
+        case none
+        /// A request to a next hop this node chose, a proxy or the target of a dialog: a
+        /// connection is opened, and closed when idle.
+        case whileUsed
+        /// A request to a member: a connection is opened and kept, however long idle.
+        case kept
     }
 
     let storage: FixedArray<UInt8>
@@ -27,19 +42,22 @@ public final class Outbox {
                                count: maxDatagrams)
     }
 
-    public func send(_ bytes: UnsafeRawBufferPointer, to destination: Endpoint, over transport: Transport = .udp) {
+    public func send(_ bytes: UnsafeRawBufferPointer, to destination: Endpoint, over transport: Transport = .udp,
+                     opening: ConnectionOpening = .none) {
         guard count < datagrams.count, used + bytes.count <= storage.count else {
             dropped += 1
             return
         }
         storage.copy(bytes, to: used)
-        datagrams[count] = Datagram(destination: destination, offset: used, length: bytes.count, transport: transport)
+        datagrams[count] = Datagram(destination: destination, offset: used, length: bytes.count, transport: transport,
+                                    opening: opening)
         used += bytes.count
         count += 1
     }
 
-    public func send(_ text: TextBuffer, to destination: Endpoint, over transport: Transport = .udp) {
-        text.bytes.withUnsafeBytes { send($0, to: destination, over: transport) }
+    public func send(_ text: TextBuffer, to destination: Endpoint, over transport: Transport = .udp,
+                     opening: ConnectionOpening = .none) {
+        text.bytes.withUnsafeBytes { send($0, to: destination, over: transport, opening: opening) }
     }
 
     public func datagram(_ index: Int) -> Datagram { datagrams[index] }

@@ -86,13 +86,21 @@ public struct SIPURI: Sendable {
 }
 
 /// Where a URI points when its host is an IP literal: what the node and the agent can send
-/// to without a resolver. Port 5060 when the URI names none (5061 for sips).
+/// to without a resolver. Port 5060 when the URI names none (5061 over TLS).
 extension SIPURI {
     public func endpoint(in buffer: UnsafeRawBufferPointer) -> Endpoint? {
         guard let parts = HostPort.split(buffer, hostPort),
               let address = IPAddress(text: parts.host.slice(of: buffer)) else { return nil }
-        let secure = ASCII.equals(buffer, scheme, "sips")
-        return Endpoint(address: address, port: UInt16(parts.port > 0 ? parts.port : secure ? 5061 : 5060))
+        return Endpoint(address: address, port: UInt16(parts.port > 0 ? parts.port : transport(in: buffer) == .tls ? 5061 : 5060))
+    }
+
+    /// The transport a request to this URI goes over (RFC 3263 §4.1 with an IP literal, so
+    /// no lookup): TLS for `sips:` or `transport=tls`, TCP for `transport=tcp`, else UDP.
+    public func transport(in buffer: UnsafeRawBufferPointer) -> Transport {
+        if ASCII.equals(buffer, scheme, "sips") { return .tls }
+        let name = SIPScanner.parameter("transport", in: parameters, buffer)
+        if ASCII.equals(buffer, name, "tls") { return .tls }
+        return ASCII.equals(buffer, name, "tcp") ? .tcp : .udp
     }
 
     /// The URI of a name-addr (`"Name" <sip:...>;params`) or a bare addr-spec.

@@ -14,8 +14,11 @@ final class Network {
     var dead: Set<Int> = []
     var forged: [(bytes: [UInt8], from: Endpoint, to: Int)] = []
     /// Datagrams to addresses that are neither a node nor the client (the proxies behind
-    /// the nodes), oldest first.
-    var elsewhere: [(text: String, to: Endpoint)] = []
+    /// the nodes), oldest first, with their transport and whether a connection may be opened
+    /// for them.
+    var elsewhere: [(text: String, to: Endpoint, over: Transport, opens: Bool)] = []
+    /// Datagrams to the client that asked for a connection to be opened (an answer must not).
+    var openingTowardsClient = 0
 
     /// With `proxies`, member k's identity is a proxy of its own at 127.0.0.(k+11):5460;
     /// otherwise it is the node's own listen address.
@@ -47,20 +50,22 @@ final class Network {
                 let outbox = node.outbox
                 guard outbox.count > 0 else { continue }
                 moved = true
-                var pending: [([UInt8], Endpoint)] = []
+                var pending: [([UInt8], Endpoint, Outbox.Datagram)] = []
                 for i in 0..<outbox.count {
                     let datagram = outbox.datagram(i)
-                    pending.append((Array(outbox.bytes(datagram)), datagram.destination))
+                    pending.append((Array(outbox.bytes(datagram)), datagram.destination, datagram))
                 }
                 outbox.removeAll()
-                for (bytes, destination) in pending {
+                for (bytes, destination, datagram) in pending {
                     if destination == client {
                         received.append(String(decoding: bytes, as: UTF8.self))
+                        if datagram.opening != .none { openingTowardsClient += 1 }
                     } else if let target = nodes.firstIndex(where: { $0.sequence.members[$0.sequence.selfIndex].address == destination }),
                               !dead.contains(target) {
                         bytes.withUnsafeBytes { nodes[target].receive($0, from: nodes[index].sequence.members[index].address, now: now) }
                     } else if nodes.firstIndex(where: { $0.sequence.members[$0.sequence.selfIndex].address == destination }) == nil {
-                        elsewhere.append((String(decoding: bytes, as: UTF8.self), destination))
+                        elsewhere.append((String(decoding: bytes, as: UTF8.self), destination, datagram.transport,
+                                          datagram.opening != .none))
                     }
                 }
             }

@@ -259,6 +259,42 @@ struct RecursionTests {
         #expect(network.nodes[0].counters.answeredHere == 1)
     }
 
+    /// Proxies that take TCP (the identities say `;transport=tcp`): the request goes on to
+    /// the proxy the 302 names over TCP, asking for a connection; the answers to the client
+    /// go back as the request came and open none.
+    @Test func recursionGoesOverTheTransportTheContactNames() throws {
+        let network = Network(3, proxies: true) {
+            $0.recurse = true
+            $0.identity = Array(String(decoding: $0.identity, as: UTF8.self).replacingOccurrences(of: "transport=udp", with: "transport=tcp").utf8)
+        }
+        network.setWorkload(0, calls: 100)
+        network.send(invite("t"))
+        let sent = try #require(network.elsewhere.last)
+        #expect(sent.to == endpoint(12, 5460) && sent.over == .tcp && sent.opens)
+        #expect(requestLine(sent.text) == "INVITE sip:alice@127.0.0.12:5460;user=phone;transport=tcp SIP/2.0")
+        #expect(headers("Via", in: sent.text)[0].hasPrefix("SIP/2.0/TCP 127.0.0.1:5060;branch=z9hG4bK"))
+        Array(answer(sent.text, "200 OK").utf8).withUnsafeBytes {
+            network.nodes[0].receive($0, from: endpoint(12, 5460), over: .tcp, now: network.now)
+        }
+        network.deliver()
+        #expect(network.received.map { requestLine($0) } == ["SIP/2.0 100 Trying", "SIP/2.0 200 OK"])
+        #expect(network.openingTowardsClient == 0)
+    }
+
+    /// A `sips:` identity: the node that accepts sends the request to its own proxy over TLS,
+    /// at the port the URI names (5061 when it names none).
+    @Test func aSipsIdentityIsReachedOverTLS() throws {
+        let network = Network(2, proxies: true) {
+            $0.recurse = true
+            $0.identity = Array(String(decoding: $0.identity, as: UTF8.self).replacingOccurrences(of: "sip:", with: "sips:")
+                .replacingOccurrences(of: ":5460;transport=udp", with: "").utf8)
+        }
+        network.send(request("REGISTER", uri: "sip:127.0.0.1:5060"))
+        let sent = try #require(network.elsewhere.last)
+        #expect(sent.to == endpoint(11, 5061) && sent.over == .tls && sent.opens)
+        #expect(headers("Via", in: sent.text)[0].hasPrefix("SIP/2.0/TLS "))
+    }
+
     @Test func requestsFromMembersAreNeverRecursed() {
         // Node 1 recurses, but the request reaches it from node 0: the chain's answer is a 302.
         let network = Network(3, proxies: true) { $0.recurse = $0.identity == Array("sip:127.0.0.12:5460;transport=udp".utf8) }

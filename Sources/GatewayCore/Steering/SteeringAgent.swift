@@ -298,7 +298,7 @@ public final class SteeringAgent<Entropy: EntropySource> {
                line.statusCode >= 200, let message = try? SIPScanner.scan(bytes, startLine: line, framing: .datagram) {
                 recordPhone(message, bytes, now: now)
             }
-            outbox.send(bytes, to: datagram.destination, over: datagram.transport)
+            outbox.send(bytes, to: datagram.destination, over: datagram.transport, opening: datagram.opening)
         }
         box.removeAll()
     }
