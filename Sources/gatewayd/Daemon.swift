@@ -381,21 +381,14 @@ final class Daemon {
     /// Sends what the node wrote (a copy of each to HEP first).
     func flushNode() {
         guard let node else { return }
-        // Connections are opened only to members (over TLS at their address and the group's
-        // TLS port); an answer to a client whose connection has gone is counted, not sent on
-        // a new one.
-        let tlsPort = UInt16(config.tlsPort)
         sending.send(node.outbox, nodeSocket, from: config.listen, hep: hep, streams: streams, secure: tlsStreams,
-                     opening: { destination in
-                         node.sequence.index(of: destination) != nil
-                             || (tlsPort != 0 && destination.port == tlsPort
-                                 && node.sequence.members.contains { $0.address.address == destination.address })
-                     }, now: gw_monotonic_ns())
+                     now: gw_monotonic_ns())
     }
 
     func flushAgent() {
         guard let agent, let steering = config.steering else { return }
-        sending.send(agent.outbox, agentSocket, from: steering.listen, hep: hep, streams: agentStreams, secure: agentTLSStreams)
+        sending.send(agent.outbox, agentSocket, from: steering.listen, hep: hep, streams: agentStreams, secure: agentTLSStreams,
+                     now: gw_monotonic_ns())
     }
 
     // MARK: Hooks

@@ -36,9 +36,12 @@ final class StreamConnections {
         var waited = 0
         var keepalives = 0
         var messages = 0
-        /// Connections this side opened (to members), and those that could not be made.
+        /// Connections this side opened (to members, proxies, and clients whose connection
+        /// went before their answer), and those that could not be made; of those opened, the
+        /// ones for answers (RFC 3261 §18.2.2).
         var opened = 0
         var openFailed = 0
+        var openedForAnswers = 0
         /// TLS: handshakes completed, and connections closed because theirs failed (refused
         /// certificate, not TLS at all) or did not finish within the message deadline.
         var handshakes = 0
@@ -46,8 +49,8 @@ final class StreamConnections {
         /// TLS: connections closed on a record that did not decrypt or an alert after the
         /// handshake.
         var closedTLSError = 0
-        /// TLS: connections this side opened (to members) whose certificate does not name the
-        /// address they were opened to.
+        /// TLS: connections this side opened whose certificate does not name the address they
+        /// were opened to (when peers are verified).
         var closedCertificate = 0
 
         /// Each counter with its name in the status file, in one place for JSON and Prometheus;
@@ -67,6 +70,7 @@ final class StreamConnections {
             body("messages", messages)
             body("opened", opened)
             body("open_failed", openFailed)
+            body("opened_for_answers", openedForAnswers)
             if tls {
                 body("handshakes", handshakes)
                 body("closed_handshake", closedHandshake)
@@ -104,6 +108,9 @@ final class StreamConnections {
     /// Connections this side opened, and those of them still being made, with what waits to
     /// be sent once they are.
     let outgoing: FixedArray<Bool>
+    /// Connections kept open however long they are idle: those opened for requests to a
+    /// next hop (a member, a proxy), as a client keeps its connection to its proxy.
+    let kept: FixedArray<Bool>
     let connecting: FixedArray<Bool>
     let waitingOutput: FixedArray<Int32>
     let outputUsed: FixedArray<Bool>
@@ -162,6 +169,7 @@ final class StreamConnections {
         messageBegan = FixedArray(zeroedCount: count)
         buffers = FixedArray(zeroedCount: count * StreamLimits.bufferBytes)
         outgoing = FixedArray(repeating: false, count: count)
+        kept = FixedArray(repeating: false, count: count)
         connecting = FixedArray(repeating: false, count: count)
         waitingOutput = FixedArray(zeroedCount: count)
         outputUsed = FixedArray(zeroedCount: count)
@@ -234,6 +242,7 @@ final class StreamConnections {
         lastActivity[slot] = now
         messageBegan[slot] = 0
         outgoing[slot] = opened
+        kept[slot] = false
         connecting[slot] = false
         waitingOutput[slot] = 0
         // The handshake has the message deadline to finish (half a handshake is closed).
@@ -375,13 +384,37 @@ final class StreamConnections {
 
     // MARK: Writing
 
-    /// Sends `bytes` on the connection to `peer` (what it does not take at once waits, see
-    /// `write`); false (counted) when there is none any more or it fails. With `opening`, a
-    /// connection is opened to a peer that has none (a member the node forwards to); while
-    /// it is being made the bytes wait.
-    func send(_ bytes: UnsafeRawBufferPointer, to peer: Endpoint, opening: Bool, now: Int64) -> Bool {
+    /// Sends the request `bytes` on the connection to `peer` (what it does not take at once
+    /// waits, see `write`), opened when there is none and `kept` open when idle or not;
+    /// false (counted) when it cannot be had or the send fails.
+    func send(_ bytes: UnsafeRawBufferPointer, to peer: Endpoint, keeping kept: Bool, now: Int64) -> Bool {
         var slot = find(peer)
-        if slot < 0 && opening { slot = open(to: peer, now: now) ?? -1 }
+        if slot < 0 { slot = open(to: peer, kept: kept, now: now) ?? -1 }
+        return send(bytes, on: slot)
+    }
+
+    /// Sends the answer `bytes` to the client `peer` on the connection its request came on;
+    /// when that is gone, on one opened for it to the port the answer's top Via names at the
+    /// client's address (5060, or 5061 over TLS, when it names none: RFC 3261 §18.2.2),
+    /// closed once idle like the connections clients open.
+    func sendAnswer(_ bytes: UnsafeRawBufferPointer, to peer: Endpoint, now: Int64) -> Bool {
+        var slot = find(peer)
+        if slot < 0, let line = SIPScanner.startLine(bytes), !line.isRequest,
+           let answer = try? SIPScanner.scan(bytes, startLine: line, framing: .stream),
+           let sentBy = ViaValues.sentBy(bytes, answer.topVia) {
+            let client = Endpoint(address: peer.address, port: sentBy.port > 0 ? UInt16(sentBy.port) : tls != nil ? 5061 : 5060)
+            slot = find(client)
+            if slot < 0 {
+                slot = open(to: client, kept: false, now: now) ?? -1
+                if slot >= 0 { counters.openedForAnswers += 1 }
+            }
+        }
+        return send(bytes, on: slot)
+    }
+
+    /// Sends `bytes` on connection `slot` (-1: none, counted); while it is being made, they
+    /// wait.
+    func send(_ bytes: UnsafeRawBufferPointer, on slot: Int) -> Bool {
         guard slot >= 0 else {
             counters.sendFailed += 1
             return false
@@ -411,7 +444,7 @@ final class StreamConnections {
                     counters.closedStalled += 1
                 }
                 close(slot)
-            } else if !outgoing[slot] && now - lastActivity[slot] > limits.idleNanoseconds {
+            } else if !kept[slot] && now - lastActivity[slot] > limits.idleNanoseconds {
                 counters.closedIdle += 1
                 close(slot)
             }

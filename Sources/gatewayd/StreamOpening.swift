@@ -1,13 +1,13 @@
 import Basics
 import CSystem
 
-/// Connections the node opens itself, to members it forwards to over TCP: made without
-/// blocking, from the listen address; what is sent before they are made waits in their
-/// output buffer.
+/// Connections the node opens itself, to members and proxies it sends requests to over TCP
+/// or TLS, and to clients whose connection went before their answer: made without blocking,
+/// from the listen address; what is sent before they are made waits in their output buffer.
 extension StreamConnections {
-    /// A connection to `peer`, being made; nil (counted) when the table is full or the
-    /// socket cannot be had.
-    func open(to peer: Endpoint, now: Int64) -> Int? {
+    /// A connection to `peer`, being made, `kept` open when idle or not; nil (counted) when
+    /// the table is full or the socket cannot be had.
+    func open(to peer: Endpoint, kept keep: Bool, now: Int64) -> Int? {
         guard open < most else {
             counters.openFailed += 1
             return nil
@@ -31,6 +31,7 @@ extension StreamConnections {
             return nil
         }
         connecting[slot] = pending != 0
+        kept[slot] = keep
         counters.opened += 1
         if pending == 0 && tls != nil {
             startHandshake(slot, now: now)

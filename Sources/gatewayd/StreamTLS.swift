@@ -31,9 +31,9 @@ extension StreamConnections {
             messageBegan[slot] = 0
             counters.handshakes += 1
             authenticated[slot] = certificateNames(session, peers[slot].address)
-            // A connection this side opened goes to a member: its certificate must name the
-            // address it was opened to, or nothing is sent on it.
-            guard !outgoing[slot] || authenticated[slot] else {
+            // A connection this side opened (to a member, a proxy): when peers are verified,
+            // its certificate must name the address it was opened to, or nothing is sent on it.
+            guard !outgoing[slot] || authenticated[slot] || tls?.verifiesPeers == false else {
                 counters.closedCertificate += 1
                 close(slot)
                 return

@@ -6,6 +6,8 @@ import CTLS
 /// the CA file, how peers are checked. Sessions (`gw_tls`) are made from it per connection.
 final class TLSContext {
     let context: OpaquePointer
+    /// Whether peers' certificates are checked (`verify` is not `none`).
+    let verifiesPeers: Bool
 
     /// Loaded from `files`; nil, with the file and what is wrong reported, when it cannot be.
     init?(_ files: TLSFiles) {
@@ -30,6 +32,7 @@ final class TLSContext {
             return nil
         }
         context = made
+        verifiesPeers = files.verify != 0
     }
 
     deinit { gw_tls_context_free(context) }

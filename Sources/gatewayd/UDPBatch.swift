@@ -35,11 +35,13 @@ final class UDPBatch {
         }
     }
 
-    /// Sends what `outbox` holds, a batch per system call, and empties it; answers to
-    /// requests that came over TCP go to their connection in `streams`, over TLS in `secure`. A datagram the kernel
-    /// refuses (or a connection that is gone) is counted in the outbox and the rest still go.
+    /// Sends what `outbox` holds, a batch per system call, and empties it; what goes over
+    /// TCP goes on a connection in `streams`, over TLS in `secure`: a request on the one to
+    /// its next hop (opened when there is none), an answer on the one its request came on
+    /// (`StreamConnections.sendAnswer`). A datagram the kernel refuses (or a connection that
+    /// is gone) is counted in the outbox and the rest still go.
     func send(_ outbox: Outbox, _ socket: Int32, from local: Endpoint? = nil, hep: HEPExporter? = nil,
-              streams: StreamConnections? = nil, secure: StreamConnections? = nil, opening isMember: (Endpoint) -> Bool = { _ in false }, now: Int64 = 0) {
+              streams: StreamConnections? = nil, secure: StreamConnections? = nil, now: Int64 = 0) {
         var next = 0
         while next < outbox.count {
             var count = 0
@@ -53,13 +55,17 @@ final class UDPBatch {
                     // it fits.
                     let first = next - 1
                     while next < outbox.count, case let following = outbox.datagram(next),
-                          following.transport == datagram.transport, following.destination == datagram.destination {
+                          following.transport == datagram.transport, following.destination == datagram.destination,
+                          following.opening == datagram.opening {
                         if let hep, let local { hep.exchanged(outbox.bytes(following), from: local, to: following.destination, over: following.transport) }
                         next += 1
                     }
                     let table = datagram.transport == .tls ? secure : streams
-                    if table?.send(outbox.bytes(first, through: next - 1), to: datagram.destination,
-                                   opening: isMember(datagram.destination), now: now) != true {
+                    let bytes = outbox.bytes(first, through: next - 1)
+                    let sent = datagram.opening == .none
+                        ? table?.sendAnswer(bytes, to: datagram.destination, now: now)
+                        : table?.send(bytes, to: datagram.destination, keeping: datagram.opening == .kept, now: now)
+                    if sent != true {
                         for _ in first..<next { outbox.noteSendFailed() }
                     }
                     continue

@@ -101,6 +101,10 @@ struct ConfigTests {
         ("tls verify without a CA", "[node]\ntls_port = 5061\n[tls]\ncertificate = /x.pem\nkey = /x.key\nverify = peer\n", 6,
          "[tls] verify: needs ca, the certificates peers are checked against"),
         ("tls certificate relative", "[tls]\ncertificate = node.pem\n", 2, "certificate: expected an absolute path"),
+        ("a TLS proxy to recurse to without tls_port", "[node]\nidentity = sips:127.0.0.1:5061\nrecurse = yes\n", 2,
+         "identity: a TLS proxy (sips: or transport=tls) with recurse needs tls_port"),
+        ("a TCP proxy to recurse to without tcp", "[node]\nrecurse = yes\ntcp = no\nidentity = sip:127.0.0.1:5070;transport=tcp\n", 4,
+         "identity: a TCP proxy (transport=tcp) with recurse needs tcp = yes"),
         ("steering listen twice", "[steering]\nentry_points = 127.0.0.1:5060\nlisten = 127.0.0.1:5071\nlisten = 127.0.0.1:5072\n", 4,
          "listen: set twice in this section, first at line 3"),
     ]

@@ -174,6 +174,67 @@ struct TCPTransportTests {
         }
     }
 
+    /// RFC 3261 §18.2.2: when the answer comes, the client's connection is gone (the member
+    /// took its time); the node opens one to the port the client's Via names, at the address
+    /// the request came from, and sends the answer on it.
+    @Test func anAnswerWhoseConnectionIsGoneGoesOnANewOneToTheViasPort() throws {
+        // n2 is this test, answering when told (the request came over TCP, so it goes on over
+        // TCP); the client listens on its Via's port.
+        let member = try TCPListener(at: "127.0.0.2", port: 5230)
+        let listener = try TCPListener(at: "127.0.0.21", port: 5231)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gatewayd-tcp-gone-\(getpid())")
+        try? FileManager.default.removeItem(at: directory)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let status = directory.appendingPathComponent("status.json")
+        let config = directory.appendingPathComponent("n1.conf")
+        try """
+            [node]
+            listen = 127.0.0.1:5230
+            drain = yes
+            rate_limit = 0
+            forward_timeout_ms = 10000
+            status_file = \(status.path)
+            status_interval = 1
+            [health]
+            probe_interval_ms = 60000
+            [sequence]
+            n1 = 127.0.0.1:5230
+            n2 = 127.0.0.2:5230
+
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let process = try Interop.startNode(config, log: directory.appendingPathComponent("n1.log"),
+                                            ready: { Interop.status(status) != nil })
+        defer {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        func tcp(_ name: String) -> Int { (Interop.status(status)?["tcp"] as? [String: Any])?[name] as? Int ?? -1 }
+        var client: TCPClient? = try TCPClient(from: "127.0.0.21", to: "127.0.0.1", port: 5230)
+        client?.send(TCPTransportTests.invite("gone-1", port: 5230)
+            .replacingOccurrences(of: "Via: SIP/2.0/TCP 127.0.0.20:9;", with: "Via: SIP/2.0/TCP 127.0.0.21:5231;"))
+        let fromNode = try #require(member.accept(within: 5))
+        var forwarded = ""
+        #expect(Interop.eventually(5) {
+            forwarded += fromNode.receive(timeoutMilliseconds: 100) ?? ""
+            return forwarded.contains("Call-ID: gone-1") && forwarded.hasSuffix("\r\n\r\n")
+        })
+        client = nil
+        // Of the node's connections, only the one to the member is left.
+        #expect(Interop.eventually(5) { tcp("open") == 1 && tcp("closed_by_peer") == 1 })
+        // n2's 302 comes back to n1, which relays it to the client.
+        let lines = forwarded.components(separatedBy: "\r\n")
+        let copied = lines.filter { line in ["Via:", "From:", "Call-ID:", "CSeq:"].contains { line.hasPrefix($0) } }
+        let to = lines.first { $0.hasPrefix("To:") } ?? "To: <sip:alice@h>"
+        let redirect = (["SIP/2.0 302 Moved Temporarily"] + copied + [to + ";tag=n2", "Contact: <sip:127.0.0.2:5230>", "Content-Length: 0"])
+            .joined(separator: "\r\n") + "\r\n\r\n"
+        fromNode.send(redirect)
+        let back = try #require(listener.accept(within: 5))
+        let answer = TCPTransportTests.finalAnswer(back)
+        #expect(answer?.hasPrefix("SIP/2.0 302 Moved Temporarily") == true, "\(answer ?? "nothing")")
+        #expect(Interop.eventually(5) { tcp("opened_for_answers") == 1 && tcp("send_failed") == 0 }, "\(tcp("opened_for_answers"))")
+    }
+
     // MARK: Bad input
 
     @Test func badInputClosesItsConnectionAndTheNodeAnswersOn() throws {
@@ -315,6 +376,9 @@ struct TCPTransportTests {
 final class TCPClient: @unchecked Sendable {
     let descriptor: Int32
 
+    /// A connection accepted by a `TCPListener`.
+    init(descriptor: Int32) { self.descriptor = descriptor }
+
     init(from source: String, to host: String, port: UInt16, receiveBuffer: Int32 = 0) throws {
         descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         if receiveBuffer > 0 {
@@ -371,5 +435,33 @@ final class TCPClient: @unchecked Sendable {
             if count <= 0 { return true }
         }
         return false
+    }
+}
+
+/// A TCP listener for tests: a client's own SIP port, to which a server opens a connection.
+final class TCPListener: @unchecked Sendable {
+    let descriptor: Int32
+
+    init(at address: String, port: UInt16) throws {
+        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var one: Int32 = 1
+        setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var local = UDPSocket.address(address, port)
+        let size = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, size) } }
+        guard bound == 0, listen(descriptor, 4) == 0 else {
+            close(descriptor)
+            throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EADDRINUSE)
+        }
+    }
+
+    deinit { close(descriptor) }
+
+    /// The first connection made within `seconds`; nil when none comes.
+    func accept(within seconds: Int32) -> TCPClient? {
+        var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        guard poll(&poller, 1, seconds * 1000) > 0 else { return nil }
+        let connection = Glibc.accept(descriptor, nil, nil)
+        return connection >= 0 ? TCPClient(descriptor: connection) : nil
     }
 }

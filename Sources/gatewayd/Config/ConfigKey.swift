@@ -35,7 +35,7 @@ enum ConfigKey: Int, CaseIterable {
                                  "Where requests to connect arrive: IPv4 a.b.c.d:PORT or IPv6 [addr]:PORT. Must be one of the members in [sequence].")
         case .identity:
             return ConfigKeySpec(.node, "identity", .sipURI, unset: "sip:LISTEN;transport=udp", .restart,
-                                 "The SIP URI this node hands out in 302s.", example: "sip:127.0.0.1:5060;transport=udp")
+                                 "The SIP URI this node hands out in 302s; its transport (;transport=tcp or tls, or sips:) is how requests reach that proxy.", example: "sip:127.0.0.1:5060;transport=udp")
         case .threshold:
             return ConfigKeySpec(.node, "threshold", .decimal(low: 0, lowIncluded: false, high: 10, highIncluded: true),
                                  default: "0.8", .live,

@@ -1,4 +1,5 @@
 import Basics
+import SIP
 
 /// `[tls]` and the TLS ports, checked with the whole file: a TLS listener needs a
 /// certificate and its key, and verifying peers needs the CA file. Whether the files are
@@ -36,6 +37,19 @@ extension NodeConfig {
         }
         if file[.tlsMembers].flag && (nodePort == 0 || file[.tlsVerify].integer == 0) {
             throw ConfigProblem(line: file.line(.tlsMembers), "[tls] members: needs tls_port in [node], and verify = peer or require")
+        }
+        // A recursing node sends requests to its own proxy over the transport its identity
+        // names: it needs a TLS listener (whose certificate and CA it uses) or TCP for that.
+        if file.configuresNode && file[.recurse].flag {
+            let transport = file[.identity].text.withUnsafeBytes { identity in
+                SIPURI(identity, ByteRange(0, identity.count))?.transport(in: identity) ?? .udp
+            }
+            if transport == .tls && nodePort == 0 {
+                throw ConfigProblem(line: file.line(.identity), "identity: a TLS proxy (sips: or transport=tls) with recurse needs tls_port")
+            }
+            if transport == .tcp && !file[.tcp].flag {
+                throw ConfigProblem(line: file.line(.identity), "identity: a TCP proxy (transport=tcp) with recurse needs tcp = yes")
+            }
         }
         guard nodePort != 0 || agentPort != 0 else { return }
         let portLine = nodePort != 0 ? file.line(.tlsPort) : file.line(.agentTLSPort)

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// Kamailio 5.6 as registrar and proxy (Tests/Fixtures/kamailio/registrar.cfg) on one loopback
-/// UDP address, in the foreground, everything it writes (pid file, ctl socket, log) in its
+/// UDP address (and TCP on the same port with `tcp`), in the foreground, everything it writes (pid file, ctl socket, log) in its
 /// own directory, read through its ctl socket with kamcmd.
 final class KamailioRegistrar: LabMember {
     /// One binding of the location table (`ul.dump`).
@@ -12,6 +12,8 @@ final class KamailioRegistrar: LabMember {
         var path: String?
         var userAgent: String?
         var received: String?
+        /// The socket the registration came in on, e.g. `tcp:127.0.0.2:5460`.
+        var socket: String?
         var expires: Int?
         var description: String {
             "\(aor) -> \(contact)" + (path.map { " path \($0)" } ?? "") + (userAgent.map { " (\($0))" } ?? "")
@@ -21,6 +23,7 @@ final class KamailioRegistrar: LabMember {
     let name: String
     let address: String
     let port: Int
+    let tcp: Bool
     let directory: String
     var pidFile: String { directory + "/kamailio.pid" }
     var controlSocket: String { directory + "/kamailio_ctl" }
@@ -31,20 +34,22 @@ final class KamailioRegistrar: LabMember {
     /// The command line, as docs/phones.md gives it. `alias`: another host:port this
     /// instance takes as itself (a gatewayd node in front).
     func arguments(alias: String? = nil) -> [String] {
-        var arguments = ["-f", RealPhones.kamailioConfig.path, "-DD", "-E", "-m", "16", "-M", "4", "-n", "2", "-T", "-S",
+        var arguments = ["-f", RealPhones.kamailioConfig.path, "-DD", "-E", "-m", "16", "-M", "4", "-n", "2", "-S",
                          "-Y", directory, "-P", pidFile, "-w", directory,
                          "-A", "LISTEN=udp:\(address):\(port)", "-A", "CTLSOCK=\"unix:\(controlSocket)\""]
+        arguments += tcp ? ["-A", "LISTEN_TCP=tcp:\(address):\(port)"] : ["-T"]
         if let alias { arguments += ["-A", "DOMAIN=\(alias)"] }
         return arguments
     }
 
     /// Starts it and waits until it answers an OPTIONS (sent from `address`:5499) and kamcmd
     /// reaches it.
-    init(_ lab: PhoneLab, name: String, address: String, port: Int = 5460, alias: String? = nil,
+    init(_ lab: PhoneLab, name: String, address: String, port: Int = 5460, alias: String? = nil, tcp: Bool = false,
          sourceLocation: SourceLocation = #_sourceLocation) throws {
         self.name = name
         self.address = address
         self.port = port
+        self.tcp = tcp
         directory = try lab.subdirectory(name)
         // Kamailio binds with SO_REUSEADDR: a second one (left from an earlier run) on the
         // same address would silently share the requests. Nobody may hold it yet.
@@ -93,6 +98,7 @@ final class KamailioRegistrar: LabMember {
             case "Path" where !result.isEmpty: result[result.count - 1].path = given
             case "User-Agent" where !result.isEmpty: result[result.count - 1].userAgent = given
             case "Received" where !result.isEmpty: result[result.count - 1].received = given
+            case "Socket" where !result.isEmpty: result[result.count - 1].socket = given
             case "Expires" where !result.isEmpty: result[result.count - 1].expires = Int(value)
             default: break
             }

@@ -78,18 +78,20 @@ extension RealPhonesKamailioTests {
             return "[tls]\ncertificate = \(certificates)/\(name).pem\nkey = \(certificates)/\(name).key\n"
         }
 
-        static func nodeConfig(_ member: Int, drain: Bool, recurse: Bool = false, certificates: String? = nil) -> String {
+        /// `proxies`: the transport the identities name (the Kamailios also take TCP for `tcp`).
+        static func nodeConfig(_ member: Int, drain: Bool, recurse: Bool = false, certificates: String? = nil,
+                               proxies: String = "udp") -> String {
             """
             [node]
             listen = 127.0.0.\(member):5450
             \(certificates != nil && member == 1 ? "tls_port = 5451" : "")
-            identity = sip:127.0.0.\(member):5460;transport=udp
+            identity = sip:127.0.0.\(member):5460;transport=\(proxies)
             drain = \(drain ? "yes" : "no")
             recurse = \(recurse ? "yes" : "no")
             rate_limit = 0
             [sequence]
-            n1 = 127.0.0.1:5450 sip:127.0.0.1:5460;transport=udp
-            n2 = 127.0.0.2:5450 sip:127.0.0.2:5460;transport=udp
+            n1 = 127.0.0.1:5450 sip:127.0.0.1:5460;transport=\(proxies)
+            n2 = 127.0.0.2:5450 sip:127.0.0.2:5460;transport=\(proxies)
             [health]
             probe_interval_ms = 200
             \(member == 1 ? tlsSection(certificates, "n1") : "")
@@ -118,7 +120,7 @@ extension RealPhonesKamailioTests {
 
             /// `tls`: the primary and the agent also listen for TLS, with certificates made for this lab.
             init(_ name: String, n1Drains: Bool = true, n2Drains: Bool = false, recurse: Bool = false, agent: Bool = true,
-                 path: Bool = false, tls: Bool = false) throws {
+                 path: Bool = false, tls: Bool = false, proxies: String = "udp") throws {
                 lab = try PhoneLab(name)
                 var certificates: String?
                 if tls {
@@ -129,11 +131,14 @@ extension RealPhonesKamailioTests {
                     certificates = directory
                 }
                 self.certificates = certificates
-                k1 = try KamailioRegistrar(lab, name: "k1", address: "127.0.0.1", port: 5460, alias: ThroughTheGroup.primary)
-                k2 = try KamailioRegistrar(lab, name: "k2", address: "127.0.0.2", port: 5460, alias: ThroughTheGroup.primary)
+                k1 = try KamailioRegistrar(lab, name: "k1", address: "127.0.0.1", port: 5460, alias: ThroughTheGroup.primary,
+                                           tcp: proxies == "tcp")
+                k2 = try KamailioRegistrar(lab, name: "k2", address: "127.0.0.2", port: 5460, alias: ThroughTheGroup.primary,
+                                           tcp: proxies == "tcp")
                 capture = try LoopbackCapture(lab)
-                n1 = try GatewaydProcess(lab, name: "n1", config: nodeConfig(1, drain: n1Drains, recurse: recurse, certificates: certificates))
-                n2 = try GatewaydProcess(lab, name: "n2", config: nodeConfig(2, drain: n2Drains, recurse: recurse))
+                n1 = try GatewaydProcess(lab, name: "n1", config: nodeConfig(1, drain: n1Drains, recurse: recurse, certificates: certificates,
+                                                                             proxies: proxies))
+                n2 = try GatewaydProcess(lab, name: "n2", config: nodeConfig(2, drain: n2Drains, recurse: recurse, proxies: proxies))
                 if agent { self.agent = try GatewaydProcess(lab, name: "agent", config: agentConfig(path: path, certificates: certificates)) }
             }
 
@@ -248,6 +253,36 @@ extension RealPhonesKamailioTests {
         /// liblinphone with the agent as its proxy (linphone sends REGISTER to its reg_proxy
         /// only, so the agent is that) calls baresip, also behind the agent; sipsak registers
         /// through the agent too.
+        /// The group's proxies take TCP (the identities say `;transport=tcp`): the agent
+        /// recurses over TCP, on a connection it opens to the proxy and keeps; alice and bob
+        /// reach the agent over UDP, and their REGISTERs reach Kamailio over that connection.
+        @Test(RealPhones.needs(.kamailio, .kamcmd, .baresip, .tshark))
+        func baresipThroughTheAgentToAProxyOverTCP() throws {
+            try RealPhones.require(.kamailio, .kamcmd, .baresip, .tshark)
+            let bench = try Bench("agent-proxy-tcp", proxies: "tcp")
+            let (alice, bob) = try Self.registeredBaresips(bench, throughAgent: true)
+            try Self.expectRegistered("alice", at: bench.k2, not: bench.k1, alice)
+            #expect(bench.k2.bindings(of: "alice").first?.socket == "tcp:127.0.0.2:5460", "\(bench.k2.bindings())")
+            try Self.call(bench, from: alice, to: bob, user: "bob", through: bench.k2, maximumInvites: 5)
+            let tcp = bench.agent?.status()?["steering_tcp"] as? [String: Any]
+            #expect((tcp?["opened"] as? Int ?? 0) >= 1 && tcp?["open_failed"] as? Int == 0, "\(String(describing: tcp))")
+            #expect(tcp?["send_failed"] as? Int == 0, "\(String(describing: tcp))")
+            #expect(bench.endpoint("alice")?["proxy"] as? String == "sip:127.0.0.2:5460;transport=tcp")
+        }
+
+        /// The same straight at a recursing primary: n1 follows n2's 302 over TCP to k2.
+        @Test(RealPhones.needs(.kamailio, .kamcmd, .baresip, .tshark))
+        func baresipStraightAtAPrimaryThatRecursesToAProxyOverTCP() throws {
+            try RealPhones.require(.kamailio, .kamcmd, .baresip, .tshark)
+            let bench = try Bench("primary-proxy-tcp", recurse: true, agent: false, proxies: "tcp")
+            let (alice, bob) = try Self.registeredBaresips(bench, throughAgent: false)
+            try Self.expectRegistered("alice", at: bench.k2, not: bench.k1, alice)
+            #expect(bench.k2.bindings(of: "alice").first?.socket == "tcp:127.0.0.2:5460", "\(bench.k2.bindings())")
+            try Self.call(bench, from: alice, to: bob, user: "bob", through: bench.k2, maximumInvites: 5)
+            let tcp = bench.n1.status()?["tcp"] as? [String: Any]
+            #expect((tcp?["opened"] as? Int ?? 0) >= 1 && tcp?["open_failed"] as? Int == 0, "\(String(describing: tcp))")
+        }
+
         @Test(RealPhones.needs(.kamailio, .kamcmd, .baresip, .linphone, .sipsak, .tshark))
         func linphoneAndSipsakThroughTheAgent() throws {
             try RealPhones.require(.kamailio, .kamcmd, .baresip, .linphone, .sipsak, .tshark)
