@@ -24,6 +24,9 @@ final class KamailioRegistrar: LabMember {
     let address: String
     let port: Int
     let tcp: Bool
+    /// With TLS: its port (the UDP port + 1) and the certificate and key it serves.
+    let tls: (certificate: String, key: String)?
+    var tlsPort: Int { port + 1 }
     let directory: String
     var pidFile: String { directory + "/kamailio.pid" }
     var controlSocket: String { directory + "/kamailio_ctl" }
@@ -37,7 +40,11 @@ final class KamailioRegistrar: LabMember {
         var arguments = ["-f", RealPhones.kamailioConfig.path, "-DD", "-E", "-m", "16", "-M", "4", "-n", "2", "-S",
                          "-Y", directory, "-P", pidFile, "-w", directory,
                          "-A", "LISTEN=udp:\(address):\(port)", "-A", "CTLSOCK=\"unix:\(controlSocket)\""]
-        arguments += tcp ? ["-A", "LISTEN_TCP=tcp:\(address):\(port)"] : ["-T"]
+        if tcp { arguments += ["-A", "LISTEN_TCP=tcp:\(address):\(port)"] }
+        if tls != nil {
+            arguments += ["-A", "LISTEN_TLS=tls:\(address):\(tlsPort)", "-A", "TLS_CONFIG=\"\(directory)/tls.cfg\""]
+        }
+        if !tcp && tls == nil { arguments.append("-T") }
         if let alias { arguments += ["-A", "DOMAIN=\(alias)"] }
         return arguments
     }
@@ -45,12 +52,30 @@ final class KamailioRegistrar: LabMember {
     /// Starts it and waits until it answers an OPTIONS (sent from `address`:5499) and kamcmd
     /// reaches it.
     init(_ lab: PhoneLab, name: String, address: String, port: Int = 5460, alias: String? = nil, tcp: Bool = false,
-         sourceLocation: SourceLocation = #_sourceLocation) throws {
+         tls: (certificate: String, key: String)? = nil, sourceLocation: SourceLocation = #_sourceLocation) throws {
         self.name = name
         self.address = address
         self.port = port
         self.tcp = tcp
+        self.tls = tls
         directory = try lab.subdirectory(name)
+        if let tls {
+            // The tls module's own file: this certificate for every client; clients are not asked for one.
+            try """
+                [server:default]
+                method = TLSv1.2+
+                verify_certificate = no
+                require_certificate = no
+                certificate = \(tls.certificate)
+                private_key = \(tls.key)
+
+                [client:default]
+                method = TLSv1.2+
+                verify_certificate = no
+                require_certificate = no
+
+                """.write(toFile: directory + "/tls.cfg", atomically: true, encoding: .utf8)
+        }
         // Kamailio binds with SO_REUSEADDR: a second one (left from an earlier run) on the
         // same address would silently share the requests. Nobody may hold it yet.
         let free = (try? UDPSocket(bind: address, port: UInt16(port))) != nil

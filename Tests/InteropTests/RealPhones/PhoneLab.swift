@@ -14,6 +14,8 @@ enum RealPhones {
         var package: String
         /// Where Debian puts it; the first executable one is used.
         var candidates: [String]
+        /// A file that need only be readable (a module), not executable.
+        var readable = false
 
         static let kamailio = Tool(name: "kamailio", package: "kamailio", candidates: ["/usr/sbin/kamailio", "/usr/bin/kamailio"])
         static let kamcmd = Tool(name: "kamcmd", package: "kamailio", candidates: ["/usr/sbin/kamcmd", "/usr/bin/kamcmd"])
@@ -22,13 +24,19 @@ enum RealPhones {
         static let sipsak = Tool(name: "sipsak", package: "sipsak", candidates: ["/usr/bin/sipsak"])
         static let tshark = Tool(name: "tshark", package: "tshark", candidates: ["/usr/bin/tshark"])
         static let sipp = Tool(name: "sipp", package: "sip-tester", candidates: ["/usr/bin/sipp"])
+        /// Kamailio's TLS module (a shared object, so only readable).
+        static let kamailioTLS = Tool(name: "kamailio-tls", package: "kamailio-tls-modules",
+                                      candidates: ["/usr/lib/x86_64-linux-gnu/kamailio/modules/tls.so",
+                                                   "/usr/lib/aarch64-linux-gnu/kamailio/modules/tls.so"], readable: true)
 
         /// Nil when not installed (or named in GATEWAYD_PHONES_HIDE, comma-separated, to try
         /// the skip and the CI failure without uninstalling anything).
         var path: String? {
             let hidden = (ProcessInfo.processInfo.environment["GATEWAYD_PHONES_HIDE"] ?? "").split(separator: ",").map(String.init)
             if hidden.contains(name) { return nil }
-            return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+            return candidates.first {
+                readable ? FileManager.default.isReadableFile(atPath: $0) : FileManager.default.isExecutableFile(atPath: $0)
+            }
         }
         var description: String { name }
     }

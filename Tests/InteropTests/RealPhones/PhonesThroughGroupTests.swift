@@ -78,30 +78,36 @@ extension RealPhonesKamailioTests {
             return "[tls]\ncertificate = \(certificates)/\(name).pem\nkey = \(certificates)/\(name).key\n"
         }
 
-        /// `proxies`: the transport the identities name (the Kamailios also take TCP for `tcp`).
+        /// Each Kamailio's port for `transport`: 5460 (UDP and TCP), 5461 for TLS.
+        static func proxyPort(_ transport: String) -> Int { transport == "tls" ? 5461 : 5460 }
+
+        /// `proxies`: the transport the identities name (the Kamailios also take TCP for `tcp`,
+        /// TLS for `tls`).
         static func nodeConfig(_ member: Int, drain: Bool, recurse: Bool = false, certificates: String? = nil,
                                proxies: String = "udp") -> String {
             """
             [node]
             listen = 127.0.0.\(member):5450
             \(certificates != nil && member == 1 ? "tls_port = 5451" : "")
-            identity = sip:127.0.0.\(member):5460;transport=\(proxies)
+            identity = sip:127.0.0.\(member):\(proxyPort(proxies));transport=\(proxies)
             drain = \(drain ? "yes" : "no")
             recurse = \(recurse ? "yes" : "no")
             rate_limit = 0
             [sequence]
-            n1 = 127.0.0.1:5450 sip:127.0.0.1:5460;transport=\(proxies)
-            n2 = 127.0.0.2:5450 sip:127.0.0.2:5460;transport=\(proxies)
+            n1 = 127.0.0.1:5450 sip:127.0.0.1:\(proxyPort(proxies));transport=\(proxies)
+            n2 = 127.0.0.2:5450 sip:127.0.0.2:\(proxyPort(proxies));transport=\(proxies)
             [health]
             probe_interval_ms = 200
             \(member == 1 ? tlsSection(certificates, "n1") : "")
             """
         }
 
-        static func agentConfig(path: Bool = false, certificates: String? = nil) -> String {
+        /// `verifyProxies`: the agent checks the certificates of the proxies it reaches over TLS.
+        static func agentConfig(path: Bool = false, certificates: String? = nil, verifyProxies: Bool = false) -> String {
             var text = "[node]\n[steering]\nentry_points = 127.0.0.1:5450, 127.0.0.2:5450\nlisten = \(agent)\n"
             text += "path = \(path ? "yes" : "no")\n"
             if certificates != nil { text += "tls_port = 5471\n" + tlsSection(certificates, "agent") }
+            if let certificates, verifyProxies { text += "ca = \(certificates)/ca.pem\nverify = peer\n" }
             for user in users { text += "[endpoint \(user)]\nkind = sip\nidentity = sip:\(user)@127.0.0.1\n" }
             return text
         }
@@ -123,23 +129,30 @@ extension RealPhonesKamailioTests {
                  path: Bool = false, tls: Bool = false, proxies: String = "udp") throws {
                 lab = try PhoneLab(name)
                 var certificates: String?
-                if tls {
+                if tls || proxies == "tls" {
                     let directory = try lab.subdirectory("certificates")
                     let made = try Interop.run(Interop.root.appendingPathComponent("scripts/tls-certs").path,
-                                               [directory, "n1=127.0.0.1", "agent=127.0.0.1"])
+                                               [directory, "n1=127.0.0.1", "agent=127.0.0.1", "k1=127.0.0.1", "k2=127.0.0.2"])
                     try #require(made.status == 0, "tls-certs: \(made.error)")
                     certificates = directory
                 }
                 self.certificates = certificates
+                func served(_ name: String) -> (certificate: String, key: String)? {
+                    guard proxies == "tls", let certificates else { return nil }
+                    return ("\(certificates)/\(name).pem", "\(certificates)/\(name).key")
+                }
                 k1 = try KamailioRegistrar(lab, name: "k1", address: "127.0.0.1", port: 5460, alias: ThroughTheGroup.primary,
-                                           tcp: proxies == "tcp")
+                                           tcp: proxies == "tcp", tls: served("k1"))
                 k2 = try KamailioRegistrar(lab, name: "k2", address: "127.0.0.2", port: 5460, alias: ThroughTheGroup.primary,
-                                           tcp: proxies == "tcp")
+                                           tcp: proxies == "tcp", tls: served("k2"))
                 capture = try LoopbackCapture(lab)
                 n1 = try GatewaydProcess(lab, name: "n1", config: nodeConfig(1, drain: n1Drains, recurse: recurse, certificates: certificates,
                                                                              proxies: proxies))
                 n2 = try GatewaydProcess(lab, name: "n2", config: nodeConfig(2, drain: n2Drains, recurse: recurse, proxies: proxies))
-                if agent { self.agent = try GatewaydProcess(lab, name: "agent", config: agentConfig(path: path, certificates: certificates)) }
+                if agent {
+                    self.agent = try GatewaydProcess(lab, name: "agent", config: agentConfig(path: path, certificates: certificates,
+                                                                                           verifyProxies: proxies == "tls"))
+                }
             }
 
             var logs: String { "n1: \(n1.logText)\nn2: \(n2.logText)\nagent: \(agent?.logText ?? "-")" }
@@ -268,6 +281,22 @@ extension RealPhonesKamailioTests {
             #expect((tcp?["opened"] as? Int ?? 0) >= 1 && tcp?["open_failed"] as? Int == 0, "\(String(describing: tcp))")
             #expect(tcp?["send_failed"] as? Int == 0, "\(String(describing: tcp))")
             #expect(bench.endpoint("alice")?["proxy"] as? String == "sip:127.0.0.2:5460;transport=tcp")
+        }
+
+        /// Proxies that take TLS (`;transport=tls`, Kamailio's tls module on port 5461): the
+        /// agent recurses over TLS, checking k2's certificate against the group's CA and that
+        /// it names 127.0.0.2; alice's REGISTER reaches k2 over that connection.
+        @Test(RealPhones.needs(.kamailio, .kamcmd, .kamailioTLS, .baresip, .tshark))
+        func baresipThroughTheAgentToAProxyOverTLS() throws {
+            try RealPhones.require(.kamailio, .kamcmd, .kamailioTLS, .baresip, .tshark)
+            let bench = try Bench("agent-proxy-tls", proxies: "tls")
+            let (alice, bob) = try Self.registeredBaresips(bench, throughAgent: true)
+            try Self.expectRegistered("alice", at: bench.k2, not: bench.k1, alice)
+            #expect(bench.k2.bindings(of: "alice").first?.socket == "tls:127.0.0.2:5461", "\(bench.k2.bindings())")
+            try Self.call(bench, from: alice, to: bob, user: "bob", through: bench.k2, maximumInvites: 5)
+            let tls = bench.agent?.status()?["steering_tls"] as? [String: Any]
+            #expect((tls?["opened"] as? Int ?? 0) >= 1 && (tls?["handshakes"] as? Int ?? 0) >= 1, "\(String(describing: tls))")
+            #expect(tls?["closed_certificate"] as? Int == 0 && tls?["send_failed"] as? Int == 0, "\(String(describing: tls))")
         }
 
         /// The same straight at a recursing primary: n1 follows n2's 302 over TCP to k2.
