@@ -6,7 +6,8 @@ import LoadMeter
 /// The log lines for things that happen per packet: requests rate limited, malformed SIP
 /// sent to the node, malformed SIP seen by the meter, packets the capture dropped. Each is
 /// one line when it starts, one summary a minute while it goes on, one when it stops. The
-/// steering agent's refusals of unknown phones and asks nobody answered are logged so too.
+/// steering agent's refusals of unknown phones and asks nobody answered are logged so too, and
+/// the TCP and TLS limits (summed over the node's and the agent's listeners).
 struct FloodLog {
     var rateLimited = RepeatedEvent()
     var malformed = RepeatedEvent()
@@ -20,6 +21,10 @@ struct FloodLog {
     var unroutable = RepeatedEvent()
     var sendsLost = RepeatedEvent()
     var transactionsCut = RepeatedEvent()
+    var connectionsRefused = RepeatedEvent()
+    var connectionsCut = RepeatedEvent()
+    var handshakesFailed = RepeatedEvent()
+    var connectionSendsFailed = RepeatedEvent()
 
     mutating func observe(_ daemon: Daemon, now: Int64) {
         if let agent = daemon.agent {
@@ -33,6 +38,7 @@ struct FloodLog {
         let lost = (daemon.node.map { $0.outbox.dropped + $0.outbox.sendsFailed } ?? 0)
             + (daemon.agent.map { $0.outbox.dropped + $0.outbox.sendsFailed } ?? 0)
         FloodLog.report(sendsLost.observe(lost, now: now), "datagrams not sent (outbox full or the socket refused them)")
+        observeConnections(daemon.listeners, now: now)
         guard let node = daemon.node, let meter = daemon.meter else { return }
         let counters = node.counters
         FloodLog.report(rateLimited.observe(counters.rateLimited, now: now), "requests rate limited (answered 503)")
@@ -49,6 +55,28 @@ struct FloodLog {
             FloodLog.report(captureDropped.observe(Int(truncatingIfNeeded: dropped.dropped + dropped.droppedByInterface), now: now),
                             "packets dropped by the capture")
         }
+    }
+
+    /// The limits of the TCP and TLS listeners: what the status file's `tcp` and `tls`
+    /// objects count one by one, logged by kind.
+    mutating func observeConnections(_ tables: [StreamConnections], now: Int64) {
+        guard !tables.isEmpty else { return }
+        var refused = 0, cut = 0, handshakes = 0, sends = 0
+        for table in tables {
+            let counters = table.counters
+            refused += counters.refusedLimit + counters.refusedPerSource
+            cut += counters.closedStalled + counters.closedTooLarge + counters.closedUnframeable
+            handshakes += counters.closedHandshake + counters.closedTLSError + counters.closedCertificate
+            sends += counters.sendFailed + counters.openFailed
+        }
+        FloodLog.report(connectionsRefused.observe(refused, now: now),
+                        "TCP/TLS connections refused (tcp_connections or tcp_connections_per_source reached)")
+        FloodLog.report(connectionsCut.observe(cut, now: now),
+                        "TCP/TLS connections closed for what they sent (stalled mid-message, too large, or not framed)")
+        FloodLog.report(handshakesFailed.observe(handshakes, now: now),
+                        "TLS connections closed in or after the handshake (failed, unfinished, bad record, certificate)")
+        FloodLog.report(connectionSendsFailed.observe(sends, now: now),
+                        "TCP/TLS sends that failed (no connection, one that could not be opened, or a peer not reading)")
     }
 
     static func report(_ report: RepeatedEvent.Report?, _ what: StaticString) {

@@ -269,6 +269,8 @@ struct TCPTransportTests {
         alive.send(TCPTransportTests.invite("after-1", port: 5208))
         #expect(TCPTransportTests.finalAnswer(alive)?.hasPrefix("SIP/2.0 302") == true)
         #expect(try Interop.ask(5208, clientPort: 5209, callID: "after-udp")?.hasPrefix("SIP/2.0 302") == true)
+        // Logged, summarised (the line at the start of a run of them).
+        #expect(Interop.eventually(5) { node.log.contains("TCP/TLS connections closed for what they sent") }, "\(node.log)")
     }
 
     @Test func answersAPeerDoesNotReadAreKeptInOrderUntilTooManyCloseItsConnection() throws {
@@ -361,6 +363,8 @@ struct TCPTransportTests {
         #expect(node.tcp("accepted") == 120, "connecting took \(connecting) s")
         #expect(node.tcp("refused_per_source") == 1_950 + 1_950)
         #expect(node.tcp("refused_limit") == 1_980 + 2_000 + 2_000)
+        #expect(Interop.eventually(5) { node.log.contains("TCP/TLS connections refused (tcp_connections or tcp_connections_per_source reached)") },
+                "\(node.log)")
         // UDP is answered meanwhile.
         #expect(try Interop.ask(5210, clientPort: 5211, callID: "flooded-udp")?.hasPrefix("SIP/2.0 302") == true)
         // The 120 say nothing and are closed after the idle timeout; then TCP is taken again.

@@ -133,6 +133,7 @@ struct TLSTransportTests {
         let untrusting = try Self.connect(node.tlsPort, ["--ca", other.path("ca.pem")], messages: [Self.invite("u-1", port: node.tlsPort)])
         #expect(untrusting.handshake.hasPrefix("failed"), "\(untrusting)")
         #expect(Interop.eventually(5) { node.tls("closed_handshake") == 3 && node.tls("open") == 0 }, "\(node.tls("closed_handshake"))")
+        #expect(Interop.eventually(5) { node.log.contains("TLS connections closed in or after the handshake") }, "\(node.log)")
         // Still answering, over TLS and over UDP.
         let good = try Self.connect(node.tlsPort, ["--ca", certificates.path("ca.pem")],
                                     messages: [Self.invite("good-1", port: node.tlsPort)], expect: 1)
