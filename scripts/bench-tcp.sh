@@ -11,7 +11,9 @@
 # 1,000 connections open (from 20 loopback addresses, 50 each), and what a TLS connection adds
 # (1,000 of them, EC P-256 certificate from scripts/tls-certs, TLS 1.3). Loopback only.
 # The two servers take turns, ROUNDS runs each (both running throughout), so a shared
-# machine's slow spell falls on both rather than on one.
+# machine's slow spell falls on both rather than on one; a third takes its turn too, the
+# floor: Benchmarks/Floor/responder.c over TCP, the node's system calls and no work of its
+# own (the kernel's share of a call here).
 # Environment: RATE (default 2000), SECONDS_PER_RUN (default 5), ROUNDS (default 3; CPU time
 # is counted in 10 ms ticks, so 30,000 calls resolve it to a third of a microsecond).
 set -euo pipefail
@@ -63,18 +65,26 @@ sleep 0.5
 fresh_rss=$(rss_of "${PIDS[0]}")
 echo "== gatewayd and kamailio over TCP (sl_send_reply 302, children=2, tcp_children=2), taking turns"
 start_kamailio tcp 5390
-node_ticks=0 node_calls=0 kam_ticks=0 kam_calls=0
+cc -O2 -o "$WORK/responder" Benchmarks/Floor/responder.c
+"$WORK/responder" 127.0.0.1 5392 tcp & PIDS+=($!)
+FLOOR=$!
+node_ticks=0 node_calls=0 kam_ticks=0 kam_calls=0 floor_ticks=0 floor_calls=0
 for round in $(seq "$ROUNDS"); do
     read -r ticks calls < <(cpu_run 127.0.0.1:5380 "${PIDS[0]}")
     node_ticks=$((node_ticks + ticks)) node_calls=$((node_calls + calls))
     node_round=$(per_call "$ticks" "$calls")
     read -r ticks calls < <(cpu_run 127.0.0.1:5390 "${KAMAILIO_PIDS[@]}")
     kam_ticks=$((kam_ticks + ticks)) kam_calls=$((kam_calls + calls))
-    echo "    round $round: gatewayd $node_round us, kamailio $(per_call "$ticks" "$calls") us per call"
+    kam_round=$(per_call "$ticks" "$calls")
+    read -r ticks calls < <(cpu_run 127.0.0.1:5392 "$FLOOR")
+    floor_ticks=$((floor_ticks + ticks)) floor_calls=$((floor_calls + calls))
+    echo "    round $round: gatewayd $node_round us, kamailio $kam_round us, floor $(per_call "$ticks" "$calls") us per call"
 done
 stop_kamailio
+kill "$FLOOR"
 node_cpu=$(per_call "$node_ticks" "$node_calls")
 kam_cpu=$(per_call "$kam_ticks" "$kam_calls")
+floor_cpu=$(per_call "$floor_ticks" "$floor_calls")
 
 # Opens 1,000 connections to port $2 (tcp or tls as $1; TLS checked against the CA $3), each
 # with a keep-alive as a registered phone would send, and prints the node's RSS and the
@@ -113,6 +123,7 @@ echo
 printf 'CPU/call   gatewayd %s us (%s calls), kamailio %s us (%s calls, all its processes), at %s calls/s over one connection\n' \
     "$node_cpu" "$node_calls" "$kam_cpu" "$kam_calls" "$RATE"
 python3 -c "print('CPU ratio  %.2f x kamailio per call over TCP (target <= 0.5)' % ($node_cpu / max($kam_cpu, 0.001)))"
+python3 -c "print('CPU floor  %s us (%s calls): Benchmarks/Floor/responder.c over TCP, the same system calls and no work of its own, %.2f x kamailio; gatewayd adds %.2f us' % ('$floor_cpu', $floor_calls, $floor_cpu / max($kam_cpu, 0.001), $node_cpu - $floor_cpu))"
 printf 'RSS        %s KiB fresh, %s KiB with %s TCP connections open (%s KiB a connection)\n' "$fresh_rss" "$open_rss" \
     "$open_count" "$(python3 -c "print(round(($open_rss - $fresh_rss) / 1000, 2))")"
 printf 'RSS        %s KiB before, %s KiB with %s TLS connections open (%s KiB a connection)\n' "$before_tls_rss" "$tls_rss" \
