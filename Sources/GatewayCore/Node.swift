@@ -14,7 +14,7 @@ public final class Node<Entropy: EntropySource> {
     public internal(set) var admission: Admission
     public internal(set) var counters = NodeCounters()
     public internal(set) var health: [PeerHealth]
-    public let outbox = Outbox()
+    public let outbox: Outbox
     /// What happened that the daemon acts on and logs (`NodeEvent`), oldest first.
     public let events = EventQueue<NodeEvent>(capacity: 256, filler: .peer(member: 0, up: true))
     public let reservations: Reservations
@@ -26,6 +26,9 @@ public final class Node<Entropy: EntropySource> {
     /// Client transactions opened by following a 302 since the owner last looked (the
     /// steering agent records its phones' proxies from them); at most 32 are kept.
     public internal(set) var recursions: [Int32] = []
+    /// With `reportsAnswers`: server transactions whose final answer went to a client since
+    /// the owner last looked (it reads the answer from the transaction); at most 256.
+    var answeredClients: [Int32] = []
     let limiter: SourceRateLimiter
     let servers: ServerTransactions
     let clients: ClientTransactions
@@ -62,8 +65,10 @@ public final class Node<Entropy: EntropySource> {
     static var serverKind: UInt8 { 0 }
     static var clientKind: UInt8 { 1 }
 
-    public init(settings: NodeSettings, sequence: GroupSequence, entropy: Entropy) {
+    /// `outbox`: where the datagrams go (the steering agent's relay shares the agent's).
+    public init(settings: NodeSettings, sequence: GroupSequence, entropy: Entropy, outbox: Outbox = Outbox()) {
         self.settings = settings
+        self.outbox = outbox
         self.sequence = sequence
         self.entropy = entropy
         throttleReduction = [Int](repeating: 0, count: sequence.members.count)
@@ -92,6 +97,7 @@ public final class Node<Entropy: EntropySource> {
         let others = sequence.members.indices.filter { $0 != sequence.selfIndex }.compactMap { proxy(sequence.members[$0].identity) }
         proxies = ProxyTargets(own: proxy(settings.identity), fixed: others, learned: 64)
         recursions.reserveCapacity(32)
+        if settings.reportsAnswers { answeredClients.reserveCapacity(256) }
         probeBranches = FixedArray(repeating: 0, count: sequence.members.count * ClientTransactions.branchLength)
         probeSentAt = FixedArray(repeating: -1, count: sequence.members.count)
     }

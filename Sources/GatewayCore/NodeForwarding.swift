@@ -147,6 +147,7 @@ extension Node {
         machine.pointee.respond(code, now: now, timers: settings.timers)
         keepResponse(slot)
         outbox.send(out, to: servers.sources[slot], over: servers.transports[slot])
+        noteAnswer(slot, code)
         schedule(server: slot)
     }
 

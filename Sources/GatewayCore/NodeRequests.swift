@@ -250,7 +250,14 @@ extension Node {
         servers.machines.pointer(at: slot).pointee.respond(code, now: now, timers: settings.timers)
         keepResponse(slot)
         outbox.send(out, to: servers.sources[slot], over: servers.transports[slot])
+        noteAnswer(slot, code)
         schedule(server: slot)
+    }
+
+    /// With `reportsAnswers`, a final answer to a client is noted for the owner.
+    func noteAnswer(_ slot: Int, _ code: Int) {
+        guard settings.reportsAnswers, code >= 200, !servers.fromMembers[slot], answeredClients.count < 256 else { return }
+        answeredClients.append(Int32(slot))
     }
 
     /// What `out` holds, kept as the response `slot` retransmits. Once it is final the

@@ -43,6 +43,9 @@ public struct NodeSettings: Sendable {
     /// and a `Record-Route` on INVITE, so incoming calls and in-dialog requests come back
     /// through this element (phones the proxy cannot reach directly).
     public var stayInPath = false
+    /// Note the server transactions whose final answer went to a client (`Node.answeredClients`):
+    /// the steering agent's relay, whose phones' states follow those answers.
+    public var reportsAnswers = false
     /// In-dialog requests, ACKs for 2xx and requests that came back along this element's
     /// own Path or Record-Route may go to any address their Route or Request-URI names (the
     /// steering agent, which phones use as outbound proxy). Off for a node: it proxies only

@@ -120,9 +120,12 @@ public final class SteeringAgent<Entropy: EntropySource> {
         node.stayInPath = settings.recurse && settings.path
         node.routeAnywhere = true
         node.tlsAddress = settings.tlsListen
+        node.reportsAnswers = true
         let members = [Member(address: settings.listen, identity: [])]
             + settings.entryPoints.map { Member(address: $0, identity: []) }
-        relay = Node(settings: node, sequence: GroupSequence(members: members, selfIndex: 0), entropy: relayEntropy)
+        // The relay writes into the agent's outbox: one outbox for the daemon to send.
+        relay = Node(settings: node, sequence: GroupSequence(members: members, selfIndex: 0), entropy: relayEntropy,
+                     outbox: outbox)
         // Endpoints start a tenth of a second apart: a gateway with 24 lines does not ask 24 times at once.
         states = (0..<endpoints.count).map { SteeredEndpoint(now: now, stagger: Int64($0) * 100_000_000) }
         pendingHooks = [UInt8](repeating: 0, count: 2 * endpoints.count)
@@ -281,26 +284,22 @@ public final class SteeringAgent<Entropy: EntropySource> {
 
     // MARK: Pieces
 
-    /// Moves what the relay wants sent to the phones and the entry points into the agent's
-    /// outbox, reading the answers to phones for their assignment on the way; the relay's
-    /// entry points going down or up become the agent's events.
+    /// What the relay did that the agent follows: the proxies it recursed to, the final
+    /// answers it sent phones (read from their transactions, for the phones' states), and its
+    /// entry points going down or up (the agent's events). What the relay sends is already in
+    /// the agent's outbox.
     func collect(now: Int64) {
         recordRecursions(now: now)
+        for slot in relay.answeredClients {
+            let bytes = relay.servers.response(Int(slot))
+            if let line = SIPScanner.startLine(bytes), let message = try? SIPScanner.scan(bytes, startLine: line, framing: .datagram) {
+                recordPhone(message, bytes, now: now)
+            }
+        }
+        relay.answeredClients.removeAll(keepingCapacity: true)
         while let event = relay.events.take() {
             if case .peer(let member, let up) = event { events.push(.entryPoint(member: member, up: up)) }
         }
-        let box = relay.outbox
-        for item in 0..<box.count {
-            let datagram = box.datagram(item)
-            let bytes = box.bytes(datagram)
-            // Only final answers to phones are read: 100 Trying and requests pass unscanned.
-            if relay.sequence.index(of: datagram.destination) == nil, let line = SIPScanner.startLine(bytes), !line.isRequest,
-               line.statusCode >= 200, let message = try? SIPScanner.scan(bytes, startLine: line, framing: .datagram) {
-                recordPhone(message, bytes, now: now)
-            }
-            outbox.send(bytes, to: datagram.destination, over: datagram.transport, opening: datagram.opening)
-        }
-        box.removeAll()
     }
 
     /// An endpoint's state changed (`event` nil: it did not): an event for the daemon, and with
