@@ -144,6 +144,14 @@ extension Interop {
     }
 
     /// A status file, parsed; nil while it is missing or being replaced.
+    /// A fresh directory of this test process for `label` (removed and made again).
+    static func scratch(_ label: String) throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gatewayd-\(label)-\(getpid())")
+        try? FileManager.default.removeItem(at: directory)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return directory
+    }
+
     static func status(_ file: URL) -> [String: Any]? {
         guard let data = try? Data(contentsOf: file) else { return nil }
         return try? JSONSerialization.jsonObject(with: data) as? [String: Any]

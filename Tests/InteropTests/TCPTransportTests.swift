@@ -182,9 +182,7 @@ struct TCPTransportTests {
         // TCP); the client listens on its Via's port.
         let member = try TCPListener(at: "127.0.0.2", port: 5230)
         let listener = try TCPListener(at: "127.0.0.21", port: 5231)
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gatewayd-tcp-gone-\(getpid())")
-        try? FileManager.default.removeItem(at: directory)
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try Interop.scratch("tcp-gone")
         defer { try? FileManager.default.removeItem(at: directory) }
         let status = directory.appendingPathComponent("status.json")
         let config = directory.appendingPathComponent("n1.conf")

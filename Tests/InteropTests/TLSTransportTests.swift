@@ -188,19 +188,12 @@ struct TLSTransportTests {
         Interop.status(directory.appendingPathComponent("n\(node).status"))?["tls"] as? [String: Any] ?? [:]
     }
 
-    static func scratch(_ label: String) throws -> URL {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gatewayd-tls-\(label)-\(getpid())")
-        try? FileManager.default.removeItem(at: directory)
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        return directory
-    }
-
     @Test(.enabled(if: (tools && TCPTransportTests.sippInstalled) || RealPhones.inCI, "python3, openssl or sipp is not installed"))
     func aChainRunningTLSBetweenMembersForwardsOverAuthenticatedConnections() throws {
         // #1 and #2 drain: SIPp's INVITE over UDP to #1 goes on over TLS to #2 and #3, each
         // checking the next one's certificate, and #3's 302 comes back along the connections.
         let certificates = try Certificates("chain", ["n1=127.0.0.1", "n2=127.0.0.2", "n3=127.0.0.3"])
-        let statuses = try Self.scratch("chain")
+        let statuses = try Interop.scratch("tls-chain")
         defer { try? FileManager.default.removeItem(at: statuses) }
         let group = try GroupTests.Group(3, port: 5250, draining: [1, 2],
                                          extra: Self.memberTLS(certificates, tlsPort: 5251, directory: statuses))
@@ -223,7 +216,7 @@ struct TLSTransportTests {
         // #2's certificate, from the same CA, names 127.0.0.9: #1 closes its connection after
         // the handshake, sends nothing on it, and skips #2 once the forward times out.
         let certificates = try Certificates("wrong", ["n1=127.0.0.1", "n3=127.0.0.3", "n2=127.0.0.9"])
-        let statuses = try Self.scratch("wrong")
+        let statuses = try Interop.scratch("tls-wrong")
         defer { try? FileManager.default.removeItem(at: statuses) }
         let group = try GroupTests.Group(3, port: 5254, draining: [1],
                                          extra: Self.memberTLS(certificates, tlsPort: 5255, directory: statuses))
@@ -241,7 +234,7 @@ struct TLSTransportTests {
         // Node #2 of three, the others not running; a forward with #1's Via sent from #1's
         // own address and port over UDP: refused with TLS between members, taken without.
         let certificates = try Certificates("forged", ["n2=127.0.0.2"])
-        let directory = try Self.scratch("forged")
+        let directory = try Interop.scratch("tls-forged")
         defer { try? FileManager.default.removeItem(at: directory) }
         for (members, expected) in [("yes", "SIP/2.0 403"), ("no", "SIP/2.0 302")] {
             let config = directory.appendingPathComponent("n2-\(members).conf")
