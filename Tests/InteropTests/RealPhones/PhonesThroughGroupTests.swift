@@ -263,40 +263,38 @@ extension RealPhonesKamailioTests {
             #expect(tcp?["send_failed"] as? Int == 0 && tcp?["closed_unframeable"] as? Int == 0, "\(String(describing: tcp))")
         }
 
-        /// liblinphone with the agent as its proxy (linphone sends REGISTER to its reg_proxy
-        /// only, so the agent is that) calls baresip, also behind the agent; sipsak registers
-        /// through the agent too.
-        /// The group's proxies take TCP (the identities say `;transport=tcp`): the agent
-        /// recurses over TCP, on a connection it opens to the proxy and keeps; alice and bob
-        /// reach the agent over UDP, and their REGISTERs reach Kamailio over that connection.
+        /// The group's proxies take TCP or TLS (the identities say `;transport=tcp` or `tls`;
+        /// Kamailio's tls module on port 5461): the agent recurses over that transport, on a
+        /// connection it opens to the proxy (over TLS checking k2's certificate against the
+        /// group's CA and that it names 127.0.0.2); alice and bob reach the agent over UDP, and
+        /// their REGISTERs reach Kamailio over that connection.
+        func baresipThroughTheAgentToAProxy(over transport: String) throws {
+            let bench = try Bench("agent-proxy-\(transport)", proxies: transport)
+            let (alice, bob) = try Self.registeredBaresips(bench, throughAgent: true)
+            try Self.expectRegistered("alice", at: bench.k2, not: bench.k1, alice)
+            let proxy = "127.0.0.2:\(Self.proxyPort(transport))"
+            #expect(bench.k2.bindings(of: "alice").first?.socket == "\(transport):\(proxy)", "\(bench.k2.bindings())")
+            try Self.call(bench, from: alice, to: bob, user: "bob", through: bench.k2, maximumInvites: 5)
+            let counters = bench.agent?.status()?["steering_\(transport)"] as? [String: Any]
+            #expect((counters?["opened"] as? Int ?? 0) >= 1 && counters?["open_failed"] as? Int == 0, "\(String(describing: counters))")
+            #expect(counters?["send_failed"] as? Int == 0, "\(String(describing: counters))")
+            if transport == "tls" {
+                #expect((counters?["handshakes"] as? Int ?? 0) >= 1 && counters?["closed_certificate"] as? Int == 0,
+                        "\(String(describing: counters))")
+            }
+            #expect(bench.endpoint("alice")?["proxy"] as? String == "sip:\(proxy);transport=\(transport)")
+        }
+
         @Test(RealPhones.needs(.kamailio, .kamcmd, .baresip, .tshark))
         func baresipThroughTheAgentToAProxyOverTCP() throws {
             try RealPhones.require(.kamailio, .kamcmd, .baresip, .tshark)
-            let bench = try Bench("agent-proxy-tcp", proxies: "tcp")
-            let (alice, bob) = try Self.registeredBaresips(bench, throughAgent: true)
-            try Self.expectRegistered("alice", at: bench.k2, not: bench.k1, alice)
-            #expect(bench.k2.bindings(of: "alice").first?.socket == "tcp:127.0.0.2:5460", "\(bench.k2.bindings())")
-            try Self.call(bench, from: alice, to: bob, user: "bob", through: bench.k2, maximumInvites: 5)
-            let tcp = bench.agent?.status()?["steering_tcp"] as? [String: Any]
-            #expect((tcp?["opened"] as? Int ?? 0) >= 1 && tcp?["open_failed"] as? Int == 0, "\(String(describing: tcp))")
-            #expect(tcp?["send_failed"] as? Int == 0, "\(String(describing: tcp))")
-            #expect(bench.endpoint("alice")?["proxy"] as? String == "sip:127.0.0.2:5460;transport=tcp")
+            try baresipThroughTheAgentToAProxy(over: "tcp")
         }
 
-        /// Proxies that take TLS (`;transport=tls`, Kamailio's tls module on port 5461): the
-        /// agent recurses over TLS, checking k2's certificate against the group's CA and that
-        /// it names 127.0.0.2; alice's REGISTER reaches k2 over that connection.
         @Test(RealPhones.needs(.kamailio, .kamcmd, .kamailioTLS, .baresip, .tshark))
         func baresipThroughTheAgentToAProxyOverTLS() throws {
             try RealPhones.require(.kamailio, .kamcmd, .kamailioTLS, .baresip, .tshark)
-            let bench = try Bench("agent-proxy-tls", proxies: "tls")
-            let (alice, bob) = try Self.registeredBaresips(bench, throughAgent: true)
-            try Self.expectRegistered("alice", at: bench.k2, not: bench.k1, alice)
-            #expect(bench.k2.bindings(of: "alice").first?.socket == "tls:127.0.0.2:5461", "\(bench.k2.bindings())")
-            try Self.call(bench, from: alice, to: bob, user: "bob", through: bench.k2, maximumInvites: 5)
-            let tls = bench.agent?.status()?["steering_tls"] as? [String: Any]
-            #expect((tls?["opened"] as? Int ?? 0) >= 1 && (tls?["handshakes"] as? Int ?? 0) >= 1, "\(String(describing: tls))")
-            #expect(tls?["closed_certificate"] as? Int == 0 && tls?["send_failed"] as? Int == 0, "\(String(describing: tls))")
+            try baresipThroughTheAgentToAProxy(over: "tls")
         }
 
         /// The same straight at a recursing primary: n1 follows n2's 302 over TCP to k2.
@@ -312,6 +310,9 @@ extension RealPhonesKamailioTests {
             #expect((tcp?["opened"] as? Int ?? 0) >= 1 && tcp?["open_failed"] as? Int == 0, "\(String(describing: tcp))")
         }
 
+        /// liblinphone with the agent as its proxy (linphone sends REGISTER to its reg_proxy
+        /// only, so the agent is that) calls baresip, also behind the agent; sipsak registers
+        /// through the agent too.
         @Test(RealPhones.needs(.kamailio, .kamcmd, .baresip, .linphone, .sipsak, .tshark))
         func linphoneAndSipsakThroughTheAgent() throws {
             try RealPhones.require(.kamailio, .kamcmd, .baresip, .linphone, .sipsak, .tshark)
