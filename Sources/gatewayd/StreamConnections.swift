@@ -109,7 +109,7 @@ final class StreamConnections {
     /// be sent once they are.
     let outgoing: FixedArray<Bool>
     /// Connections kept open however long they are idle: those opened for requests to a
-    /// next hop (a member, a proxy), as a client keeps its connection to its proxy.
+    /// member (the group's own links; one to a proxy or a dialog's target closes when idle).
     let kept: FixedArray<Bool>
     let connecting: FixedArray<Bool>
     let waitingOutput: FixedArray<Int32>
