@@ -390,48 +390,4 @@ final class Daemon {
         sending.send(agent.outbox, agentSocket, from: steering.listen, hep: hep, streams: agentStreams, secure: agentTLSStreams,
                      now: gw_monotonic_ns())
     }
-
-    // MARK: Hooks
-
-    func startHook(now: Int64) {
-        guard let agent, let hooks, !hooks.isRunning, let next = agent.takeHook() else { return }
-        if let pipe = hooks.start(next.event, for: next.endpoint, agent: agent, retrySeconds: config.steering?.retrySeconds ?? 30,
-                                  now: now) {
-            do throws(SystemError) {
-                try Daemon.watch(pipe, Daemon.hookTag, in: loop)
-            } catch {
-                line.removeAll()
-                line.append("a hook's standard error is not read: ")
-                error.describe(into: &line)
-                NodeDaemon.log(line, priority: 4)
-            }
-        }
-        stateChanged = true
-    }
-
-    func hookEnded(now: Int64) {
-        guard let hooks, hooks.isRunning else { return }
-        if hooks.check(now: now) {
-            stateChanged = true
-            startHook(now: now)
-        }
-    }
-
-    // MARK: Reload
-
-    /// SIGHUP: the file read again; what is live takes effect (NodeDaemon.reload).
-    func reload(now: Int64) {
-        guard let reloaded = NodeDaemon.reload(path, running: config) else { return }
-        if let node, let meter {
-            _ = node.apply(reloaded.nodeSettings(), now: now)
-            meter.capacities = reloaded.capacities
-            meter.callTimeouts = reloaded.callTimeouts
-        }
-        if reloaded.statusFile != config.statusFile || reloaded.prometheusFile != config.prometheusFile
-            || reloaded.statusInterval != config.statusInterval {
-            status = StatusFile(reloaded, started: status.started)
-        }
-        if reloaded.logFacility != config.logFacility { gw_syslog_open(reloaded.logFacility) }
-        config = reloaded
-    }
 }
