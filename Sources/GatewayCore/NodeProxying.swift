@@ -68,9 +68,7 @@ extension Node {
         }
         if method == .invite { answer(slot, 100, message, buffer, now: now) }
         counters.proxied += 1
-        let transport = settings.identity.withUnsafeBytes { identity in
-            SIPURI(identity, ByteRange(0, identity.count))?.transport(in: identity) ?? .udp
-        }
+        let transport = settings.identity.withUnsafeBytes { identity.transport(in: $0) }
         target.bytes.withUnsafeBytes { uri in
             forward(slot, to: ownProxy, member: -1, over: transport, requestURI: uri, stayInPath: pathInsertion(for: method), now: now)
         }

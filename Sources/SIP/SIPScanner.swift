@@ -214,9 +214,7 @@ public enum SIPScanner {
             case 0x69: message.callID = try takeSingle(value, message.callID, buffer)  // i
             case 0x66: try takeFrom(value, buffer, &message)  // f
             case 0x74: try takeTo(value, buffer, &message)  // t
-            case 0x76:  // v
-                takeVia(value, buffer, &message)
-                message.viaLines = spanning(message.viaLines, name.start, rawValue.end)
+            case 0x76: takeVia(value, line: ByteRange(name.start, rawValue.end), buffer, &message)  // v
             case 0x6C: try takeContentLength(value, buffer, &message)  // l
             case 0x63: message.contentType = value  // c
             case 0x6D: if message.contact.isEmpty { message.contact = value }  // m
@@ -241,10 +239,7 @@ public enum SIPScanner {
         case 0x66: if ASCII.equals(buffer, name, "from") { try takeFrom(value, buffer, &message) }
         case 0x74: if ASCII.equals(buffer, name, "to") { try takeTo(value, buffer, &message) }
         case 0x76:
-            if ASCII.equals(buffer, name, "via") {
-                takeVia(value, buffer, &message)
-                message.viaLines = spanning(message.viaLines, name.start, rawValue.end)
-            }
+            if ASCII.equals(buffer, name, "via") { takeVia(value, line: ByteRange(name.start, rawValue.end), buffer, &message) }
         case 0x6D:
             if ASCII.equals(buffer, name, "max-forwards") {
                 // 1*DIGIT; values above 255 are taken as 255 (RFC 3261 §20.22 expects 0-255).
@@ -290,7 +285,9 @@ public enum SIPScanner {
         message.toTag = parameter("tag", afterAddressIn: value, buffer)
     }
 
-    private static func takeVia(_ value: ByteRange, _ buffer: UnsafeRawBufferPointer, _ message: inout SIPMessage) {
+    /// A Via header's values; `line` is the header from its name to the end of its value.
+    private static func takeVia(_ value: ByteRange, line: ByteRange, _ buffer: UnsafeRawBufferPointer, _ message: inout SIPMessage) {
+        message.viaLines = spanning(message.viaLines, line.start, line.end)
         // One Via header may hold several comma-separated values; the first one seen is the top.
         var start = value.start
         while true {
