@@ -60,6 +60,9 @@ if !embedded {
         .target(name: "CBench", path: "Benchmarks/CBench", linkerSettings: [.linkedLibrary("pcap")]),
         .executableTarget(name: "meter-bench", dependencies: ["Basics", "Capture", "LoadMeter", "CBench"],
                           path: "Benchmarks/MeterBench", swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
+        .executableTarget(name: "node-bench", dependencies: ["Basics", "SIP", "GatewayCore", "CBench"],
+                          path: "Benchmarks/NodeBench", swiftSettings: [.unsafeFlags(["-parse-as-library"])],
+                          linkerSettings: [.linkedLibrary("m")]),
     ]
 }
 

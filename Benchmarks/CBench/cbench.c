@@ -79,3 +79,12 @@ int64_t cbench_now_ns(void) {
 int cbench_system(const char *command) {
     return system(command);
 }
+
+// The floor responder's own work (Benchmarks/Floor/responder.c, without its main and loop).
+#define RESPONDER_NO_MAIN
+#include "../Floor/responder.c"
+
+size_t cbench_floor_answers(const char *in, size_t length, char *out, size_t capacity) {
+    size_t start = 0;
+    return answer_all(in, length, out, capacity, &start, "127.0.0.1", "5392");
+}

@@ -56,6 +56,22 @@ static size_t redirect(const char *request, size_t length, char *answer, const c
     return used;
 }
 
+/// The answers to the messages in `in` (`held` bytes; each up to an empty line) written
+/// into `out` (`capacity` bytes); their length. `*start`: where the messages read end.
+static size_t answer_all(const char *in, size_t held, char *out, size_t capacity, size_t *start, const char *address,
+                         const char *port) {
+    size_t answers = 0;
+    for (;;) {
+        char *end = memmem(in + *start, held - *start, "\r\n\r\n", 4);
+        if (end == NULL) break;
+        size_t length = (size_t)(end + 4 - (in + *start));
+        if (length >= 7 && memcmp(in + *start, "INVITE ", 7) == 0 && answers + SLOT <= capacity)
+            answers += redirect(in + *start, length, out + answers, address, port);
+        *start += length;
+    }
+    return answers;
+}
+
 /// Over TCP: one connection at a time, each read's messages (up to an empty line each)
 /// answered with one send.
 static int serve_tcp(struct sockaddr_in *local, const char *address, const char *port) {
@@ -86,21 +102,14 @@ static int serve_tcp(struct sockaddr_in *local, const char *address, const char 
             continue;
         }
         held += (size_t)count;
-        size_t start = 0, answers = 0;
-        for (;;) {
-            char *end = memmem(in + start, held - start, "\r\n\r\n", 4);
-            if (end == NULL) break;
-            size_t length = (size_t)(end + 4 - (in + start));
-            if (length >= 7 && memcmp(in + start, "INVITE ", 7) == 0 && answers + SLOT <= sizeof out)
-                answers += redirect(in + start, length, out + answers, address, port);
-            start += length;
-        }
+        size_t start = 0, answers = answer_all(in, held, out, sizeof out, &start, address, port);
         memmove(in, in + start, held - start);
         held -= start;
         if (answers > 0) send(ready.data.fd, out, answers, MSG_NOSIGNAL);
     }
 }
 
+#ifndef RESPONDER_NO_MAIN
 int main(int argc, char **argv) {
     if (argc != 3 && !(argc == 4 && strcmp(argv[3], "tcp") == 0)) {
         fprintf(stderr, "usage: responder ADDRESS PORT [tcp]\n");
@@ -153,3 +162,4 @@ int main(int argc, char **argv) {
         }
     }
 }
+#endif
