@@ -8,6 +8,7 @@ import SIP
 /// names the members' addresses, which a client is otherwise never told.
 public enum HopPath {
     public static func isAsked(_ message: SIPMessage, _ buffer: UnsafeRawBufferPointer) -> Bool {
+        if message.linesNoted { return message.asksForHopPath }
         var headers = HeaderLines(buffer, message)
         while let header = headers.next() {
             if headers.named(header, "x-gatewayd-trace") { return true }

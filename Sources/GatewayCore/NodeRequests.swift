@@ -215,7 +215,7 @@ extension Node {
     func writeResponse(_ code: Int, _ message: SIPMessage, _ buffer: UnsafeRawBufferPointer) {
         let tag = randomHex(16)
         // The report is only worked out for a client that offered overload control.
-        let overload = OverloadControl.isOffered(message.topVia, buffer) ? overloadReport(now: clock) : nil
+        let overload = message.topViaOffersOverloadControl ? overloadReport(now: clock) : nil
         random.withBytes(0, tag) {
             ResponseWriter.begin(code, for: message, buffer, toTag: ByteRange(0, tag), tagBuffer: $0, overload: overload, into: &out)
         }

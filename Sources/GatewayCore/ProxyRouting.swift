@@ -81,12 +81,8 @@ public enum ProxyPreparation {
         guard !message.topVia.isEmpty, source.address != .unspecified else { return amendment }
         let sentBy = ViaValues.sentBy(buffer, message.topVia)
         let sameHost = sentBy.flatMap { IPAddress(text: $0.host.slice(of: buffer)) } == source.address
-        if let rport = SIPScanner.parameterName("rport", in: message.topVia, buffer),
-           rport.end >= message.topVia.end || buffer[rport.end] != ASCII.equals {
-            amendment.rportName = rport
-        }
-        let hasReceived = SIPScanner.hasParameter("received", in: message.topVia, buffer)
-        amendment.addReceived = !hasReceived && (!sameHost || amendment.rportName != nil)
+        if !message.topViaBareRport.isEmpty { amendment.rportName = message.topViaBareRport }
+        amendment.addReceived = !message.topViaHasReceived && (!sameHost || amendment.rportName != nil)
         amendment.needed = amendment.addReceived || amendment.rportName != nil
         return amendment
     }

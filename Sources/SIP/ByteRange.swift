@@ -1,3 +1,5 @@
+import Basics
+
 /// A range of byte offsets into the buffer a message was scanned from. Scanning hands out
 /// ranges, never copies; `slice(of:)` turns one back into bytes while the buffer lives.
 public struct ByteRange: Equatable, Sendable {
@@ -35,9 +37,7 @@ public enum ASCII {
     /// The one line walker of the scanners (SIP, SDP, multipart, MGCP): where the line that
     /// starts at `start` ends, the index of its LF, or `end` when none comes before it.
     @inline(__always) public static func lineEnd(_ buffer: UnsafeRawBufferPointer, from start: Int, to end: Int) -> Int {
-        var i = start
-        while i < end && buffer[i] != lf { i += 1 }
-        return i
+        ByteSearch.first(lf, in: buffer, from: start, to: end)
     }
 
     /// Where the content of the line from `lineStart` to `lineEnd` ends: before a CR that

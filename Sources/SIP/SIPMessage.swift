@@ -27,6 +27,12 @@ public struct SIPMessage: Equatable, Sendable {
     /// The top Via's value and its branch parameter; `viaCount` counts every Via value.
     public var topVia = ByteRange.empty
     public var topViaBranch = ByteRange.empty
+    /// What else a proxy reads of the top Via's parameters, noted in the same walk: the first
+    /// `rport` when it has no value (its name: RFC 3581 asks for the port to be written
+    /// after it), whether `received` is there, whether `oc` offers overload control (RFC 7339).
+    public var topViaBareRport = ByteRange.empty
+    public var topViaHasReceived = false
+    public var topViaOffersOverloadControl = false
     public var viaCount = 0
     public var contact = ByteRange.empty
     /// -1 when absent.
@@ -45,6 +51,9 @@ public struct SIPMessage: Equatable, Sendable {
     public var viaLines = ByteRange.empty
     public var routeLines = ByteRange.empty
     public var linesNoted = false
+    /// Whether an `X-Gatewayd-Trace` header asks for the members' path (gatewayd's own
+    /// header, noted by `scan` so that no answer walks the headers again for it).
+    public var asksForHopPath = false
     /// Bytes from the start line to the end of the body.
     public var length = 0
 

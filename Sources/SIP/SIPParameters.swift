@@ -33,23 +33,12 @@ extension SIPScanner {
         return parameter(name, in: ByteRange(paramsStart, value.end), buffer)
     }
 
-    /// The value of `;name=value` among the ';'-separated parameters in `range`.
+    /// The value of `;name=value` among the ';'-separated parameters in `range` (the first
+    /// `;name` that has a value).
     public static func parameter(_ name: StaticString, in range: ByteRange, _ buffer: UnsafeRawBufferPointer) -> ByteRange {
-        var rest = range
-        while let found = parameterName(name, in: rest, buffer) {
-            var j = found.end
-            while j < range.end && ASCII.isWhitespace(buffer[j]) { j += 1 }
-            if j < range.end && buffer[j] == ASCII.equals {
-                var valueStart = j + 1
-                while valueStart < range.end && ASCII.isWhitespace(buffer[valueStart]) { valueStart += 1 }
-                var valueEnd = valueStart
-                while valueEnd < range.end && buffer[valueEnd] != ASCII.semicolon && buffer[valueEnd] != ASCII.comma
-                    && !ASCII.isWhitespace(buffer[valueEnd]) {
-                    valueEnd += 1
-                }
-                return ByteRange(valueStart, valueEnd)
-            }
-            rest = ByteRange(found.end, range.end)  // the same name without a value: look further
+        var parameters = Parameters(buffer, range)
+        while let found = parameters.next() {
+            if let value = found.value, ASCII.equals(buffer, found.name, name) { return value }
         }
         return .empty
     }
@@ -61,26 +50,63 @@ extension SIPScanner {
     }
 
     /// The range of the first `;name` itself (without the ';'), value excluded, or nil.
-    /// Semicolons inside quoted values do not start parameters.
     public static func parameterName(_ name: StaticString, in range: ByteRange, _ buffer: UnsafeRawBufferPointer) -> ByteRange? {
-        var i = range.start
-        var inQuotes = false
-        while i < range.end {
-            let byte = buffer[i]
+        var parameters = Parameters(buffer, range)
+        while let found = parameters.next() {
+            if ASCII.equals(buffer, found.name, name) { return found.name }
+        }
+        return nil
+    }
+}
+
+/// The one parameter walker: each `;name` or `;name=value` in a range in order (whitespace
+/// around `=` allowed). Semicolons inside quoted values do not start parameters.
+public struct Parameters {
+    public struct Parameter {
+        public var name: ByteRange
+        /// Nil when the parameter has no `=value`.
+        public var value: ByteRange?
+    }
+
+    let buffer: UnsafeRawBufferPointer
+    var position: Int
+    let end: Int
+    var inQuotes = false
+
+    public init(_ buffer: UnsafeRawBufferPointer, _ range: ByteRange) {
+        self.buffer = buffer
+        position = range.start
+        end = range.end
+    }
+
+    public mutating func next() -> Parameter? {
+        while position < end {
+            let byte = buffer[position]
             if byte == ASCII.quote { inQuotes.toggle() }
             guard byte == ASCII.semicolon && !inQuotes else {
-                i += 1
+                position += 1
                 continue
             }
-            var nameStart = i + 1
-            while nameStart < range.end && ASCII.isWhitespace(buffer[nameStart]) { nameStart += 1 }
+            var nameStart = position + 1
+            while nameStart < end && ASCII.isWhitespace(buffer[nameStart]) { nameStart += 1 }
             var nameEnd = nameStart
-            while nameEnd < range.end && buffer[nameEnd] != ASCII.equals && buffer[nameEnd] != ASCII.semicolon
+            while nameEnd < end && buffer[nameEnd] != ASCII.equals && buffer[nameEnd] != ASCII.semicolon
                 && !ASCII.isWhitespace(buffer[nameEnd]) && buffer[nameEnd] != ASCII.comma {
                 nameEnd += 1
             }
-            if ASCII.equals(buffer, ByteRange(nameStart, nameEnd), name) { return ByteRange(nameStart, nameEnd) }
-            i = max(nameEnd, i + 1)
+            // Read on from the name's end: a quote in the value still counts.
+            position = max(nameEnd, position + 1)
+            var j = nameEnd
+            while j < end && ASCII.isWhitespace(buffer[j]) { j += 1 }
+            guard j < end && buffer[j] == ASCII.equals else { return Parameter(name: ByteRange(nameStart, nameEnd), value: nil) }
+            var valueStart = j + 1
+            while valueStart < end && ASCII.isWhitespace(buffer[valueStart]) { valueStart += 1 }
+            var valueEnd = valueStart
+            while valueEnd < end && buffer[valueEnd] != ASCII.semicolon && buffer[valueEnd] != ASCII.comma
+                && !ASCII.isWhitespace(buffer[valueEnd]) {
+                valueEnd += 1
+            }
+            return Parameter(name: ByteRange(nameStart, nameEnd), value: ByteRange(valueStart, valueEnd))
         }
         return nil
     }

@@ -173,25 +173,27 @@ public enum SIPScanner {
             scan.contentLength = contentLength
         }
         while i < count {
-            if buffer[i] == ASCII.lf {
-                let contentEnd = ASCII.contentEnd(buffer, lineStart: lineStart, lineEnd: i)
-                if contentEnd == lineStart && lineStart > 0 {
-                    scan.bodyStart = i + 1
-                    let total = i + 1 + contentLength
-                    return total <= count ? .complete(total) : .needMore
-                }
-                if let colon = ASCII.find(ASCII.colon, in: buffer, ByteRange(lineStart, contentEnd)) {
-                    let name = ASCII.trim(buffer, ByteRange(lineStart, colon))
-                    if ASCII.equals(buffer, name, "content-length") || ASCII.equals(buffer, name, "l") {
-                        guard let value = ASCII.decimal(buffer, ASCII.trim(buffer, ByteRange(colon + 1, contentEnd)),
-                                                        limit: 1 << 24) else { return .unframeable }
-                        contentLength = value
-                        scan.declaresLength = true
-                    }
-                }
-                lineStart = i + 1
+            let lineEnd = ASCII.lineEnd(buffer, from: i, to: count)
+            guard lineEnd < count else { break }
+            let contentEnd = ASCII.contentEnd(buffer, lineStart: lineStart, lineEnd: lineEnd)
+            if contentEnd == lineStart && lineStart > 0 {
+                scan.bodyStart = lineEnd + 1
+                let total = lineEnd + 1 + contentLength
+                return total <= count ? .complete(total) : .needMore
             }
-            i += 1
+            // Only Content-Length matters here: a line that cannot name it is passed over.
+            let first = ASCII.lower(buffer[lineStart])
+            if first == 0x63 || first == 0x6C, let colon = ASCII.find(ASCII.colon, in: buffer, ByteRange(lineStart, contentEnd)) {
+                let name = ASCII.trim(buffer, ByteRange(lineStart, colon))
+                if ASCII.equals(buffer, name, "content-length") || ASCII.equals(buffer, name, "l") {
+                    guard let value = ASCII.decimal(buffer, ASCII.trim(buffer, ByteRange(colon + 1, contentEnd)),
+                                                    limit: 1 << 24) else { return .unframeable }
+                    contentLength = value
+                    scan.declaresLength = true
+                }
+            }
+            lineStart = lineEnd + 1
+            i = lineStart
         }
         return .needMore
     }
@@ -223,24 +225,22 @@ public enum SIPScanner {
             }
             return
         }
-        switch first {
-        case 0x63:
+        // By first letter and length, so that each header is compared with one name at most.
+        switch (first, length) {
+        case (0x63, 7):
             if ASCII.equals(buffer, name, "call-id") {
                 message.callID = try takeSingle(value, message.callID, buffer)
-            } else if ASCII.equals(buffer, name, "cseq") {
-                try takeCSeq(value, buffer, &message)
-            } else if ASCII.equals(buffer, name, "content-length") {
-                try takeContentLength(value, buffer, &message)
-            } else if ASCII.equals(buffer, name, "content-type") {
-                message.contentType = value
             } else if ASCII.equals(buffer, name, "contact") {
                 if message.contact.isEmpty { message.contact = value }
             }
-        case 0x66: if ASCII.equals(buffer, name, "from") { try takeFrom(value, buffer, &message) }
-        case 0x74: if ASCII.equals(buffer, name, "to") { try takeTo(value, buffer, &message) }
-        case 0x76:
+        case (0x63, 4): if ASCII.equals(buffer, name, "cseq") { try takeCSeq(value, buffer, &message) }
+        case (0x63, 14): if ASCII.equals(buffer, name, "content-length") { try takeContentLength(value, buffer, &message) }
+        case (0x63, 12): if ASCII.equals(buffer, name, "content-type") { message.contentType = value }
+        case (0x66, 4): if ASCII.equals(buffer, name, "from") { try takeFrom(value, buffer, &message) }
+        case (0x74, 2): if ASCII.equals(buffer, name, "to") { try takeTo(value, buffer, &message) }
+        case (0x76, 3):
             if ASCII.equals(buffer, name, "via") { takeVia(value, line: ByteRange(name.start, rawValue.end), buffer, &message) }
-        case 0x6D:
+        case (0x6D, 12):
             if ASCII.equals(buffer, name, "max-forwards") {
                 // 1*DIGIT; values above 255 are taken as 255 (RFC 3261 §20.22 expects 0-255).
                 guard let hops = ASCII.decimal(buffer, value, limit: Int(Int32.max)) else { throw .badMaxForwards }
@@ -248,14 +248,12 @@ public enum SIPScanner {
                 guard message.maxForwards < 0 || message.maxForwards == clamped else { throw .conflictingHeaders }
                 message.maxForwards = clamped
             }
-        case 0x72:
-            if ASCII.equals(buffer, name, "route") {
-                message.routeLines = spanning(message.routeLines, name.start, rawValue.end)
-            } else if ASCII.equals(buffer, name, "retry-after") {
-                message.retryAfter = leadingNumber(value, buffer)
-            }
-        case 0x73:
+        case (0x72, 5):
+            if ASCII.equals(buffer, name, "route") { message.routeLines = spanning(message.routeLines, name.start, rawValue.end) }
+        case (0x72, 11): if ASCII.equals(buffer, name, "retry-after") { message.retryAfter = leadingNumber(value, buffer) }
+        case (0x73, 15):
             if ASCII.equals(buffer, name, "session-expires") { message.sessionExpires = leadingNumber(value, buffer) }
+        case (0x78, 16): if ASCII.equals(buffer, name, "x-gatewayd-trace") { message.asksForHopPath = true }
         default: break
         }
     }
@@ -294,14 +292,31 @@ public enum SIPScanner {
             guard let end = ASCII.valueEnd(buffer, in: ByteRange(start, value.end)) else { return }
             let one = ASCII.trim(buffer, ByteRange(start, end))
             if !one.isEmpty {
-                if message.viaCount == 0 {
-                    message.topVia = one
-                    message.topViaBranch = parameter("branch", in: one, buffer)
-                }
+                if message.viaCount == 0 { takeTopVia(one, buffer, &message) }
                 message.viaCount += 1
             }
             guard end < value.end else { return }
             start = end + 1
+        }
+    }
+
+    /// The top Via value and the parameters a proxy reads of it, in one walk.
+    private static func takeTopVia(_ via: ByteRange, _ buffer: UnsafeRawBufferPointer, _ message: inout SIPMessage) {
+        message.topVia = via
+        var parameters = Parameters(buffer, via)
+        var sawRport = false
+        while let parameter = parameters.next() {
+            let name = parameter.name
+            switch name.count {
+            case 6 where message.topViaBranch.isEmpty && parameter.value != nil && ASCII.equals(buffer, name, "branch"):
+                message.topViaBranch = parameter.value ?? .empty
+            case 5 where !sawRport && ASCII.equals(buffer, name, "rport"):
+                sawRport = true
+                if parameter.value == nil { message.topViaBareRport = name }
+            case 8 where ASCII.equals(buffer, name, "received"): message.topViaHasReceived = true
+            case 2 where ASCII.equals(buffer, name, "oc"): message.topViaOffersOverloadControl = true
+            default: break
+            }
         }
     }
 
