@@ -123,6 +123,16 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         let rest = UnsafeRawBufferPointer(rebasing: buffer[offset...])
         var fresh = StreamScan(), resumed = StreamScan()
         let whole = StreamFramer.next(rest, resuming: &fresh, limit: 65_536)
+        // Framing by scanning frames the same, and its message is the one the receiver's scan gives.
+        var scanning = StreamScan()
+        var scanned: SIPMessage?
+        precondition(StreamFramer.next(rest, resuming: &scanning, limit: 65_536, scanned: &scanned) == whole,
+                     "framing by scanning differs")
+        if let scanned, case .message(let length) = whole {
+            let bytes = UnsafeRawBufferPointer(rebasing: rest[0..<length])
+            precondition(SIPScanner.startLine(bytes).flatMap { try? SIPScanner.scan(bytes, startLine: $0, framing: .datagram) } == scanned,
+                         "the framer's scan differs from the receiver's")
+        }
         if StreamFramer.next(UnsafeRawBufferPointer(rebasing: rest[0..<(rest.count / 2)]), resuming: &resumed,
                              limit: 65_536) == .needMore {
             precondition(StreamFramer.next(rest, resuming: &resumed, limit: 65_536) == whole, "resumed framing differs")

@@ -95,9 +95,17 @@ struct Traffic {
             for messages in [invites, acks] {
                 messages[call].withUnsafeBytes { bytes in
                     if transport == .tcp {
+                        // As the daemon does: framing scans a message that came whole.
                         var scan = StreamScan()
-                        guard case .message(let length) = StreamFramer.next(bytes, resuming: &scan, limit: 65_535) else { return }
-                        node.receive(UnsafeRawBufferPointer(rebasing: bytes[0..<length]), from: client, over: .tcp, now: now)
+                        var scanned: SIPMessage?
+                        guard case .message(let length) = StreamFramer.next(bytes, resuming: &scan, limit: 65_535, scanned: &scanned)
+                        else { return }
+                        let message = UnsafeRawBufferPointer(rebasing: bytes[0..<length])
+                        if let scanned {
+                            node.receive(scanned, message, from: client, over: .tcp, now: now)
+                        } else {
+                            node.receive(message, from: client, over: .tcp, now: now)
+                        }
                     } else {
                         node.receive(bytes, from: client, over: .udp, now: now)
                     }

@@ -186,7 +186,18 @@ public enum SIPScanner {
             if first == 0x63 || first == 0x6C, let colon = ASCII.find(ASCII.colon, in: buffer, ByteRange(lineStart, contentEnd)) {
                 let name = ASCII.trim(buffer, ByteRange(lineStart, colon))
                 if ASCII.equals(buffer, name, "content-length") || ASCII.equals(buffer, name, "l") {
-                    guard let value = ASCII.decimal(buffer, ASCII.trim(buffer, ByteRange(colon + 1, contentEnd)),
+                    // The value may go on over folded lines (as `scan` reads it): known only
+                    // once the line after the last of them has begun.
+                    var valueEnd = contentEnd
+                    var next = lineEnd + 1
+                    while next < count && (buffer[next] == ASCII.space || buffer[next] == ASCII.tab) {
+                        let foldEnd = ASCII.lineEnd(buffer, from: next, to: count)
+                        guard foldEnd < count else { return .needMore }
+                        valueEnd = ASCII.contentEnd(buffer, lineStart: next, lineEnd: foldEnd)
+                        next = foldEnd + 1
+                    }
+                    guard next < count else { return .needMore }
+                    guard let value = ASCII.decimal(buffer, ASCII.trim(buffer, ByteRange(colon + 1, valueEnd)),
                                                     limit: 1 << 24) else { return .unframeable }
                     contentLength = value
                     scan.declaresLength = true

@@ -21,6 +21,24 @@ public enum StreamFrame: Equatable, Sendable {
 }
 
 public enum StreamFramer {
+    /// The same as `next(_:resuming:limit:)`, and the message scanned when it came whole in
+    /// these bytes with nothing read of it before (most messages do): scanning it frames it
+    /// (Content-Length is among what the scan reads), and whoever takes it need not scan it
+    /// again, so its header lines are walked once, not twice. `scanned` is nil when the frame
+    /// is anything else, or a message that was framed the long way (arriving in pieces,
+    /// malformed: its receiver scans it and answers as for any).
+    public static func next(_ buffer: UnsafeRawBufferPointer, resuming scan: inout StreamScan, limit: Int,
+                            scanned: inout SIPMessage?) -> StreamFrame {
+        scanned = nil
+        if scan == StreamScan(), let line = SIPScanner.startLine(buffer),
+           let message = try? SIPScanner.scan(buffer, startLine: line, framing: .stream), message.contentLength >= 0 {
+            guard message.length <= limit else { return .tooLarge }
+            scanned = message
+            return .message(message.length)
+        }
+        return next(buffer, resuming: &scan, limit: limit)
+    }
+
     /// The next frame in `buffer`, reading on from `scan` (kept by the caller with the
     /// connection while a message is incomplete, so each byte is read once; reset it after
     /// a frame). `limit` bounds a message's length.

@@ -361,9 +361,13 @@ final class Daemon {
     /// What connection `tag` of the node's `table` has, to the node.
     func nodeConnection(_ table: StreamConnections?, _ tag: UInt64, over transport: Transport, now: Int64) {
         guard let node, let table, let slot = table.slot(ofTag: tag) else { return }
-        table.readable(slot, now: now) { bytes, from, authenticated in
+        table.readable(slot, now: now) { bytes, scanned, from, authenticated in
             hep?.exchanged(bytes, from: from, to: config.listen, over: transport)
-            node.receive(bytes, from: from, over: transport, authenticated: authenticated, now: now)
+            if let scanned {
+                node.receive(scanned, bytes, from: from, over: transport, authenticated: authenticated, now: now)
+            } else {
+                node.receive(bytes, from: from, over: transport, authenticated: authenticated, now: now)
+            }
         }
         flushNode()
     }
@@ -371,7 +375,7 @@ final class Daemon {
     /// What connection `tag` of the agent's `table` has, to the agent.
     func agentConnection(_ table: StreamConnections?, _ tag: UInt64, over transport: Transport, now: Int64) {
         guard let agent, let table, let steering = config.steering, let slot = table.slot(ofTag: tag) else { return }
-        table.readable(slot, now: now) { bytes, from, _ in
+        table.readable(slot, now: now) { bytes, _, from, _ in
             hep?.exchanged(bytes, from: from, to: steering.listen, over: transport)
             agent.receive(bytes, from: from, over: transport, now: now)
         }

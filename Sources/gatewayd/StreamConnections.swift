@@ -282,12 +282,15 @@ final class StreamConnections {
 
     // MARK: Reading
 
+    /// Where a whole message goes: its bytes, the message as scanned when framing scanned it
+    /// (nil: not scanned yet), the peer, and whether the connection is authenticated (TLS:
+    /// the peer's certificate names the address it comes from).
+    typealias Delivery = (UnsafeRawBufferPointer, SIPMessage?, Endpoint, Bool) -> Void
+
     /// Reads what connection `slot` has (once: the loop comes back while more waits) and
     /// hands each whole message to `deliver`; answers keep-alives; closes the connection
     /// when the peer did, or when what it sent cannot be framed or is too large.
-    /// `deliver` is also told whether the connection is authenticated (TLS: the peer's
-    /// certificate names the address it comes from).
-    func readable(_ slot: Int, now: Int64, _ deliver: (UnsafeRawBufferPointer, Endpoint, Bool) -> Void) {
+    func readable(_ slot: Int, now: Int64, _ deliver: Delivery) {
         guard slot >= 0 && slot < index.capacity && index.isInUse(slot) else { return }
         if connecting[slot] {
             finishOpening(slot, now: now)
@@ -323,7 +326,7 @@ final class StreamConnections {
     /// and keeps the rest; false when the connection was closed (what it sent cannot be
     /// framed or is too large, or a keep-alive's answer failed).
     @discardableResult
-    func frame(_ slot: Int, total: Int, now: Int64, _ deliver: (UnsafeRawBufferPointer, Endpoint, Bool) -> Void) -> Bool {
+    func frame(_ slot: Int, total: Int, now: Int64, _ deliver: Delivery) -> Bool {
         let base = slot * StreamLimits.bufferBytes
         held[slot] = Int32(total)
         mostHeld[slot] = max(mostHeld[slot], Int32(total))
@@ -331,12 +334,13 @@ final class StreamConnections {
         frames: while true {
             let bytes = buffers.bytes(base + start, total - start)
             var scan = scans[slot]
-            switch StreamFramer.next(bytes, resuming: &scan, limit: StreamLimits.bufferBytes) {
+            var scanned: SIPMessage?
+            switch StreamFramer.next(bytes, resuming: &scan, limit: StreamLimits.bufferBytes, scanned: &scanned) {
             case .message(let length):
                 counters.messages += 1
                 scans[slot] = StreamScan()
                 messageBegan[slot] = 0
-                deliver(UnsafeRawBufferPointer(rebasing: bytes[0..<length]), peers[slot], tls != nil && authenticated[slot])
+                deliver(UnsafeRawBufferPointer(rebasing: bytes[0..<length]), scanned, peers[slot], tls != nil && authenticated[slot])
                 start += length
             case .ping(let length):
                 // RFC 5626 §4.4.1: a double CRLF is answered with one.

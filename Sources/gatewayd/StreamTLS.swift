@@ -1,6 +1,7 @@
 import Basics
 import CSystem
 import CTLS
+import SIP
 
 /// SIP over TLS on a connection (RFC 3261 §26.2): the socket carries ciphertext, which the
 /// connection's session (CTLS, memory BIOs) takes in and gives back as the plaintext that is
@@ -17,7 +18,7 @@ extension StreamConnections {
 
     /// Reads the ciphertext connection `slot` has (once: the loop comes back while more
     /// waits), moves its handshake on, and frames the plaintext that comes out.
-    func readTLS(_ slot: Int, now: Int64, _ deliver: (UnsafeRawBufferPointer, Endpoint, Bool) -> Void) {
+    func readTLS(_ slot: Int, now: Int64, _ deliver: Delivery) {
         guard let session = sessions[slot],
               let read = receive(slot, into: ciphertext.pointer(at: 0), StreamConnections.ciphertextBytes, now: now) else { return }
         guard gw_tls_feed(session, ciphertext.pointer(at: 0), read) == 0 else { return closeOnError(slot) }

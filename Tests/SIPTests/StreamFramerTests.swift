@@ -34,6 +34,61 @@ struct StreamFramerTests {
         #expect(whole == .message(bytes.count))
     }
 
+    /// A message that comes whole is framed by scanning it, and handed out scanned: the
+    /// receiver's own scan of it gives the same message. One that came in pieces, or that
+    /// the scanner refuses, is framed the same without it.
+    @Test func aWholeMessageIsHandedOutScanned() throws {
+        func scanning(_ bytes: UnsafeRawBufferPointer, _ scan: inout StreamScan) -> (StreamFrame, SIPMessage?) {
+            var scanned: SIPMessage?
+            let frame = StreamFramer.next(bytes, resuming: &scan, limit: 65_536, scanned: &scanned)
+            return (frame, scanned)
+        }
+        let bytes = Array((StreamFramerTests.invite + "OPTIONS sip:").utf8)
+        let length = StreamFramerTests.invite.utf8.count
+        try bytes.withUnsafeBytes { buffer in
+            var scan = StreamScan()
+            let (frame, scanned) = scanning(buffer, &scan)
+            #expect(frame == .message(length))
+            let message = UnsafeRawBufferPointer(rebasing: buffer[0..<length])
+            let line = try #require(SIPScanner.startLine(message))
+            #expect(try scanned == SIPScanner.scan(message, startLine: line, framing: .datagram))
+            // Read on from a first piece: framed the same, not scanned.
+            var resumed = StreamScan()
+            #expect(scanning(UnsafeRawBufferPointer(rebasing: buffer[0..<40]), &resumed).0 == .needMore)
+            let (again, notScanned) = scanning(buffer, &resumed)
+            #expect(again == .message(length) && notScanned == nil)
+        }
+        // Malformed (no Call-ID) but framed: not scanned, the receiver answers it.
+        let noCallID = StreamFramerTests.invite.replacingOccurrences(of: "Call-ID: f1\r\n", with: "")
+        Array(noCallID.utf8).withUnsafeBytes { buffer in
+            var scan = StreamScan()
+            let (frame, scanned) = scanning(buffer, &scan)
+            #expect(frame == .message(noCallID.utf8.count) && scanned == nil)
+        }
+        // Too large either way.
+        Array(StreamFramerTests.invite.utf8).withUnsafeBytes { buffer in
+            var scan = StreamScan(), scanned: SIPMessage?
+            #expect(StreamFramer.next(buffer, resuming: &scan, limit: 100, scanned: &scanned) == .tooLarge)
+        }
+    }
+
+    /// Content-Length folded over lines (RFC 3261 §7.3.1) frames as the scanner reads it,
+    /// whole or in pieces.
+    @Test func aFoldedContentLengthFramesAsTheScannerReadsIt() {
+        let folded = StreamFramerTests.invite.replacingOccurrences(of: "Content-Length: 4", with: "Content-Length:\r\n  4")
+        #expect(frame(folded) == .message(folded.utf8.count))
+        let bytes = Array(folded.utf8)
+        var scan = StreamScan()
+        for end in 1..<bytes.count {
+            let result = bytes[0..<end].withUnsafeBytes { StreamFramer.next($0, resuming: &scan, limit: 65_536) }
+            #expect(result == .needMore, "at \(end) bytes")
+        }
+        #expect(bytes.withUnsafeBytes { StreamFramer.next($0, resuming: &scan, limit: 65_536) } == .message(bytes.count))
+        // A value split by folding is no number, either way.
+        let split = StreamFramerTests.invite.replacingOccurrences(of: "Content-Length: 4", with: "Content-Length: 1\r\n 4")
+        #expect(frame(split) == .unframeable)
+    }
+
     @Test func keepAlivesAreAnsweredOrSkipped() {
         #expect(frame("\r\n\r\n") == .ping(4))
         #expect(frame("\r\n\r\nINVITE") == .ping(4))
