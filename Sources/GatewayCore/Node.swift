@@ -86,7 +86,7 @@ public final class Node<Entropy: EntropySource> {
         messages = MessagePool(bytes: poolBytes)
         servers = ServerTransactions(capacity: settings.serverTransactions, pool: messages)
         clients = ClientTransactions(capacity: settings.clientTransactions, pool: messages)
-        deadlines = DeadlineHeap(capacity: 4 * (settings.serverTransactions + settings.clientTransactions))
+        deadlines = DeadlineHeap(kinds: 2, slotsPerKind: max(settings.serverTransactions, settings.clientTransactions))
         identity = settings.identity.withUnsafeBytes { SIPURI($0, ByteRange(0, $0.count)) }
         // The proxies behind the members: this node's own first. A node whose identity is its
         // own listen address has no proxy behind it to send to.
@@ -170,7 +170,6 @@ public final class Node<Entropy: EntropySource> {
     /// Runs what is due: retransmissions, timeouts, probes.
     public func tick(now: Int64) {
         clock = now
-        counters.deadlinesDropped = deadlines.dropped
         while let entry = deadlines.popDue(now: now) {
             let slot = Int(entry.slot)
             if entry.kind == Node.serverKind {

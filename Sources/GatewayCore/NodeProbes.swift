@@ -41,32 +41,15 @@ extension Node {
 
     // MARK: Pieces
 
-    /// Whether a heap entry still stands for its slot's current deadline.
-    func isLive(_ entry: DeadlineHeap.Entry) -> Bool {
-        let slot = Int(entry.slot)
-        if entry.kind == Node.serverKind {
-            return servers.index.isInUse(slot) && servers.generations[slot] == entry.generation
-                && servers.machines[slot].deadline == entry.deadline
-        }
-        return clients.index.isInUse(slot) && clients.generations[slot] == entry.generation
-            && clients.machines[slot].deadline == entry.deadline
-    }
-
-    func makeRoom() {
-        if deadlines.isFull { deadlines.compact { isLive($0) } }
-    }
-
     func schedule(server slot: Int) {
         guard let deadline = servers.machines[slot].deadline else { return }
-        makeRoom()
-        deadlines.push(DeadlineHeap.Entry(deadline: deadline, slot: Int32(slot), generation: servers.generations[slot],
+        deadlines.schedule(DeadlineHeap.Entry(deadline: deadline, slot: Int32(slot), generation: servers.generations[slot],
                                           kind: Node.serverKind))
     }
 
     func schedule(client slot: Int) {
         guard let deadline = clients.machines[slot].deadline else { return }
-        makeRoom()
-        deadlines.push(DeadlineHeap.Entry(deadline: deadline, slot: Int32(slot), generation: clients.generations[slot],
+        deadlines.schedule(DeadlineHeap.Entry(deadline: deadline, slot: Int32(slot), generation: clients.generations[slot],
                                           kind: Node.clientKind))
     }
 

@@ -97,8 +97,6 @@ public struct NodeCounters: Equatable, Sendable {
     public var messagesRefused = 0
     /// Responses sent once but not kept for retransmission (the pool was full).
     public var responsesUnheld = 0
-    /// Timers the deadline heap had no room for: their transactions end by eviction instead.
-    public var deadlinesDropped = 0
     /// Requests forwarded past members whose fresh probe answers said they were busy.
     public var forwardedPastBusy = 0
 
@@ -123,7 +121,6 @@ public struct NodeCounters: Equatable, Sendable {
         body("retransmissions_absorbed", retransmissionsAbsorbed)
         body("responses_dropped", responsesDropped)
         body("transactions_dropped", transactionsDropped)
-        body("deadlines_dropped", deadlinesDropped)
         body("forwarded_past_busy", forwardedPastBusy)
     }
 }

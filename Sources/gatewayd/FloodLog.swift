@@ -45,8 +45,8 @@ struct FloodLog {
         FloodLog.report(malformed.observe(counters.malformed, now: now), "malformed requests dropped")
         FloodLog.report(messagesRefused.observe(counters.messagesRefused, now: now),
                         "requests the node could not hold or send (answered 503 or 513)")
-        FloodLog.report(transactionsCut.observe(counters.transactionsDropped + counters.deadlinesDropped, now: now),
-                        "transactions cut short (the oldest evicted to make room, or no room for a timer)")
+        FloodLog.report(transactionsCut.observe(counters.transactionsDropped, now: now),
+                        "transactions cut short (the oldest evicted to make room)")
         FloodLog.report(unroutable.observe(counters.unroutable, now: now),
                         "in-dialog requests towards no proxy of the group (answered 403, ACKs dropped)")
         FloodLog.report(meterMalformed.observe(meter.sip.malformed, now: now), "malformed SIP messages seen by the meter")

@@ -144,19 +144,51 @@ struct ClientTransactionTests {
 }
 
 struct DeadlineHeapTests {
-    @Test func popsInOrderAndCompactsStaleEntries() {
-        let heap = DeadlineHeap(capacity: 8)
+    func drain(_ heap: DeadlineHeap, now: Int64 = 1000) -> [DeadlineHeap.Entry] {
+        var popped: [DeadlineHeap.Entry] = []
+        while let entry = heap.popDue(now: now) { popped.append(entry) }
+        return popped
+    }
+
+    @Test func popsInOrderOfDeadlineOnlyWhatIsDue() {
+        let heap = DeadlineHeap(kinds: 2, slotsPerKind: 8)
         for (i, deadline) in [50, 10, 40, 30, 20, 60, 70, 80].enumerated() {
-            heap.push(.init(deadline: Int64(deadline), slot: Int32(i), generation: 0, kind: 0))
+            heap.schedule(.init(deadline: Int64(deadline), slot: Int32(i), generation: 0, kind: UInt8(i % 2)))
         }
-        #expect(heap.isFull)
-        heap.push(.init(deadline: 5, slot: 99, generation: 0, kind: 0))
-        #expect(heap.dropped == 1)
-        // Odd slots went stale: compacting makes room and keeps the order.
-        heap.compact { $0.slot % 2 == 0 }
-        #expect(heap.count == 4)
-        var order: [Int64] = []
-        while let entry = heap.popDue(now: 1000) { order.append(entry.deadline) }
-        #expect(order == [20, 40, 50, 70])
+        #expect(heap.earliest == 10)
+        #expect(drain(heap, now: 45).map(\.deadline) == [10, 20, 30, 40])
+        #expect(heap.count == 4 && heap.earliest == 50)
+        #expect(drain(heap).map(\.deadline) == [50, 60, 70, 80])
+        #expect(heap.earliest == nil)
+    }
+
+    /// Scheduling a slot again moves its one entry, earlier or later, with the new
+    /// generation: however often slots are scheduled and reused, the heap holds one entry
+    /// for each, and what pops is each slot's last deadline.
+    @Test func aSlotHasOneEntryThatMoves() {
+        let heap = DeadlineHeap(kinds: 2, slotsPerKind: 4)
+        heap.schedule(.init(deadline: 500, slot: 1, generation: 0, kind: 0))
+        heap.schedule(.init(deadline: 300, slot: 2, generation: 0, kind: 0))
+        heap.schedule(.init(deadline: 400, slot: 1, generation: 0, kind: 1))  // another table's slot 1
+        heap.schedule(.init(deadline: 100, slot: 1, generation: 3, kind: 0))  // earlier, reused
+        heap.schedule(.init(deadline: 900, slot: 2, generation: 0, kind: 0))  // later
+        #expect(heap.count == 3)
+        #expect(drain(heap).map { [$0.deadline, Int64($0.slot), Int64($0.generation), Int64($0.kind)] }
+            == [[100, 1, 3, 0], [400, 1, 0, 1], [900, 2, 0, 0]])
+        // Many moves of many slots, against a plain model of the last deadline of each.
+        var random = SeededEntropy(state: 7)
+        var last: [Int: Int64] = [:]
+        for _ in 0..<2000 {
+            let key = Int(random.next() % 8), deadline = Int64(random.next() % 10_000)
+            heap.schedule(.init(deadline: deadline, slot: Int32(key % 4), generation: 0, kind: UInt8(key / 4)))
+            last[key] = deadline
+            #expect(heap.count == last.count)
+            if random.next() % 5 == 0, let popped = heap.popDue(now: 10_000) {
+                let poppedKey = Int(popped.kind) * 4 + Int(popped.slot)
+                #expect(popped.deadline == last.values.min() && last[poppedKey] == popped.deadline)
+                last[poppedKey] = nil
+            }
+        }
+        #expect(drain(heap, now: 10_000).map(\.deadline) == last.values.sorted())
     }
 }
