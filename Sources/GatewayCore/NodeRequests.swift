@@ -146,8 +146,7 @@ extension Node {
             return Endpoint(address: source.address, port: 0)
         }
         guard transport.isReliable, sequence.index(of: source) == nil else { return source }
-        var vias = ViaValues.vias(buffer, message)
-        guard let top = vias.next(), let sentBy = ViaValues.sentBy(buffer, top),
+        guard let sentBy = ViaValues.sentBy(buffer, message.topVia),
               let address = IPAddress(text: sentBy.host.slice(of: buffer)), address == source.address else { return source }
         let named = Endpoint(address: address, port: UInt16(sentBy.port == 0 ? 5060 : sentBy.port))
         return sequence.index(of: named) != nil ? named : source

@@ -79,8 +79,10 @@ public struct HeaderValues {
         headers = HeaderLines(buffer, message)
     }
 
-    /// The Via values, walking only the lines the scanner saw them on.
+    /// The Via values, walking only the lines the scanner saw them on; of a request with
+    /// one Via (any from a client), just the top Via the scanner found.
     public static func vias(_ buffer: UnsafeRawBufferPointer, _ message: SIPMessage) -> HeaderValues {
+        if message.linesNoted && message.viaCount == 1 { return commaSeparated(buffer, message.topVia) }
         var values = HeaderValues(buffer, message)
         if message.linesNoted { values.headers = HeaderLines(buffer, lines: message.viaLines) }
         return values

@@ -102,10 +102,14 @@ public struct Parameters {
             var valueStart = j + 1
             while valueStart < end && ASCII.isWhitespace(buffer[valueStart]) { valueStart += 1 }
             var valueEnd = valueStart
+            var quoted = false
             while valueEnd < end && buffer[valueEnd] != ASCII.semicolon && buffer[valueEnd] != ASCII.comma
                 && !ASCII.isWhitespace(buffer[valueEnd]) {
+                if buffer[valueEnd] == ASCII.quote { quoted = true }
                 valueEnd += 1
             }
+            // A value without a quote has nothing the walk must see again.
+            if !quoted { position = valueEnd }
             return Parameter(name: ByteRange(nameStart, nameEnd), value: ByteRange(valueStart, valueEnd))
         }
         return nil
