@@ -18,12 +18,26 @@ public enum KeyHash {
         value << bits | value >> (64 - bits)
     }
 
-    /// FNV-1a over bytes, finished with `mix`.
+    /// Bytes eight at a time (a multiply and a rotation each, then the tail and the length),
+    /// finished with `mix`: branches and Call-IDs are 20 to 60 bytes, and byte-at-a-time
+    /// FNV-1a spent a multiply per byte in a chain the processor could not overlap.
     @inlinable public static func bytes(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+        let count = bytes.count
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-        for byte in bytes {
-            hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
+        guard let base = bytes.baseAddress else { return mix(hash) }
+        var i = 0
+        while i + 8 <= count {
+            let word = base.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            hash = rotate((hash ^ word) &* 0x9E37_79B9_7F4A_7C15, 31)
+            i += 8
         }
-        return mix(hash)
+        var tail: UInt64 = 0
+        var shift: UInt64 = 0
+        while i < count {
+            tail |= UInt64(base.load(fromByteOffset: i, as: UInt8.self)) << shift
+            shift += 8
+            i += 1
+        }
+        return mix((hash ^ tail ^ UInt64(count) << 56) &* 0x0000_0100_0000_01B3)
     }
 }
