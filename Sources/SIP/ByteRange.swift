@@ -114,11 +114,7 @@ public enum ASCII {
 
     /// The first index in `range` holding `byte`, or nil.
     public static func find(_ byte: UInt8, in buffer: UnsafeRawBufferPointer, _ range: ByteRange) -> Int? {
-        var i = range.start
-        while i < range.end {
-            if buffer[i] == byte { return i }
-            i += 1
-        }
-        return nil
+        let found = ByteSearch.first(byte, in: buffer, from: range.start, to: range.end)
+        return found < range.end ? found : nil
     }
 }

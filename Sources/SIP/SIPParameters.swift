@@ -7,6 +7,16 @@ extension SIPScanner {
     /// inside `<...>` belong to the URI and are skipped, as are quoted display names.
     public static func parameter(_ name: StaticString, afterAddressIn value: ByteRange,
                           _ buffer: UnsafeRawBufferPointer) -> ByteRange {
+        // Most values quote nothing: the parameters follow the first '>' after the first
+        // '<', or the first ';' when there is no '<' (what the walk below finds for them).
+        if ASCII.find(ASCII.quote, in: buffer, value) == nil {
+            if let open = ASCII.find(0x3C, in: buffer, value) {
+                guard let close = ASCII.find(0x3E, in: buffer, ByteRange(open + 1, value.end)) else { return .empty }
+                return parameter(name, in: ByteRange(close + 1, value.end), buffer)
+            }
+            guard let semicolon = ASCII.find(ASCII.semicolon, in: buffer, value) else { return .empty }
+            return parameter(name, in: ByteRange(semicolon, value.end), buffer)
+        }
         var i = value.start
         var inQuotes = false
         var paramsStart = -1

@@ -46,6 +46,20 @@ struct NotedHeadersTests {
         }
     }
 
+    /// A tag after the address: parameters inside `<...>` belong to the URI, quoted display
+    /// names may hold anything, an addr-spec's parameters follow its first ';'.
+    @Test(arguments: [
+        ("<sip:a;tag=uri>;tag=y", "y"), ("sip:a@h;tag=z", "z"), ("\"Q <x>; tag=q\" <sip:a>;tag=w", "w"),
+        ("Bob <sip:b@h> ; tag = v ;x", "v"), ("<sip:a;tag=x", ""), ("sip:a@h", ""), ("\"a>b\" <sip:a;tag=u>", ""),
+        ("<sip:a>;x=\"1;tag=no\";tag=yes", "yes"),
+    ])
+    func theTagAfterTheAddress(value: String, tag: String) {
+        Array(value.utf8).withUnsafeBytes { buffer in
+            let found = SIPScanner.parameter("tag", afterAddressIn: ByteRange(0, buffer.count), buffer)
+            #expect(String(decoding: found.slice(of: buffer), as: UTF8.self) == tag)
+        }
+    }
+
     @Test func theTraceHeaderIsNotedInAnyCase() throws {
         try scanned(request(via: "SIP/2.0/UDP h;branch=z9hG4bK1", extra: "x-GATEWAYD-trace: yes\r\n")) { message, _ in
             #expect(message.asksForHopPath)
