@@ -58,6 +58,7 @@ extension Node {
         let method = message.method
         guard settings.recurse, method == .invite || method == .register, isClient(source), let identity,
               let ownProxy = proxies.own else { return false }
+        guard holdRequest(slot, message, buffer, now: now) else { return true }
         target.removeAll()
         settings.identity.withUnsafeBytes { identityBuffer in
             if method == .invite, let requested = SIPURI(buffer, message.startLine.requestURI) {

@@ -70,13 +70,8 @@ extension Node {
             busyWithoutTransaction(message, buffer, to: source, over: transport)
             return .newRequest
         }
-        guard let inserted = servers.insert(branch, source: source, invite: method == .invite, request: buffer,
-                                            over: transport, fromMember: fromMember) else {
-            // Nowhere to keep it: answered at once, without a transaction, and counted.
-            counters.messagesRefused += 1
-            busyWithoutTransaction(message, buffer, to: source, over: transport)
-            return .newRequest
-        }
+        let inserted = servers.insert(branch, source: source, invite: method == .invite, over: transport,
+                                      fromMember: fromMember)
         if inserted.evicted { counters.transactionsDropped += 1 }
         let slot = inserted.slot
         if method == .cancel {
@@ -94,6 +89,7 @@ extension Node {
             // element's own Via in it is a spiral, not a loop (a call between two phones
             // behind one agent passes it twice, §16.3): Max-Forwards bounds real loops.
             counters.proxied += 1
+            guard holdRequest(slot, message, buffer, now: now) else { return .newRequest }
             if method == .invite { answer(slot, 100, message, buffer, now: now) }
             forward(slot, to: hop.address, member: -1, over: hop.transport, strictNextHop: hop.strict, now: now)
             return .newRequest
@@ -113,6 +109,7 @@ extension Node {
             counters.answeredHere += 1
             if !acceptByProxying(slot, message, buffer, from: sender, now: now) { redirect(slot, message, buffer, now: now) }
         case .forward(let member):
+            guard holdRequest(slot, message, buffer, now: now) else { break }
             if method == .invite { answer(slot, 100, message, buffer, now: now) }
             // Only skip_busy (beliefs from probes, or oc) can choose other than the sequence does.
             if settings.skipBusyMembers, let chain = Chain(message, buffer, sequence: sequence),
@@ -150,6 +147,17 @@ extension Node {
               let address = IPAddress(text: sentBy.host.slice(of: buffer)), address == source.address else { return source }
         let named = Endpoint(address: address, port: UInt16(sentBy.port == 0 ? 5060 : sentBy.port))
         return sequence.index(of: named) != nil ? named : source
+    }
+
+    /// The request of `slot` kept to be sent on; when the pool cannot hold it, a 503 (with
+    /// Retry-After) answers it, counted, and false.
+    func holdRequest(_ slot: Int, _ message: SIPMessage, _ buffer: UnsafeRawBufferPointer, now: Int64) -> Bool {
+        guard servers.holdRequest(slot, buffer) else {
+            counters.messagesRefused += 1
+            answer(slot, 503, message, buffer, now: now)
+            return false
+        }
+        return true
     }
 
     /// 503 with Retry-After, sent once and kept nowhere.

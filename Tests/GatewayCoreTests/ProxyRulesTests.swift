@@ -352,6 +352,22 @@ struct MessageSizeTests {
         #expect(network.nodes[0].counters.messagesRefused == 1)
     }
 
+    /// A request answered at once (a 302) is never copied into the pool: only the 302 kept
+    /// for retransmission is. One sent on is held until it is answered.
+    @Test func onlyARequestSentOnIsHeldInThePool() {
+        let network = Network(2)
+        network.dead = [1]
+        network.send(sized("here", size: 20_000))
+        #expect(network.finalResponses.map { requestLine($0) } == ["SIP/2.0 302 Moved Temporarily"])
+        let answered = network.nodes[0].messages.used
+        // The 302 only, at any moment: the 20,000-byte request was never copied in.
+        #expect(answered > 0 && answered < 2_048 && network.nodes[0].messages.peakUsed == answered)
+        network.setWorkload(0, calls: 100)
+        network.send(sized("onwards", size: 20_000).replacingOccurrences(of: "From: <sip:a@h>", with: "From: <sip:z@h>"))
+        #expect(network.nodes[0].counters.forwarded == 1)
+        #expect(network.nodes[0].messages.used >= answered + 2 * 20_000)  // as received, and as sent on
+    }
+
     @Test func aFullPoolAnswers503AndCounts() {
         let network = Network(2) { $0.messagePoolBytes = 65_536 }
         network.setWorkload(0, calls: 100)

@@ -58,15 +58,14 @@ public final class ServerTransactions {
         }
     }
 
-    /// A new transaction for `request`; `evicted` when an old one had to make room. Nil when
-    /// the pool cannot hold the request (nothing is claimed then).
-    public func insert(_ branch: UnsafeRawBufferPointer, source: Endpoint, invite: Bool, request: UnsafeRawBufferPointer,
-                       over transport: Transport = .udp, fromMember: Bool = false) -> (slot: Int, evicted: Bool)? {
-        guard let stored = pool.store(request) else { return nil }
+    /// A new transaction; `evicted` when an old one had to make room. It holds no request
+    /// until `holdRequest`: one answered at once (a 302, a 503) never needs it again, so
+    /// only one sent on is copied into the pool.
+    public func insert(_ branch: UnsafeRawBufferPointer, source: Endpoint, invite: Bool,
+                       over transport: Transport = .udp, fromMember: Bool = false) -> (slot: Int, evicted: Bool) {
         let claimed = index.claim(hash: ServerTransactions.hash(branch, source, invite))
         let slot = claimed.slot
         releaseMessages(slot)
-        requests[slot] = stored
         let length = min(branch.count, ServerTransactions.maxBranch)
         branches.copy(UnsafeRawBufferPointer(rebasing: branch[0..<length]), to: slot * ServerTransactions.maxBranch)
         branchLengths[slot] = UInt8(length)
@@ -91,7 +90,15 @@ public final class ServerTransactions {
 
     public func response(_ slot: Int) -> UnsafeRawBufferPointer { pool.bytes(responses[slot]) }
 
-    /// The request of `slot` until `releaseRequest`; empty after.
+    /// Keeps `request` as the request of `slot`, to send on (and again to the next member);
+    /// false when the pool cannot hold it.
+    public func holdRequest(_ slot: Int, _ request: UnsafeRawBufferPointer) -> Bool {
+        guard requests[slot].isNone else { return true }
+        requests[slot] = pool.store(request) ?? .none
+        return !requests[slot].isNone
+    }
+
+    /// The request of `slot` between `holdRequest` and `releaseRequest`; empty otherwise.
     public func request(_ slot: Int) -> UnsafeRawBufferPointer { pool.bytes(requests[slot]) }
 
     /// The request is needed no more (a final response was sent): its bytes go back to the pool.
