@@ -70,10 +70,10 @@ PY
 cpu_per_call() {
     local target=$1 before after ok
     shift
-    before=$(cpu_ticks "$@")
+    before=$(cpu_ns "$@")
     read -r ok _ _ _ < <(run_sipp "$target" "$CPU_RATE" 5)
-    after=$(cpu_ticks "$@")
-    python3 -c "print('%.2f %d' % (($after - $before) / $(getconf CLK_TCK) / max($ok, 1) * 1e6, $ok))"
+    after=$(cpu_ns "$@")
+    python3 -c "print('%.2f %d' % (($after - $before) / max($ok, 1) / 1e3, $ok))"
 }
 
 # KiB of resident memory of process $1 ("RSS anon").

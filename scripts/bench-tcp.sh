@@ -7,21 +7,23 @@
 #   bash scripts/bench-tcp.sh            (installs sip-tester and kamailio if missing)
 #
 # Prints the CPU time each server takes per call (all its processes, from /proc, over
-# SECONDS s at RATE calls/s) and the ratio (target <= 0.5), and the node's RSS fresh and with
+# SECONDS_PER_RUN s at each of RATES calls/s) and the ratio (target <= 0.5), and the node's RSS fresh and with
 # 1,000 connections open (from 20 loopback addresses, 50 each), and what a TLS connection adds
 # (1,000 of them, EC P-256 certificate from scripts/tls-certs, TLS 1.3). Loopback only.
 # The two servers take turns, ROUNDS runs each (both running throughout), so a shared
 # machine's slow spell falls on both rather than on one; a third takes its turn too, the
 # floor: Benchmarks/Floor/responder.c over TCP, the node's system calls and no work of its
 # own (the kernel's share of a call here).
-# Environment: RATE (default 2000), SECONDS_PER_RUN (default 5), ROUNDS (default 3; CPU time
-# is counted in 10 ms ticks, so 30,000 calls resolve it to a third of a microsecond).
+# Environment: RATES (default "5000 2000": 5,000 calls/s is the rate bench-node.sh measures
+# CPU at over UDP), SECONDS_PER_RUN (default 4), ROUNDS (default 5, after one uncounted
+# warm-up run of each). CPU time is the scheduler's count in nanoseconds; each round's
+# figures are printed too, and how far the rounds' ratios spread.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-RATE=${RATE:-2000}
-SECONDS_PER_RUN=${SECONDS_PER_RUN:-5}
-ROUNDS=${ROUNDS:-3}
+RATES=${RATES:-5000 2000}
+SECONDS_PER_RUN=${SECONDS_PER_RUN:-4}
+ROUNDS=${ROUNDS:-5}
 WORK=$(mktemp -d /tmp/gatewayd-bench-tcp.XXXXXX)
 . scripts/bench-lib.sh
 
@@ -43,18 +45,18 @@ print(ok)
 PY
 }
 
-# CPU ticks the processes $2... take while SIPp calls $1, and the calls answered.
+# CPU nanoseconds the processes $2... take while SIPp calls $1, and the calls answered.
 cpu_run() {
     local target=$1 before after ok
     shift
-    before=$(cpu_ticks "$@")
+    before=$(cpu_ns "$@")
     ok=$(run_sipp "$target")
-    after=$(cpu_ticks "$@")
+    after=$(cpu_ns "$@")
     echo "$((after - before)) $ok"
 }
 
-# Microseconds per call from ticks $1 over calls $2.
-per_call() { python3 -c "print('%.2f' % ($1 / $(getconf CLK_TCK) / max($2, 1) * 1e6))"; }
+# Microseconds per call from nanoseconds $1 over calls $2.
+per_call() { python3 -c "print('%.2f' % ($1 / max($2, 1) / 1e3))"; }
 
 rss_of() { awk '/^VmRSS/ {print $2}' /proc/"$1"/status; }
 
@@ -68,23 +70,45 @@ start_kamailio tcp 5390
 cc -O2 -o "$WORK/responder" Benchmarks/Floor/responder.c
 "$WORK/responder" 127.0.0.1 5392 tcp & PIDS+=($!)
 FLOOR=$!
-node_ticks=0 node_calls=0 kam_ticks=0 kam_calls=0 floor_ticks=0 floor_calls=0
-for round in $(seq "$ROUNDS"); do
-    read -r ticks calls < <(cpu_run 127.0.0.1:5380 "${PIDS[0]}")
-    node_ticks=$((node_ticks + ticks)) node_calls=$((node_calls + calls))
-    node_round=$(per_call "$ticks" "$calls")
-    read -r ticks calls < <(cpu_run 127.0.0.1:5390 "${KAMAILIO_PIDS[@]}")
-    kam_ticks=$((kam_ticks + ticks)) kam_calls=$((kam_calls + calls))
-    kam_round=$(per_call "$ticks" "$calls")
-    read -r ticks calls < <(cpu_run 127.0.0.1:5392 "$FLOOR")
-    floor_ticks=$((floor_ticks + ticks)) floor_calls=$((floor_calls + calls))
-    echo "    round $round: gatewayd $node_round us, kamailio $kam_round us, floor $(per_call "$ticks" "$calls") us per call"
-done
+# Measures the three at RATE, taking turns ROUNDS times after an uncounted warm-up run of
+# each (a first run pays for what is touched first: tables, buffers, the connection); keeps
+# the summary lines for the end.
+SUMMARY=()
+measure() {
+    local target round ns calls node_round kam_round
+    for target in 127.0.0.1:5380 127.0.0.1:5390 127.0.0.1:5392; do
+        SECONDS_PER_RUN=1 run_sipp "$target" >/dev/null
+    done
+    local node_ns=0 node_calls=0 kam_ns=0 kam_calls=0 floor_ns=0 floor_calls=0 ratios=()
+    echo "  at $RATE calls/s"
+    for round in $(seq "$ROUNDS"); do
+        read -r ns calls < <(cpu_run 127.0.0.1:5380 "${PIDS[0]}")
+        node_ns=$((node_ns + ns)) node_calls=$((node_calls + calls))
+        node_round=$(per_call "$ns" "$calls")
+        read -r ns calls < <(cpu_run 127.0.0.1:5390 "${KAMAILIO_PIDS[@]}")
+        kam_ns=$((kam_ns + ns)) kam_calls=$((kam_calls + calls))
+        kam_round=$(per_call "$ns" "$calls")
+        read -r ns calls < <(cpu_run 127.0.0.1:5392 "$FLOOR")
+        floor_ns=$((floor_ns + ns)) floor_calls=$((floor_calls + calls))
+        ratios+=("$(python3 -c "print('%.2f' % ($node_round / max($kam_round, 0.001)))")")
+        echo "    round $round: gatewayd $node_round us, kamailio $kam_round us, floor $(per_call "$ns" "$calls") us per call (ratio ${ratios[-1]})"
+    done
+    local node_cpu kam_cpu floor_cpu
+    node_cpu=$(per_call "$node_ns" "$node_calls")
+    kam_cpu=$(per_call "$kam_ns" "$kam_calls")
+    floor_cpu=$(per_call "$floor_ns" "$floor_calls")
+    SUMMARY+=("$(printf 'CPU/call   gatewayd %s us (%s calls), kamailio %s us (%s calls, all its processes), at %s calls/s over one connection' \
+        "$node_cpu" "$node_calls" "$kam_cpu" "$kam_calls" "$RATE")")
+    SUMMARY+=("$(python3 -c "
+import statistics
+rounds = sorted(float(r) for r in '${ratios[*]}'.split())
+print('CPU ratio  %.2f x kamailio per call over TCP at %s calls/s (target <= 0.5); rounds %.2f to %.2f, median %.2f'
+      % ($node_cpu / max($kam_cpu, 0.001), $RATE, rounds[0], rounds[-1], statistics.median(rounds)))")")
+    SUMMARY+=("$(python3 -c "print('CPU floor  %s us (%s calls): Benchmarks/Floor/responder.c over TCP, the same system calls and no work of its own, %.2f x kamailio; gatewayd adds %.2f us' % ('$floor_cpu', $floor_calls, $floor_cpu / max($kam_cpu, 0.001), $node_cpu - $floor_cpu))")")
+}
+for RATE in $RATES; do measure; done
 stop_kamailio
 kill "$FLOOR"
-node_cpu=$(per_call "$node_ticks" "$node_calls")
-kam_cpu=$(per_call "$kam_ticks" "$kam_calls")
-floor_cpu=$(per_call "$floor_ticks" "$floor_calls")
 
 # Opens 1,000 connections to port $2 (tcp or tls as $1; TLS checked against the CA $3), each
 # with a keep-alive as a registered phone would send, and prints the node's RSS and the
@@ -120,10 +144,7 @@ before_tls_rss=$(rss_of "${PIDS[0]}")
 read -r tls_rss tls_count < <(hold_connections tls 5381 "$WORK/tls/ca.pem")
 
 echo
-printf 'CPU/call   gatewayd %s us (%s calls), kamailio %s us (%s calls, all its processes), at %s calls/s over one connection\n' \
-    "$node_cpu" "$node_calls" "$kam_cpu" "$kam_calls" "$RATE"
-python3 -c "print('CPU ratio  %.2f x kamailio per call over TCP (target <= 0.5)' % ($node_cpu / max($kam_cpu, 0.001)))"
-python3 -c "print('CPU floor  %s us (%s calls): Benchmarks/Floor/responder.c over TCP, the same system calls and no work of its own, %.2f x kamailio; gatewayd adds %.2f us' % ('$floor_cpu', $floor_calls, $floor_cpu / max($kam_cpu, 0.001), $node_cpu - $floor_cpu))"
+printf '%s\n' "${SUMMARY[@]}"
 printf 'RSS        %s KiB fresh, %s KiB with %s TCP connections open (%s KiB a connection)\n' "$fresh_rss" "$open_rss" \
     "$open_count" "$(python3 -c "print(round(($open_rss - $fresh_rss) / 1000, 2))")"
 printf 'RSS        %s KiB before, %s KiB with %s TLS connections open (%s KiB a connection)\n' "$before_tls_rss" "$tls_rss" \
