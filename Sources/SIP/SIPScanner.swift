@@ -181,9 +181,7 @@ public enum SIPScanner {
                 let total = lineEnd + 1 + contentLength
                 return total <= count ? .complete(total) : .needMore
             }
-            // Only Content-Length matters here: a line that cannot name it is passed over.
-            let first = ASCII.lower(buffer[lineStart])
-            if first == 0x63 || first == 0x6C, let colon = ASCII.find(ASCII.colon, in: buffer, ByteRange(lineStart, contentEnd)) {
+            if let colon = ASCII.find(ASCII.colon, in: buffer, ByteRange(lineStart, contentEnd)) {
                 let name = ASCII.trim(buffer, ByteRange(lineStart, colon))
                 if ASCII.equals(buffer, name, "content-length") || ASCII.equals(buffer, name, "l") {
                     // The value may go on over folded lines (as `scan` reads it): known only

@@ -72,6 +72,20 @@ struct StreamFramerTests {
         }
     }
 
+    /// A header name after a stray CR (`\rl: 0`, which the scanner trims) is read by both
+    /// framings alike: FuzzSIP found the framer passing over such a line by its first byte.
+    @Test func aNameAfterAStrayCRFramesTheSameBothWays() {
+        let text = StreamFramerTests.invite.replacingOccurrences(of: "Content-Length: 4\r\n\r\nv=0\n", with: "\rl: 0\r\n\r\n")
+        let bytes = Array(text.utf8)
+        bytes.withUnsafeBytes { buffer in
+            var plain = StreamScan(), scanning = StreamScan(), scanned: SIPMessage?
+            let framed = StreamFramer.next(buffer, resuming: &plain, limit: 65_536)
+            #expect(framed == .message(bytes.count))
+            #expect(StreamFramer.next(buffer, resuming: &scanning, limit: 65_536, scanned: &scanned) == framed)
+            #expect(scanned?.contentLength == 0)
+        }
+    }
+
     /// Content-Length folded over lines (RFC 3261 §7.3.1) frames as the scanner reads it,
     /// whole or in pieces.
     @Test func aFoldedContentLengthFramesAsTheScannerReadsIt() {
