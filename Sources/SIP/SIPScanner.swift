@@ -317,8 +317,9 @@ public enum SIPScanner {
         while let parameter = parameters.next() {
             let name = parameter.name
             switch name.count {
-            case 6 where message.topViaBranch.isEmpty && parameter.value != nil && ASCII.equals(buffer, name, "branch"):
-                message.topViaBranch = parameter.value ?? .empty
+            case 6 where ASCII.equals(buffer, name, "branch"):
+                // The first branch with a value.
+                if message.topViaBranch.isEmpty, let value = parameter.value { message.topViaBranch = value }
             case 5 where !sawRport && ASCII.equals(buffer, name, "rport"):
                 sawRport = true
                 if parameter.value == nil { message.topViaBareRport = name }
